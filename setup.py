@@ -1,0 +1,30 @@
+"""pip/venv route for scorehmr_ros (the colcon route uses CMakeLists.txt).
+
+scripts/setup.sh installs this in editable mode after generating the interfaces in msg/.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "scorehmr_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Multi-camera 3D human body recovery (SMPL) with score-guided diffusion, for ROS 2",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["data/*.npz", "data/*.pt", "data/*.md", "data/*.json"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*")),
+    ],
+    entry_points={
+        "console_scripts": [
+            "scorehmr-smoke = scorehmr_ros.ros.smoke:main",
+        ],
+    },
+)
