@@ -1,0 +1,74 @@
+"""TF broadcasting with tf2_ros' semantics (tf2_ros is not installable here).
+
+``TransformBroadcaster`` publishes ``tf2_msgs/msg/TFMessage`` on ``/tf`` (reliable, volatile,
+depth 100, as tf2_ros' DynamicBroadcasterQoS). ``StaticTransformBroadcaster`` publishes on
+``/tf_static`` with transient-local durability (depth 1, as StaticBroadcasterQoS) and, like
+tf2_ros, keeps every static transform it was given (latest per child frame) and republishes
+the whole set on each call, so late-joining listeners receive all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from geometry_msgs.msg import TransformStamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from tf2_msgs.msg import TFMessage
+
+DYNAMIC_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+STATIC_QOS = QoSProfile(
+    depth=1,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+def make_transform(
+    parent_frame: str,
+    child_frame: str,
+    stamp,
+    translation: Sequence[float],
+    rotation_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
+) -> TransformStamped:
+    """A ``TransformStamped`` placing ``child_frame`` in ``parent_frame`` (metres, unit quaternion)."""
+    t = TransformStamped()
+    t.header.stamp = stamp
+    t.header.frame_id = parent_frame
+    t.child_frame_id = child_frame
+    tx, ty, tz = (float(v) for v in translation)
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = tx, ty, tz
+    q = np.asarray(rotation_xyzw, dtype=float)
+    q = q / np.linalg.norm(q)
+    r = t.transform.rotation
+    r.x, r.y, r.z, r.w = (float(v) for v in q)
+    return t
+
+
+def _as_list(transforms: TransformStamped | Iterable[TransformStamped]) -> list[TransformStamped]:
+    return [transforms] if isinstance(transforms, TransformStamped) else list(transforms)
+
+
+class TransformBroadcaster:
+    """Publishes transforms on ``/tf``; ``send_transform`` takes one or a list."""
+
+    def __init__(self, node: Node, qos: QoSProfile = DYNAMIC_QOS) -> None:
+        self._publisher = node.create_publisher(TFMessage, "/tf", qos)
+
+    def send_transform(self, transforms: TransformStamped | Iterable[TransformStamped]) -> None:
+        self._publisher.publish(TFMessage(transforms=_as_list(transforms)))
+
+
+class StaticTransformBroadcaster:
+    """Publishes transforms on ``/tf_static`` (transient local), accumulating them per child frame."""
+
+    def __init__(self, node: Node, qos: QoSProfile = STATIC_QOS) -> None:
+        self._publisher = node.create_publisher(TFMessage, "/tf_static", qos)
+        self._by_child: dict[str, TransformStamped] = {}
+
+    def send_transform(self, transforms: TransformStamped | Iterable[TransformStamped]) -> None:
+        for t in _as_list(transforms):
+            self._by_child[t.child_frame_id] = t
+        self._publisher.publish(TFMessage(transforms=list(self._by_child.values())))
