@@ -30,8 +30,16 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 echo "[setup] installing pinned dependencies (requirements/pinned.txt)"
 # Every package is pinned, torch to the local CPU wheel, so no resolver can pull a CUDA build.
-"${PIP[@]}" install --progress-bar off -r "$ROOT/requirements/pinned.txt" 2>&1 \
-  | grep -v -e "^WARNING: Location" -e "^Requirement already satisfied" || true
+set +o pipefail
+"${PIP[@]}" install --progress-bar off -r "$ROOT/requirements/pinned.txt" 2>&1 | tee "$VENV/.pip-install.log" \
+  | grep --line-buffered -E "^(Collecting|Installing collected|Successfully installed)" | cut -c1-160
+pip_rc=${PIPESTATUS[0]}
+set -o pipefail
+if [[ $pip_rc -ne 0 ]]; then
+  grep -v -e "^WARNING: Location" -e "^Requirement already satisfied" "$VENV/.pip-install.log" | tail -40
+  echo "[setup] pip install failed (full log: $VENV/.pip-install.log)" >&2
+  exit 1
+fi
 "${PIP[@]}" check
 
 build_interfaces() {  # <source dir> <build dir> [cmake args...]
