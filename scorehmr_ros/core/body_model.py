@@ -31,7 +31,7 @@ import roma
 import smplx
 import torch
 
-from scorehmr_ros.core.skeleton import SMPL_JOINT_NAMES
+from scorehmr_ros.core.skeleton import NUM_JOINTS, SMPL_JOINT_NAMES
 
 NUM_BETAS = 10
 _PACKAGED = "synthetic_smpl.npz"
@@ -353,6 +353,20 @@ class BodyModel(torch.nn.Module):
             "extra_vertex_ids", torch.tensor([landmarks[n] for n in extra], dtype=torch.long)
         )
         self._gather_cache: dict[str, torch.Tensor] = {}
+        # Rest joints as a linear function of betas, for the joints-only forward (skeleton()).
+        jreg_t, shapedirs_t = self.layer.J_regressor, self.layer.shapedirs
+        self.register_buffer("joint_template", jreg_t @ self.layer.v_template)  # (24, 3)
+        self.register_buffer("joint_shapedirs", torch.einsum("jv,vcb->jcb", jreg_t, shapedirs_t))  # (24,3,nb)
+        # Vertices behind every landmark source (smplx-selected ones, then the extra ones), and
+        # their slices of the blend shapes and skinning weights, for the sparse forward.
+        ids = torch.tensor(
+            [landmarks[n] for n in self.joint_names[NUM_JOINTS:]] + [landmarks[n] for n in extra],
+            dtype=torch.long,
+        )
+        self.register_buffer("source_vertex_ids", ids)
+        num_pose = self.layer.posedirs.shape[0]
+        posedirs_v = self.layer.posedirs.reshape(num_pose, -1, 3)[:, ids].reshape(num_pose, -1)
+        self.register_buffer("source_posedirs", posedirs_v)  # (207, n*3)
         self.to(device)
 
     @property
@@ -388,6 +402,64 @@ class BodyModel(torch.nn.Module):
             betas=betas,
             transl=transl,
         )
+
+    def skeleton(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor | None = None,
+        transl: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The 24 SMPL joints ``(B,24,3)`` without the mesh: rest joints J(β) and forward kinematics.
+
+        Equals ``forward(...).joints[:, :24]`` (SMPL's joints do not depend on the pose blend
+        shapes) at a fraction of the cost. Arguments as in :meth:`forward`.
+        """
+        B = body_pose.shape[0]
+        if betas is None:
+            betas = self.joint_template.new_zeros(B, self.num_betas)
+        elif betas.shape[-1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[-1]))
+        rest = self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
+        rot = torch.cat([global_orient.reshape(B, 1, 3, 3), body_pose.reshape(B, -1, 3, 3)], dim=1)
+        posed, _ = smplx.lbs.batch_rigid_transform(rot, rest, self.layer.parents, dtype=rest.dtype)
+        return posed if transl is None else posed + transl.unsqueeze(1)
+
+    def pose_sources(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor | None = None,
+        transl: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``sources(forward(...))`` without the full mesh: ``(B, len(source_names), 3)``.
+
+        Shape and pose blend shapes and linear blend skinning are evaluated only on the landmark
+        vertices; the 24 joints come from forward kinematics. This is what the guidance loop uses.
+        """
+        B = body_pose.shape[0]
+        if betas is None:
+            betas = self.joint_template.new_zeros(B, self.num_betas)
+        elif betas.shape[-1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[-1]))
+        layer, ids = self.layer, self.source_vertex_ids
+        rot = torch.cat([global_orient.reshape(B, 1, 3, 3), body_pose.reshape(B, -1, 3, 3)], dim=1)
+        rest = self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
+        joints, transforms = smplx.lbs.batch_rigid_transform(rot, rest, layer.parents, dtype=rest.dtype)
+        v = layer.v_template[ids] + torch.einsum("vcb,nb->nvc", layer.shapedirs[ids], betas)
+        pose_feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
+        v = v + (pose_feature @ self.source_posedirs).reshape(B, -1, 3)
+        skin = torch.einsum("vj,bjkl->bvkl", layer.lbs_weights[ids], transforms)  # (B, n, 4, 4)
+        v = (skin[..., :3, :3] @ v.unsqueeze(-1)).squeeze(-1) + skin[..., :3, 3]
+        points = torch.cat([joints, v], dim=1)
+        return points if transl is None else points + transl.unsqueeze(1)
+
+    def pose_keypoints(self, global_orient, body_pose, betas=None, transl=None, layout="blazepose33"):
+        """Keypoints ``(B,K,3)`` of a layout via :meth:`pose_sources` (no mesh)."""
+        from scorehmr_ros.core.keypoints import layout_gather_matrix
+
+        gather = layout_gather_matrix(self, layout)
+        return gather @ self.pose_sources(global_orient, body_pose, betas, transl)
 
     def sources(self, output) -> torch.Tensor:
         """Positions of ``source_names``: ``(B, len(source_names), 3)`` (joints + extra landmarks)."""
