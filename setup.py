@@ -25,6 +25,7 @@ setup(
     entry_points={
         "console_scripts": [
             "scorehmr-smoke = scorehmr_ros.ros.smoke:main",
+            "scorehmr-detector = scorehmr_ros.ros.detector_node:main",
         ],
     },
 )

@@ -1,0 +1,263 @@
+"""BlazePose detector (real MediaPipe) and the per-camera detector node over real DDS."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+from skimage import data
+
+from scorehmr_ros.core.detector import (
+    BlazePoseDetector,
+    Detection,
+    ModelUnavailableError,
+    _landmark_model_path,
+)
+from scorehmr_ros.core.keypoints import get_layout
+
+NAMES = get_layout("blazepose33").keypoint_names
+IDX = {n: i for i, n in enumerate(NAMES)}
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()  # (512, 512, 3) uint8: Eileen Collins, head and upper body, facing the camera
+
+
+@pytest.fixture(scope="module")
+def static_detector():
+    with BlazePoseDetector(static_image_mode=True) as det:
+        yield det
+
+
+def check_astronaut_landmarks(xy: np.ndarray, conf: np.ndarray, width: int, height: int) -> None:
+    """Loose geometry of a frontal upper-body portrait, subject centred, hips at the lower edge."""
+    p = {n: xy[IDX[n]] for n in NAMES}
+    c = {n: conf[IDX[n]] for n in NAMES}
+    for name in ("nose", "left_eye", "right_eye", "left_shoulder", "right_shoulder"):
+        assert c[name] > 0.9, (name, c[name])
+    # Face in the upper half, roughly centred horizontally.
+    assert p["nose"][1] < 0.4 * height
+    assert 0.3 * width < p["nose"][0] < 0.6 * width
+    # Eyes above the nose; the subject's left eye is on the image's right (she faces the camera).
+    assert p["left_eye"][1] < p["nose"][1] and p["right_eye"][1] < p["nose"][1]
+    assert p["right_eye"][0] < p["nose"][0] < p["left_eye"][0]
+    # Shoulders well below the nose, the subject's left shoulder on the image's right side.
+    for side in ("left_shoulder", "right_shoulder"):
+        assert p[side][1] > p["nose"][1] + 0.15 * height
+        assert 0 <= p[side][1] < height
+    assert p["left_shoulder"][0] > 0.5 * width > p["right_shoulder"][0]
+    assert p["right_shoulder"][0] < p["nose"][0] < p["left_shoulder"][0]
+    assert p["left_shoulder"][0] - p["right_shoulder"][0] > 0.25 * width
+    # Hips at/below the bottom edge: uncertain. Legs: extrapolated below the image, near-zero confidence.
+    for side in ("left_hip", "right_hip"):
+        assert c[side] < 0.5 and p[side][1] > 0.85 * height
+    for side in ("left_knee", "right_knee", "left_ankle", "right_ankle"):
+        assert c[side] < 0.2 and p[side][1] > height
+    assert np.all((conf >= 0) & (conf <= 1))
+
+
+def test_astronaut_static(static_detector, astronaut):
+    det = static_detector.detect(astronaut)
+    assert isinstance(det, Detection)
+    assert det.layout == "blazepose33"
+    assert det.xy.shape == (33, 2) and det.xy.dtype == np.float32
+    assert det.confidence.shape == (33,)
+    assert det.image_size == (512, 512)
+    assert det.latency_s > 0
+    check_astronaut_landmarks(det.xy, det.confidence, 512, 512)
+
+
+def test_astronaut_video_mode_tracks(astronaut, static_detector):
+    reference = static_detector.detect(astronaut)
+    with BlazePoseDetector(static_image_mode=False) as det:
+        results = [det.detect(astronaut) for _ in range(3)]
+    for r in results:
+        assert r is not None
+        check_astronaut_landmarks(r.xy, r.confidence, 512, 512)
+    upper = [IDX[n] for n in ("nose", "left_eye", "right_eye", "left_shoulder", "right_shoulder")]
+    # Same image every frame: tracking stays on the static result (a few pixels).
+    assert np.abs(results[-1].xy[upper] - reference.xy[upper]).max() < 10.0
+
+
+def test_non_rgb_order_still_sees_person_but_requires_uint8(static_detector, astronaut):
+    # A BGR image is still a valid uint8 (H, W, 3) array: accepted (channel order is the caller's job).
+    assert static_detector.detect(np.ascontiguousarray(astronaut[:, :, ::-1])) is not None
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.full((480, 640, 3), 128, np.uint8),  # flat grey
+        data.coffee(),  # a cup of coffee on a table: no person
+    ],
+    ids=["grey", "coffee"],
+)
+@pytest.mark.parametrize("static", [True, False], ids=["static", "video"])
+def test_no_person_returns_none(image, static):
+    with BlazePoseDetector(static_image_mode=static) as det:
+        assert det.detect(image) is None
+        assert det.detect(image) is None
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (np.zeros((64, 64, 3), np.float32), "uint8"),
+        (np.zeros((64, 64), np.uint8), "shape"),
+        (np.zeros((64, 64, 4), np.uint8), "shape"),
+        (np.zeros((0, 64, 3), np.uint8), "empty"),
+        ([[0, 0, 0]], "numpy"),
+    ],
+    ids=["float32", "grey2d", "rgba", "empty", "list"],
+)
+def test_invalid_input_raises(static_detector, image, match):
+    with pytest.raises(ValueError, match=match):
+        static_detector.detect(image)
+
+
+def test_invalid_construction_and_closed():
+    with pytest.raises(ValueError, match="min_detection_confidence"):
+        BlazePoseDetector(min_detection_confidence=1.5)
+    with pytest.raises(ValueError, match="model_complexity"):
+        BlazePoseDetector(model_complexity=3)
+    if not os.path.isfile(_landmark_model_path(0)):
+        with pytest.raises(ModelUnavailableError, match="model_complexity=1"):
+            BlazePoseDetector(model_complexity=0)
+    det = BlazePoseDetector(static_image_mode=True)
+    det.close()
+    det.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        det.detect(np.zeros((8, 8, 3), np.uint8))
+
+
+# -- node over real DDS -----------------------------------------------------------------------------
+
+
+@pytest.mark.ros
+def test_detector_node_over_dds(ros_context, astronaut):
+    from builtin_interfaces.msg import Time
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from scorehmr_ros.msg import Keypoints2D
+    from scorehmr_ros.ros.detector_node import DetectorNode
+    from scorehmr_ros.ros.diagnostics import WARN, status_values
+    from scorehmr_ros.ros.image_conversion import cv2_to_imgmsg
+    from scorehmr_ros.ros.messages import keypoints_from_msg
+
+    detector = DetectorNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("camera_namespace", value="cam1"),
+            Parameter("static_image_mode", value=True),
+            Parameter("diagnostics_period_s", value=0.2),
+        ],
+    )
+    io = Node("detector_test_io", context=ros_context)
+    pub = io.create_publisher(Image, "cam1/image_raw", qos_profile_sensor_data)
+    received: list[Keypoints2D] = []
+    diags: list = []
+    io.create_subscription(Keypoints2D, "cam1/keypoints", received.append, 10)
+    io.create_subscription(
+        DiagnosticArray, "/diagnostics", lambda m: diags.extend(s for s in m.status if "cam1" in s.name), 10
+    )
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(detector)
+    executor.add_node(io)
+
+    def send_until(make_msg, predicate, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        next_send = 0.0
+        while time.monotonic() < deadline:
+            if make_msg is not None and time.monotonic() >= next_send:
+                pub.publish(make_msg())
+                next_send = time.monotonic() + 0.3
+            executor.spin_once(timeout_sec=0.05)
+            if predicate():
+                return True
+        return False
+
+    def header(sec):
+        return Header(stamp=Time(sec=sec, nanosec=123), frame_id="cam1_optical_frame")
+
+    def image(encoding, sec):
+        pixels = astronaut if encoding == "rgb8" else np.ascontiguousarray(astronaut[:, :, ::-1])
+        return cv2_to_imgmsg(pixels, encoding, header(sec))
+
+    def reply_for(sec):
+        return next((m for m in received if m.header.stamp.sec == sec), None)
+
+    try:
+        for sec, encoding in ((100, "rgb8"), (101, "bgr8")):
+            assert send_until(lambda s=sec, e=encoding: image(e, s), lambda s=sec: reply_for(s)), encoding
+            msg = reply_for(sec)
+            assert msg.header.stamp.nanosec == 123 and msg.header.frame_id == "cam1_optical_frame"
+            assert msg.layout == "blazepose33"
+            assert (msg.image_width, msg.image_height) == (512, 512)
+            xy, conf = keypoints_from_msg(msg)
+            assert xy.shape == (33, 2)
+            check_astronaut_landmarks(xy, conf, 512, 512)
+
+        # Bad frames: unsupported encoding, truncated data. Dropped, counted, node keeps running.
+        def yuv():
+            m = image("rgb8", 102)
+            m.encoding = "yuv422"
+            return m
+
+        def truncated():
+            m = image("rgb8", 103)
+            m.data = m.data[: len(m.data) // 2]
+            return m
+
+        def bad_drops():
+            return max((int(status_values(s)["dropped_bad_input"]) for s in diags), default=0)
+
+        assert send_until(yuv, lambda: bad_drops() >= 1)
+        assert send_until(truncated, lambda: bad_drops() >= 2)
+        assert any(s.level == WARN and "dropped" in s.message for s in diags)
+        assert reply_for(102) is None and reply_for(103) is None
+
+        # Still alive: the next good image is processed.
+        assert send_until(lambda: image("rgb8", 104), lambda: reply_for(104))
+        check_astronaut_landmarks(*keypoints_from_msg(reply_for(104)), 512, 512)
+
+        # No person: a message with 33 zero confidences (distinguishable from "no message").
+        grey = np.full((240, 320, 3), 128, np.uint8)
+        assert send_until(lambda: cv2_to_imgmsg(grey, "rgb8", header(105)), lambda: reply_for(105))
+        xy, conf = keypoints_from_msg(reply_for(105))
+        assert conf.shape == (33,) and not conf.any()
+
+        # Diagnostics carry counts and latency percentiles (the /diagnostics queue may lag: wait).
+        def latest_complete():
+            return next(
+                (
+                    status_values(s)
+                    for s in reversed(diags)
+                    if int(status_values(s)["processed"]) >= 4 and int(status_values(s)["no_person"]) >= 1
+                ),
+                None,
+            )
+
+        assert send_until(None, latest_complete, timeout=5.0)
+        values = latest_complete()
+        assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"]) > 0
+        assert float(values["input_rate_hz"]) >= 0
+    finally:
+        executor.shutdown()
+        detector.destroy_node()
+        io.destroy_node()
+
+
+def test_main_rejects_unknown_config_keys(tmp_path):
+    from scorehmr_ros.ros.detector_node import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("scorehmr_detector:\n  ros__parameters:\n    min_detection_confidense: 0.5\n")
+    with pytest.raises(SystemExit):
+        main(["--config", str(path), "--camera", "cam9"])
