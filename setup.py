@@ -26,6 +26,7 @@ setup(
         "console_scripts": [
             "scorehmr-smoke = scorehmr_ros.ros.smoke:main",
             "scorehmr-detector = scorehmr_ros.ros.detector_node:main",
+            "scorehmr-multiview = scorehmr_ros.ros.multiview_node:main",
         ],
     },
 )

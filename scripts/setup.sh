@@ -56,6 +56,7 @@ build_interfaces() {  # <source dir> <build dir> [cmake args...]
   )
 }
 build_interfaces "$ROOT/third_party/tf2_msgs" "$VENV/.build/tf2_msgs"
+build_interfaces "$ROOT/third_party/hri_msgs" "$VENV/.build/hri_msgs"
 build_interfaces "$ROOT" "$VENV/.build/scorehmr_ros" -DSCOREHMR_INSTALL_PYTHON=OFF
 
 # rosidl installs site-packages/scorehmr_ros/{msg,*.so} with an empty __init__.py and an
@@ -70,6 +71,6 @@ echo "[setup] installing scorehmr_ros (editable)"
   -e "$ROOT" 2>&1 | grep -v "^WARNING: Location" | tail -1
 
 "$VENV/bin/python" -c "import rclpy, torch, smplx, roma, mediapipe; from scorehmr_ros.msg import Body; \
-from tf2_msgs.msg import TFMessage; print('[setup] imports ok: torch', torch.__version__)"
+from tf2_msgs.msg import TFMessage; from hri_msgs.msg import IdsList; print('[setup] imports ok: torch', torch.__version__)"
 inputs_hash >"$STAMP"
 echo "[setup] done in $((SECONDS - t0)) s; venv size $(du -sh "$VENV" | cut -f1)"

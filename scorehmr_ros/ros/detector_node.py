@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import itertools
 import os
 import sys
 import threading
@@ -50,6 +49,7 @@ from scorehmr_ros.ros.image_conversion import ImageConversionError, imgmsg_to_cv
 from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.parameters import (
     ParamSpec,
+    cli_parameter_names,
     declare_parameters,
     get_parameter_values,
     load_yaml_parameters,
@@ -295,15 +295,6 @@ class DetectorNode(Node):
         super().destroy_node()
 
 
-def _cli_parameter_names(ros_args: list[str]) -> set[str]:
-    """Names set with ``-p NAME:=VALUE`` / ``--param NAME:=VALUE`` in ``ros_args``."""
-    names = set()
-    for flag, value in itertools.pairwise(ros_args):
-        if flag in ("-p", "--param") and ":=" in value:
-            names.add(value.split(":=", 1)[0].split(":")[-1])  # "node:name:=v" -> name
-    return names
-
-
 def main(argv: list[str] | None = None) -> int:
     """``scorehmr-detector [--config YAML] [--camera NS] [--ros-args ...]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -322,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             values.update(load_yaml_parameters(args.config, node_name))
     if args.camera:
         values["camera_namespace"] = args.camera
-    for name in _cli_parameter_names(ros_args):  # --ros-args -p beats the YAML (rclpy would not)
+    for name in cli_parameter_names(ros_args):  # --ros-args -p beats the YAML (rclpy would not)
         values.pop(name, None)
     known = {s.name for s in PARAMETERS}
     unknown = sorted(set(values) - known)

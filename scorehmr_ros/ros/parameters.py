@@ -33,6 +33,7 @@ Entries under ``/**`` apply to every node; entries under the node's own name ove
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -234,3 +235,12 @@ def parameter_overrides(values: dict[str, Any], specs: Iterable[ParamSpec] = ())
         spec = by_name.get(name)
         out.append(Parameter(name, value=spec.coerce(value) if spec else value))
     return out
+
+
+def cli_parameter_names(ros_args: list[str]) -> set[str]:
+    """Names set with ``-p NAME:=VALUE`` / ``--param NAME:=VALUE`` in ``ros_args``."""
+    names = set()
+    for flag, value in itertools.pairwise(ros_args):
+        if flag in ("-p", "--param") and ":=" in value:
+            names.add(value.split(":=", 1)[0].split(":")[-1])  # "node:name:=v" -> name
+    return names

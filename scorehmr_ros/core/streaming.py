@@ -1,0 +1,293 @@
+"""Causal multi-view, multi-frame estimation for streams (no ROS): the node's brain.
+
+Each synchronised set of views goes through per-view regression (batched), then one refine()
+call over the *free* frames of a sliding window — keypoint, multi-view and temporal guidance
+together — anchored on the last published frame, which never changes again. With
+``free_frames = 1`` every set is published as soon as it is refined (lowest latency); larger
+values refine the newest frames jointly and publish each frame ``free_frames - 1`` sets later.
+
+Uncalibrated (the paper's setting): each view keeps its own global orientation and translation
+in its camera frame; the fused body is the body pose averaged over views, placed in the reference
+view's camera frame. Calibrated (``cam_to_ref`` known for every view): views are brought into the
+reference frame and averaged, and the calibrated multi-view term is added.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+import roma
+import torch
+
+from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
+from scorehmr_ros.core.camera import PinholeCameras, project
+from scorehmr_ros.core.guidance import Observations, make_terms
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.refiner import RefineConfig, refine
+from scorehmr_ros.core.regressor import solve_translation
+
+MIN_CONFIDENT_KEYPOINTS = 6
+CONFIDENT = 0.3
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    refine: RefineConfig = field(default_factory=lambda: RefineConfig(tau=100, step=10, iterations=2))
+    weights: dict = field(
+        default_factory=lambda: {
+            "keypoints": 0.003,
+            "multiview": 0.005,
+            "temporal": 30.0,
+            "multiview_calibrated": 0.0,
+        }
+    )
+    free_frames: int = 1
+    warm_start: bool = True
+
+
+PRESETS: dict[str, StreamingConfig] = {
+    # Camera rate on a CPU: warm start from the previous frame, short inversion, one pass.
+    "realtime": StreamingConfig(RefineConfig(tau=50, step=10, iterations=1), free_frames=1, warm_start=True),
+    # Paper-like multi-view step counts, two free frames refined jointly (one set of latency).
+    "quality": StreamingConfig(RefineConfig(tau=100, step=10, iterations=2), free_frames=2, warm_start=False),
+}
+
+
+@dataclass
+class ViewInput:
+    """One camera's observation in a synchronised set.
+
+    keypoints: (K, 2) px (BlazePose-33); confidence: (K,); K: (3, 3); image_size: (2,) (w, h).
+    cam_to_ref: optional (4, 4) transform from this camera's optical frame to the reference frame.
+    """
+
+    camera: str
+    keypoints: torch.Tensor
+    confidence: torch.Tensor
+    K: torch.Tensor
+    image_size: torch.Tensor
+    cam_to_ref: torch.Tensor | None = None
+
+    def usable(self) -> bool:
+        finite = torch.isfinite(self.keypoints).all(-1) & torch.isfinite(self.confidence)
+        return int(((self.confidence > CONFIDENT) & finite).sum()) >= MIN_CONFIDENT_KEYPOINTS
+
+
+@dataclass
+class ViewState:
+    """A view's estimate in its own camera frame: x (144,), transl (3,), betas (nb,), cond (C,)."""
+
+    camera: str
+    x: torch.Tensor
+    transl: torch.Tensor
+    betas: torch.Tensor
+    cond: torch.Tensor
+    observation: ViewInput
+
+
+@dataclass
+class FusedBody:
+    """The published body of one set, in ``frame`` (a camera name, or "reference" when calibrated).
+
+    rotations (24, 3, 3): [0] global orientation in ``frame``; betas (nb,); transl (3,);
+    joints (24, 3) in ``frame``; per-view 2D errors (px); fit quality in [0, 1].
+    """
+
+    stamp_ns: int
+    frame: str
+    rotations: torch.Tensor
+    betas: torch.Tensor
+    transl: torch.Tensor
+    joints: torch.Tensor
+    view_errors_px: dict[str, float]
+    fit_quality: float
+    views: list[ViewState]
+    timings_ms: dict[str, float]
+
+
+@dataclass
+class _Frame:
+    stamp_ns: int
+    views: list[ViewState]
+
+
+class StreamingEstimator:
+    """Feed synchronised sets with :meth:`process`; it returns the bodies that became final."""
+
+    def __init__(self, models: ScoreHMRModels, config: StreamingConfig = PRESETS["realtime"]):
+        if config.free_frames < 1:
+            raise ValueError("free_frames must be >= 1")
+        self.models = models
+        self.config = config
+        self._free: deque[_Frame] = deque()
+        self._anchor: dict[str, ViewState] = {}  # last published state per camera
+        self.reference: str | None = None
+
+    def reset(self) -> None:
+        self._free.clear()
+        self._anchor.clear()
+
+    def process(self, stamp_ns: int, views: list[ViewInput]) -> list[FusedBody]:
+        """Add one set (views without enough confident keypoints are ignored) and refine the window."""
+        timings: dict[str, float] = {}
+        usable = [v for v in views if v.usable()]
+        if self.reference is None and views:
+            self.reference = views[0].camera
+        if not usable:
+            return self._flush_if_full(timings, force=False)
+        t0 = time.perf_counter()
+        new = _Frame(stamp_ns, self._regress(usable))
+        timings["regression_ms"] = 1000 * (time.perf_counter() - t0)
+        self._free.append(new)
+        t0 = time.perf_counter()
+        self._refine_window()
+        timings["refinement_ms"] = 1000 * (time.perf_counter() - t0)
+        return self._flush_if_full(timings, force=False)
+
+    def flush(self) -> list[FusedBody]:
+        """Publish every frame still free (end of stream)."""
+        return self._flush_if_full({}, force=True)
+
+    # -- steps ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _regress(self, views: list[ViewInput]) -> list[ViewState]:
+        kp = torch.stack([v.keypoints for v in views]).float()
+        conf = torch.stack([v.confidence for v in views]).float()
+        conf = torch.where(torch.isfinite(kp).all(-1) & torch.isfinite(conf), conf, torch.zeros_like(conf))
+        kp = torch.nan_to_num(kp)
+        K = torch.stack([v.K for v in views]).float()
+        out = self.models.regressor(kp, conf, K)
+        transl = solve_translation(self.models.body_model, out, kp, conf, K)
+        x = rotmat_to_pose6d(out.rotations).reshape(len(views), -1)
+        states = []
+        for i, v in enumerate(views):
+            obs = replace(v, keypoints=kp[i], confidence=conf[i])
+            prev = self._previous_state(v.camera) if self.config.warm_start else None
+            xi, ti = (prev.x, prev.transl) if prev is not None else (x[i], transl[i])
+            states.append(ViewState(v.camera, xi, ti, out.betas[i], out.features[i], obs))
+        return states
+
+    def _previous_state(self, camera: str) -> ViewState | None:
+        for frame in reversed(self._free):
+            for s in frame.views:
+                if s.camera == camera:
+                    return s
+        return self._anchor.get(camera)
+
+    def _refine_window(self) -> None:
+        frames = list(self._free)
+        states = [s for f in frames for s in f.views]
+        index = {
+            (fi, s.camera): i
+            for i, (fi, s) in enumerate((fi, s) for fi, f in enumerate(frames) for s in f.views)
+        }
+        B = len(states)
+        frame_id = torch.tensor([fi for fi, f in enumerate(frames) for _ in f.views])
+        prev_index = torch.full((B,), -1, dtype=torch.long)
+        anchor = torch.zeros(B, 144)
+        has_anchor = torch.zeros(B, dtype=torch.bool)
+        for (fi, cam), i in index.items():
+            if fi > 0 and (fi - 1, cam) in index:
+                prev_index[i] = index[(fi - 1, cam)]
+            elif fi == 0 and cam in self._anchor:
+                anchor[i], has_anchor[i] = self._anchor[cam].x, True
+        obs_list = [s.observation for s in states]
+        calibrated = all(o.cam_to_ref is not None for o in obs_list)
+        obs = Observations(
+            keypoints=torch.stack([o.keypoints for o in obs_list]),
+            confidence=torch.stack([o.confidence for o in obs_list]),
+            frame=frame_id,
+            prev_index=prev_index,
+            anchor_pose=anchor,
+            has_anchor=has_anchor,
+            cam_to_ref=torch.stack([o.cam_to_ref for o in obs_list]).float() if calibrated else None,
+        )
+        weights = dict(self.config.weights)
+        if not calibrated:
+            weights.pop("multiview_calibrated", None)
+        cams = PinholeCameras(
+            K=torch.stack([o.K for o in obs_list]).float(),
+            R=torch.eye(3).expand(B, 3, 3),
+            t=torch.zeros(B, 3),
+            image_size=torch.stack([o.image_size for o in obs_list]).float(),
+        )
+        betas = torch.stack([s.betas for s in states]).mean(0, keepdim=True).expand(B, -1)
+        res = refine(
+            torch.stack([s.x for s in states]),
+            torch.stack([s.cond for s in states]),
+            betas,
+            torch.stack([s.transl for s in states]),
+            cams,
+            obs,
+            make_terms(weights),
+            self.config.refine,
+            self.models.denoiser,
+            self.models.body_model,
+            self.models.schedule,
+        )
+        for i, s in enumerate(states):
+            s.x, s.transl, s.betas = res.x0[i], res.transl[i], betas[i]
+
+    def _flush_if_full(self, timings: dict[str, float], force: bool) -> list[FusedBody]:
+        out = []
+        while self._free and (force or len(self._free) >= self.config.free_frames):
+            frame = self._free.popleft()
+            for s in frame.views:
+                self._anchor[s.camera] = s
+            out.append(self._fuse(frame, timings))
+        return out
+
+    @torch.no_grad()
+    def _fuse(self, frame: _Frame, timings: dict[str, float]) -> FusedBody:
+        bm = self.models.body_model
+        states = frame.views
+        x = torch.stack([s.x for s in states])
+        rot = pose6d_to_rotmat(x.reshape(-1, 24, 6))  # (V, 24, 3, 3)
+        transl = torch.stack([s.transl for s in states])
+        betas = states[0].betas
+        # Per-view 2D error of each view's own estimate against its keypoints.
+        kp3d = bm.pose_keypoints(rot[:, 0], rot[:, 1:], betas.expand(len(states), -1), transl)
+        K = torch.stack([s.observation.K for s in states]).float()
+        uv = project(kp3d, K)
+        errors = {}
+        for i, s in enumerate(states):
+            w = s.observation.confidence > CONFIDENT
+            errors[s.camera] = (
+                float((uv[i] - s.observation.keypoints).norm(dim=-1)[w].mean()) if w.any() else float("nan")
+            )
+        body_pose = roma.special_procrustes(rot[:, 1:].sum(0))  # chordal mean over views (23, 3, 3)
+        calibrated = all(s.observation.cam_to_ref is not None for s in states)
+        if calibrated:
+            frame_name = "reference"
+            T = torch.stack([s.observation.cam_to_ref for s in states]).float()
+            orient = roma.special_procrustes((T[:, :3, :3] @ rot[:, 0]).sum(0))
+            pelvis = bm.skeleton(rot[:, 0], rot[:, 1:], betas.expand(len(states), -1), transl)[:, 0]
+            pelvis_ref = (pelvis.unsqueeze(1) @ T[:, :3, :3].transpose(-1, -2)).squeeze(1) + T[:, :3, 3]
+            target_pelvis = pelvis_ref.mean(0)
+        else:
+            ref_i = next((i for i, s in enumerate(states) if s.camera == self.reference), 0)
+            frame_name = states[ref_i].camera
+            orient = rot[ref_i, 0]
+            target_pelvis = bm.skeleton(
+                rot[ref_i : ref_i + 1, 0], rot[ref_i : ref_i + 1, 1:], betas[None], transl[ref_i : ref_i + 1]
+            )[0, 0]
+        rotations = torch.cat([orient[None], body_pose], 0)
+        rest = bm.skeleton(rotations[None, 0], rotations[None, 1:], betas[None])[0]
+        fused_transl = target_pelvis - rest[0]
+        joints = rest + fused_transl
+        quality = torch.tensor([e for e in errors.values() if e == e])
+        fit = float(torch.exp(-quality / 25.0).mean()) if len(quality) else 0.0
+        return FusedBody(
+            frame.stamp_ns,
+            frame_name,
+            rotations,
+            betas,
+            fused_transl,
+            joints,
+            errors,
+            fit,
+            states,
+            dict(timings),
+        )

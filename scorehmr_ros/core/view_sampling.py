@@ -1,0 +1,72 @@
+"""Random single-view training/evaluation samples: a posed body seen by a random camera.
+
+Used to train the per-view regressor and the diffusion prior (training clips only, augmented),
+and to evaluate them on held-out clips. Everything is in the camera's optical frame: the
+global orientation target is ``R_cam @ R_global`` and the translation is camera-frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from scorehmr_ros.core.camera import PinholeCameras, project, world_to_camera
+from scorehmr_ros.core.scene import KeypointCorruption, corrupt_keypoints, random_cameras
+
+LAYOUT = "blazepose33"
+# Where sampled bodies stand in the world: pelvis about 0.95 m above the floor, near the origin.
+PELVIS_HEIGHT = 0.95
+
+
+@dataclass
+class ViewBatch:
+    """B single-view samples.
+
+    keypoints: (B, K, 2) px; confidence: (B, K); cameras: B cameras (K, image_size used).
+    rotations: (B, 24, 3, 3) ground truth, index 0 = global orientation in the camera frame.
+    betas: (B, 10). transl: (B, 3) smplx transl in the camera frame. joints: (B, 24, 3) camera frame.
+    """
+
+    keypoints: torch.Tensor
+    confidence: torch.Tensor
+    cameras: PinholeCameras
+    rotations: torch.Tensor
+    betas: torch.Tensor
+    transl: torch.Tensor
+    joints: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.keypoints.shape[0]
+
+
+def sample_views(
+    body_model,
+    poses: torch.Tensor,
+    generator: torch.Generator,
+    corruption: KeypointCorruption | None = None,
+    betas_std: float = 1.0,
+) -> ViewBatch:
+    """One random camera per pose. ``poses``: (B, 24, 3, 3) world-frame SMPL rotations."""
+    B = poses.shape[0]
+    corruption = corruption or KeypointCorruption()
+    betas = (torch.randn(B, body_model.num_betas, generator=generator) * betas_std).clamp(-2.5, 2.5)
+    cams = random_cameras(B, generator)
+    jitter = (torch.rand(B, 3, generator=generator) - 0.5) * torch.tensor([0.6, 0.3, 0.6])
+    transl_world = torch.tensor([0.0, PELVIS_HEIGHT, 0.0]) + jitter
+    # Express the body directly in each camera frame: rotate the global orientation and move the
+    # translation; the body model's pelvis offset makes transl and pelvis differ, handled exactly
+    # by rotating about the model origin (SMPL rotates the body about its pelvis joint).
+    global_cam = cams.R @ poses[:, 0]
+    with torch.no_grad():
+        # (B, 3) pelvis of the unposed body (depends on betas only)
+        rest = body_model.skeleton(torch.eye(3).expand(B, 3, 3), poses[:, 1:], betas)[:, 0]
+        pelvis_world = transl_world + rest
+        pelvis_cam = world_to_camera(pelvis_world.unsqueeze(1), cams.R, cams.t)[:, 0]
+        transl_cam = pelvis_cam - rest
+        kp3d = body_model.pose_keypoints(global_cam, poses[:, 1:], betas, transl_cam, LAYOUT)
+        joints = body_model.skeleton(global_cam, poses[:, 1:], betas, transl_cam)
+        uv = project(kp3d, cams.K)
+        noisy, conf = corrupt_keypoints(uv, kp3d[..., 2], cams.image_size, generator, corruption)
+    rotations = torch.cat([global_cam.unsqueeze(1), poses[:, 1:]], dim=1)
+    return ViewBatch(noisy, conf, cams, rotations, betas, transl_cam, joints)

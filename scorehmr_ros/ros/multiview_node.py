@@ -1,0 +1,596 @@
+"""The multi-camera ScoreHMR node: sync → 2D keypoints → regression → windowed refinement → outputs.
+
+Lifecycle (rclpy.lifecycle): configure loads the models and warms the refiner up; activate
+creates the subscriptions; deactivate/cleanup undo them. ``scorehmr-multiview`` runs the node and
+drives it through configure + activate itself (there is no lifecycle manager here).
+
+Threads: subscription callbacks only cache CameraInfo and feed the approximate-time
+synchroniser, whose sets go into a bounded queue (drop-oldest, counted); one worker thread does
+detection, estimation and publishing, so callbacks never block. See config/multiview.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.streaming import PRESETS, FusedBody, StreamingEstimator, ViewInput
+from scorehmr_ros.msg import BodyArray, Keypoints2D
+from scorehmr_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from scorehmr_ros.ros.image_conversion import ImageConversionError, cv2_to_imgmsg, imgmsg_to_cv2
+from scorehmr_ros.ros.messages import BodyEstimate, body_to_msg, keypoints_from_msg
+from scorehmr_ros.ros.outputs import body_transforms, joint_state, mesh_marker, skeleton_marker
+from scorehmr_ros.ros.parameters import (
+    ParamSpec,
+    cli_parameter_names,
+    declare_parameters,
+    get_parameter_values,
+    load_yaml_parameters,
+    parameter_overrides,
+)
+from scorehmr_ros.ros.sync import SynchronizerNodeAdapter, stamp_to_ns
+from scorehmr_ros.ros.tf import TransformBroadcaster
+
+NODE_NAME = "scorehmr_multiview"
+LAYOUT = "blazepose33"
+
+SPECS = [
+    ParamSpec(
+        "cameras",
+        "cam1,cam2,cam3",
+        "Comma-separated camera namespaces (<ns>/image_raw, <ns>/camera_info)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "detector",
+        "mediapipe",
+        "2D keypoints: 'mediapipe' in this node, or 'topic' (<ns>/<keypoints_topic>, Keypoints2D)",
+        choices=("mediapipe", "topic"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "keypoints_topic",
+        "keypoints",
+        "Keypoints2D topic name under each camera namespace (detector='topic')",
+        read_only=True,
+    ),
+    ParamSpec(
+        "preset",
+        "realtime",
+        "Refinement preset: 'realtime' (warm start, few DDIM steps) or 'quality' (paper-like steps)",
+        choices=("realtime", "quality"),
+    ),
+    ParamSpec(
+        "sync_queue_size",
+        10,
+        "Approximate-time synchroniser queue size per input",
+        min_value=1,
+        max_value=100,
+        read_only=True,
+    ),
+    ParamSpec(
+        "sync_slop_s",
+        0.03,
+        "Maximum stamp spread of a synchronised set (s)",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "partial_timeout_s",
+        0.3,
+        "Emit a partial set when a camera is silent this long (s); 0 disables",
+        min_value=0.0,
+        max_value=10.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "worker_queue_size",
+        2,
+        "Synchronised sets waiting for the worker (oldest dropped beyond)",
+        min_value=1,
+        max_value=100,
+        read_only=True,
+    ),
+    ParamSpec(
+        "max_stamp_age_s",
+        5.0,
+        "Sets whose newest stamp is older than this (vs the node clock) are dropped",
+        min_value=0.0,
+        max_value=3600.0,
+    ),
+    ParamSpec(
+        "max_stamp_future_s",
+        1.0,
+        "Sets stamped further in the future than this are dropped",
+        min_value=0.0,
+        max_value=3600.0,
+    ),
+    ParamSpec(
+        "body_model_path",
+        "",
+        "SMPL .pkl/.npz path; empty = packaged licence-free synthetic model",
+        read_only=True,
+    ),
+    ParamSpec("regressor_path", "", "Regressor weights; empty = packaged", read_only=True),
+    ParamSpec("denoiser_path", "", "Denoiser weights; empty = packaged", read_only=True),
+    ParamSpec("publish_mesh", True, "Publish the full mesh as a TRIANGLE_LIST marker"),
+    ParamSpec("publish_tf", True, "Broadcast body_<id> and <joint>_<id> frames on /tf"),
+    ParamSpec(
+        "overlay_rate_hz",
+        2.0,
+        "Rate of ~/overlay/<camera> images (0 disables)",
+        min_value=0.0,
+        max_value=60.0,
+    ),
+    ParamSpec(
+        "min_detection_confidence",
+        0.5,
+        "MediaPipe detection threshold",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "min_tracking_confidence",
+        0.5,
+        "MediaPipe tracking threshold",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "diagnostics_period_s",
+        1.0,
+        "Period of /diagnostics messages (s)",
+        min_value=0.05,
+        max_value=60.0,
+        read_only=True,
+    ),
+]
+
+
+def _percentile(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
+
+
+class MultiviewNode(LifecycleNode):
+    def __init__(self, parameter_overrides_list=None, **kwargs):
+        super().__init__(NODE_NAME, parameter_overrides=parameter_overrides_list or [], **kwargs)
+        declare_parameters(self, SPECS)
+        self.p = get_parameter_values(self, SPECS)
+        self.cameras = [c.strip() for c in self.p["cameras"].split(",") if c.strip()]
+        if not self.cameras:
+            raise ValueError("parameter 'cameras' lists no camera namespace")
+        self.add_on_set_parameters_callback(self._on_params_changed)
+        self.models: ScoreHMRModels | None = None
+        self.estimator: StreamingEstimator | None = None
+        self.detectors: dict = {}
+        self.camera_info: dict[str, CameraInfo] = {}
+        self.queue: deque = deque()
+        self.queue_lock = threading.Condition()
+        self.stats = {"sets": 0, "dropped_queue": 0, "dropped_stamp": 0, "published": 0, "no_person": 0}
+        self.view_drops: dict[str, dict[str, int]] = {c: {} for c in self.cameras}
+        self.view_counts: dict[str, deque] = {c: deque(maxlen=300) for c in self.cameras}
+        self.latencies_ms: deque = deque(maxlen=500)
+        self.split_ms: dict[str, deque] = {}
+        self._sync = None
+        self._info_subs = []
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._last_overlay = 0.0
+        self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self.models = ScoreHMRModels.load(
+                self.p["body_model_path"] or None,
+                self.p["regressor_path"] or None,
+                self.p["denoiser_path"] or None,
+            )
+        except Exception as exc:  # missing/corrupt files: fail configure cleanly, say why
+            self.get_logger().error(f"configure failed: cannot load models: {exc}")
+            self.diagnostics.update(f"{NODE_NAME}: models", ERROR, f"cannot load models: {exc}", {})
+            return TransitionCallbackReturn.FAILURE
+        self.estimator = StreamingEstimator(self.models, PRESETS[self.p["preset"]])
+        if self.p["detector"] == "mediapipe":
+            from scorehmr_ros.core.detector import BlazePoseDetector
+
+            self.detectors = {
+                c: BlazePoseDetector(
+                    static_image_mode=False,
+                    min_detection_confidence=self.p["min_detection_confidence"],
+                    min_tracking_confidence=self.p["min_tracking_confidence"],
+                )
+                for c in self.cameras
+            }
+        self._warm_up()
+        self.pubs = {
+            "bodies": self.create_publisher(BodyArray, "~/bodies", 10),
+            "markers": self.create_publisher(MarkerArray, "~/markers", 10),
+            "tracked": self.create_publisher(_ids_list_type(), "/humans/bodies/tracked", 10),
+        }
+        self.joint_pubs: dict = {}
+        self.overlay_pubs = {c: self.create_publisher(Image, f"~/overlay/{c}", 2) for c in self.cameras}
+        self.tf = TransformBroadcaster(self)
+        self.get_logger().info(
+            f"configured: cameras {self.cameras}, detector {self.p['detector']}, preset {self.p['preset']}, "
+            f"body model {self.models.body_model.source or 'packaged synthetic'}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def _warm_up(self) -> None:
+        """One dummy set through the estimator so the first real frame is not slow."""
+        kp = torch.tensor(np.random.default_rng(0).uniform(200, 400, (33, 2)), dtype=torch.float32)
+        K = torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+        view = ViewInput("warmup", kp, torch.ones(33), K, torch.tensor([640.0, 480.0]))
+        StreamingEstimator(self.models, PRESETS[self.p["preset"]]).process(0, [view])
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        group = MutuallyExclusiveCallbackGroup()
+        for cam in self.cameras:
+            self._info_subs.append(
+                self.create_subscription(
+                    CameraInfo,
+                    f"{cam}/camera_info",
+                    lambda m, c=cam: self._on_info(c, m),
+                    qos_profile_sensor_data,
+                )
+            )
+        if self.p["detector"] == "mediapipe":
+            inputs = [(Image, f"{c}/image_raw", qos_profile_sensor_data) for c in self.cameras]
+        else:
+            inputs = [(Keypoints2D, f"{c}/{self.p['keypoints_topic']}", 10) for c in self.cameras]
+        timeout = self.p["partial_timeout_s"]
+        self._sync = SynchronizerNodeAdapter(
+            self,
+            inputs,
+            self._on_set,
+            queue_size=self.p["sync_queue_size"],
+            slop_ns=int(self.p["sync_slop_s"] * 1e9),
+            partial_timeout_ns=int(timeout * 1e9) if timeout > 0 else None,
+            callback_group=group,
+        )
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="scorehmr_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info("active: waiting for synchronised camera sets")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self._sync is not None:
+            self._sync.destroy()
+            self._sync = None
+        for sub in self._info_subs:
+            self.destroy_subscription(sub)
+        self._info_subs = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        for det in self.detectors.values():
+            det.close()
+        self.detectors = {}
+        self.models = self.estimator = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._stop_worker()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_worker(self) -> None:
+        self._running = False
+        with self.queue_lock:
+            self.queue_lock.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+            self._worker = None
+
+    def _on_params_changed(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+
+        for prm in params:
+            if prm.name == "preset" and self.estimator is not None:
+                self.estimator = StreamingEstimator(self.models, PRESETS[prm.value])
+                self.get_logger().info(f"preset switched to {prm.value}")
+            if prm.name in self.p:
+                self.p[prm.name] = prm.value
+        return SetParametersResult(successful=True)
+
+    # -- callbacks (never block) -----------------------------------------------------------------
+    def _on_info(self, camera: str, msg: CameraInfo) -> None:
+        self.camera_info[camera] = msg
+
+    def _on_set(self, *messages) -> None:
+        with self.queue_lock:
+            self.stats["sets"] += 1
+            if len(self.queue) >= self.p["worker_queue_size"]:
+                self.queue.popleft()
+                self.stats["dropped_queue"] += 1
+            self.queue.append((time.monotonic(), messages))
+            self.queue_lock.notify()
+
+    # -- worker --------------------------------------------------------------------------------
+    def _work(self) -> None:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        while self._running:
+            with self.queue_lock:
+                while self._running and not self.queue:
+                    self.queue_lock.wait(timeout=0.2)
+                if not self._running:
+                    return
+                _, messages = self.queue.popleft()
+            try:
+                self._process(messages)
+            except Exception as exc:  # never let one bad set kill the worker
+                self.get_logger().error(f"processing a set failed: {exc!r}")
+                self.diagnostics.update(f"{NODE_NAME}: pipeline", ERROR, f"set failed: {exc!r}", {})
+
+    def _drop_view(self, camera: str, reason: str, detail: str) -> None:
+        drops = self.view_drops[camera]
+        drops[reason] = drops.get(reason, 0) + 1
+        self.get_logger().warning(f"{camera}: dropping frame ({reason}): {detail}", throttle_duration_sec=5.0)
+
+    def _process(self, messages) -> None:
+        stamps = [stamp_to_ns(m.header.stamp) for m in messages if m is not None]
+        newest = max(stamps)
+        now = self.get_clock().now().nanoseconds
+        if (
+            newest < now - self.p["max_stamp_age_s"] * 1e9
+            or newest > now + self.p["max_stamp_future_s"] * 1e9
+        ):
+            self.stats["dropped_stamp"] += 1
+            self.get_logger().warning(
+                f"dropping set stamped {(newest - now) / 1e9:+.2f} s from now (clock jump or bad stamps)",
+                throttle_duration_sec=5.0,
+            )
+            return
+        t_start = time.perf_counter()
+        views, images = [], {}
+        for cam, msg in zip(self.cameras, messages, strict=True):
+            if msg is None:
+                continue
+            self.view_counts[cam].append(time.monotonic())
+            view = self._view_input(cam, msg, images)
+            if view is not None:
+                views.append(view)
+        t_detect = time.perf_counter()
+        if not views:
+            self.stats["no_person"] += 1
+            self._update_diagnostics()
+            return
+        bodies = self.estimator.process(newest, views)
+        t_est = time.perf_counter()
+        for body in bodies:
+            self._publish(body, messages, images)
+        t_pub = time.perf_counter()
+        if bodies:
+            latency = (self.get_clock().now().nanoseconds - newest) / 1e6
+            self.latencies_ms.append(latency)
+            for k, v in {
+                "detection": t_detect - t_start,
+                "estimation": t_est - t_detect,
+                "publishing": t_pub - t_est,
+            }.items():
+                self.split_ms.setdefault(k, deque(maxlen=500)).append(1000 * v)
+        self._update_diagnostics()
+
+    def _view_input(self, cam: str, msg, images: dict) -> ViewInput | None:
+        info = self.camera_info.get(cam)
+        if info is None:
+            self._drop_view(cam, "no_camera_info", "no CameraInfo received yet")
+            return None
+        K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+        if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            self._drop_view(
+                cam, "bad_intrinsics", f"CameraInfo K has zero/NaN focal lengths: {K.ravel().tolist()}"
+            )
+            return None
+        size = (int(info.width), int(info.height))
+        if isinstance(msg, Image):
+            if (msg.width, msg.height) != size:
+                self._drop_view(
+                    cam, "size_mismatch", f"image {msg.width}x{msg.height} vs CameraInfo {size[0]}x{size[1]}"
+                )
+                return None
+            try:
+                rgb = imgmsg_to_cv2(msg, "rgb8")
+            except ImageConversionError as exc:
+                self._drop_view(cam, "bad_image", str(exc))
+                return None
+            images[cam] = rgb
+            det = self.detectors[cam].detect(rgb)
+            if det is None:
+                self._drop_view(cam, "no_person", "no person detected")
+                return None
+            xy, conf = det.xy, det.confidence
+        else:
+            if msg.layout != LAYOUT:
+                self._drop_view(cam, "bad_keypoints", f"layout '{msg.layout}' (expected {LAYOUT})")
+                return None
+            try:
+                xy, conf = keypoints_from_msg(msg)
+            except ValueError as exc:
+                self._drop_view(cam, "bad_keypoints", str(exc))
+                return None
+            if len(conf) != len(get_layout(LAYOUT)):
+                self._drop_view(
+                    cam, "bad_keypoints", f"{len(conf)} keypoints (expected {len(get_layout(LAYOUT))})"
+                )
+                return None
+            if not (np.isfinite(xy).all() and np.isfinite(conf).all()):
+                bad = int((~np.isfinite(xy).all(-1) | ~np.isfinite(conf)).sum())
+                self._drop_view(cam, "nonfinite_keypoints", f"{bad} NaN/inf keypoints zero-weighted")
+        view = ViewInput(
+            cam,
+            torch.as_tensor(np.asarray(xy), dtype=torch.float32),
+            torch.as_tensor(np.asarray(conf), dtype=torch.float32),
+            torch.as_tensor(K, dtype=torch.float32),
+            torch.tensor(size, dtype=torch.float32),
+        )
+        if not view.usable():
+            self.stats["no_person"] += 1
+            return None
+        return view
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _publish(self, body: FusedBody, messages, images: dict) -> None:
+        frame_id = (
+            self.camera_info[body.frame].header.frame_id if body.frame in self.camera_info else body.frame
+        )
+        stamp = rclpy.time.Time(nanoseconds=body.stamp_ns).to_msg()
+        header = Header(stamp=stamp, frame_id=frame_id)
+        joints = body.joints.numpy()
+        est = BodyEstimate(
+            body_id="0",
+            rotations=body.rotations.numpy(),
+            betas=body.betas.numpy(),
+            translation=body.transl.numpy(),
+            joints=joints,
+            view_frame_ids=[
+                self.camera_info[c].header.frame_id if c in self.camera_info else c
+                for c in body.view_errors_px
+            ],
+            reprojection_error_px=list(body.view_errors_px.values()),
+            fit_quality=body.fit_quality,
+            num_views=len(body.views),
+        )
+        self.pubs["bodies"].publish(BodyArray(header=header, bodies=[body_to_msg(est, header)]))
+        ids = _ids_list_type()(header=header, ids=["0"])
+        self.pubs["tracked"].publish(ids)
+        if "0" not in self.joint_pubs:
+            self.joint_pubs["0"] = self.create_publisher(
+                type(joint_state("0", stamp, body.rotations)), "/humans/bodies/0/joint_states", 10
+            )
+        self.joint_pubs["0"].publish(joint_state("0", stamp, body.rotations))
+        markers = MarkerArray()
+        if self.p["publish_mesh"]:
+            bm = self.models.body_model
+            with torch.no_grad():
+                verts = bm(
+                    body.rotations[None, 0], body.rotations[None, 1:], body.betas[None], body.transl[None]
+                ).vertices[0]
+            markers.markers.append(mesh_marker(header, "0", verts.numpy(), bm.faces))
+        markers.markers.append(skeleton_marker(header, "0", joints))
+        self.pubs["markers"].publish(markers)
+        if self.p["publish_tf"]:
+            self.tf.send_transform(body_transforms("0", frame_id, stamp, body.rotations, joints))
+        self.stats["published"] += 1
+        self._publish_overlays(body, images)
+
+    def _publish_overlays(self, body: FusedBody, images: dict) -> None:
+        rate = self.p["overlay_rate_hz"]
+        if rate <= 0 or not images or time.monotonic() - self._last_overlay < 1.0 / rate:
+            return
+        self._last_overlay = time.monotonic()
+        from scorehmr_ros.core.camera import project
+        from scorehmr_ros.core.render import draw_keypoints
+
+        bm = self.models.body_model
+        for state in body.views:
+            if state.camera not in images:
+                continue
+            rot = state.x.reshape(24, 6)
+            from scorehmr_ros.core.body_model import pose6d_to_rotmat
+
+            R = pose6d_to_rotmat(rot)
+            with torch.no_grad():
+                kp = bm.pose_keypoints(R[None, 0], R[None, 1:], state.betas[None], state.transl[None])
+            uv = project(kp, state.observation.K[None])[0].numpy()
+            canvas = draw_keypoints(images[state.camera].copy(), uv, np.ones(len(uv)), LAYOUT)
+            info = self.camera_info[state.camera]
+            self.overlay_pubs[state.camera].publish(
+                cv2_to_imgmsg(canvas, "rgb8", Header(stamp=info.header.stamp, frame_id=info.header.frame_id))
+            )
+
+    def _update_diagnostics(self) -> None:
+        now = time.monotonic()
+        sync_stats = self._sync.sync.stats if self._sync is not None else None
+        for cam in self.cameras:
+            recent = [t for t in self.view_counts[cam] if now - t < 5.0]
+            rate = len(recent) / 5.0
+            drops = self.view_drops[cam]
+            level = WARN if drops or rate == 0 else OK
+            self.diagnostics.update(
+                f"{NODE_NAME}: {cam}",
+                level,
+                "receiving" if rate else "silent",
+                {"input_rate_hz": rate, **drops},
+            )
+        values = dict(self.stats)
+        values["latency_p50_ms"] = _percentile(self.latencies_ms, 50)
+        values["latency_p95_ms"] = _percentile(self.latencies_ms, 95)
+        for k, v in self.split_ms.items():
+            values[f"{k}_p50_ms"] = _percentile(v, 50)
+        values["preset"] = self.p["preset"]
+        values["denoiser_backend"] = "torch (eager, CPU)"
+        if sync_stats is not None:
+            values["sync_dropped_late"] = sync_stats.dropped_late
+            values["sync_dropped_overflow"] = sync_stats.dropped_queue_overflow
+            values["sync_partial_sets"] = sync_stats.emitted_partial
+        self.diagnostics.update(f"{NODE_NAME}: pipeline", OK, f"preset {self.p['preset']}", values)
+
+
+def _ids_list_type():
+    from hri_msgs.msg import IdsList
+
+    return IdsList
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the ScoreHMR multi-camera node (configure + activate).")
+    parser.add_argument(
+        "--config", default=None, help="ROS 2 params YAML (default: the package's config/multiview.yaml)"
+    )
+    args, ros_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    from scorehmr_ros.ros.paths import package_config
+
+    config = args.config or str(package_config("multiview.yaml"))
+    values = load_yaml_parameters(config, NODE_NAME)
+    for name in cli_parameter_names(ros_args):  # --ros-args -p beats the YAML
+        values.pop(name, None)
+    unknown = sorted(set(values) - {s.name for s in SPECS})
+    if unknown:
+        parser.error(f"unknown parameter(s) in {config}: {', '.join(unknown)}")
+    rclpy.init(args=[sys.argv[0], *ros_args])
+    node = MultiviewNode(parameter_overrides(values, SPECS))
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        node.get_logger().error("configure failed; exiting")
+        node.destroy_node()
+        rclpy.shutdown()
+        return 1
+    node.trigger_activate()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node._stop_worker()
+        executor.shutdown()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
