@@ -27,6 +27,8 @@ setup(
             "scorehmr-smoke = scorehmr_ros.ros.smoke:main",
             "scorehmr-detector = scorehmr_ros.ros.detector_node:main",
             "scorehmr-multiview = scorehmr_ros.ros.multiview_node:main",
+            "scorehmr-replay = scorehmr_ros.ros.replay:main",
+            "scorehmr-record = scorehmr_ros.ros.recorder:main",
         ],
     },
 )
