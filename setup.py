@@ -29,6 +29,7 @@ setup(
             "scorehmr-multiview = scorehmr_ros.ros.multiview_node:main",
             "scorehmr-replay = scorehmr_ros.ros.replay:main",
             "scorehmr-record = scorehmr_ros.ros.recorder:main",
+            "scorehmr-demo = scorehmr_ros.ros.demo:main",
         ],
     },
 )

@@ -1,5 +1,7 @@
 """Schedule and DDIM steps checked numerically against diffusers' DDIM schedulers."""
 
+from itertools import pairwise
+
 import pytest
 import torch
 
@@ -62,9 +64,9 @@ def test_inversion_then_sampling_with_exact_eps_is_identity():
     eps_table = {lvl: torch.randn(8, 144, generator=gen) for lvl in step_ladder(50, 2)}
     x = x0
     levels = step_ladder(50, 2)
-    for cur, nxt in zip(levels[:-1], levels[1:], strict=True):
+    for cur, nxt in pairwise(levels):
         x = ddim_step(schedule, x, eps_table[cur], cur if cur > 0 else -1, nxt)
-    for cur, prv in zip(levels[:0:-1], levels[-2::-1], strict=True):
+    for prv, cur in reversed(list(pairwise(levels))):
         # sampling uses the ε stored at the lower level, matching the inversion step that produced x
         x = ddim_step(schedule, x, eps_table[prv], cur, prv if prv > 0 else -1)
     torch.testing.assert_close(x, x0, rtol=1e-4, atol=1e-4)

@@ -24,7 +24,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
@@ -49,6 +49,9 @@ from scorehmr_ros.ros.tf import TransformBroadcaster
 
 NODE_NAME = "scorehmr_multiview"
 LAYOUT = "blazepose33"
+# One tracked person (MediaPipe's legacy pose solution detects one). ROS4HRI-style id: topic
+# name tokens cannot start with a digit, so /humans/bodies/b0/joint_states, TF body_b0.
+BODY_ID = "b0"
 
 SPECS = [
     ParamSpec(
@@ -94,7 +97,7 @@ SPECS = [
     ),
     ParamSpec(
         "partial_timeout_s",
-        0.3,
+        0.5,
         "Emit a partial set when a camera is silent this long (s); 0 disables",
         min_value=0.0,
         max_value=10.0,
@@ -130,7 +133,13 @@ SPECS = [
     ),
     ParamSpec("regressor_path", "", "Regressor weights; empty = packaged", read_only=True),
     ParamSpec("denoiser_path", "", "Denoiser weights; empty = packaged", read_only=True),
-    ParamSpec("publish_mesh", True, "Publish the full mesh as a TRIANGLE_LIST marker"),
+    ParamSpec(
+        "mesh_rate_hz",
+        5.0,
+        "Rate of the full-mesh TRIANGLE_LIST marker (0 disables; the skeleton goes out every frame)",
+        min_value=0.0,
+        max_value=120.0,
+    ),
     ParamSpec("publish_tf", True, "Broadcast body_<id> and <joint>_<id> frames on /tf"),
     ParamSpec(
         "overlay_rate_hz",
@@ -195,6 +204,7 @@ class MultiviewNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._running = False
         self._last_overlay = 0.0
+        self._last_mesh = 0.0
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -459,7 +469,7 @@ class MultiviewNode(LifecycleNode):
         header = Header(stamp=stamp, frame_id=frame_id)
         joints = body.joints.numpy()
         est = BodyEstimate(
-            body_id="0",
+            body_id=BODY_ID,
             rotations=body.rotations.numpy(),
             betas=body.betas.numpy(),
             translation=body.transl.numpy(),
@@ -473,25 +483,27 @@ class MultiviewNode(LifecycleNode):
             num_views=len(body.views),
         )
         self.pubs["bodies"].publish(BodyArray(header=header, bodies=[body_to_msg(est, header)]))
-        ids = _ids_list_type()(header=header, ids=["0"])
+        ids = _ids_list_type()(header=header, ids=[BODY_ID])
         self.pubs["tracked"].publish(ids)
-        if "0" not in self.joint_pubs:
-            self.joint_pubs["0"] = self.create_publisher(
-                type(joint_state("0", stamp, body.rotations)), "/humans/bodies/0/joint_states", 10
+        if BODY_ID not in self.joint_pubs:
+            self.joint_pubs[BODY_ID] = self.create_publisher(
+                JointState, f"/humans/bodies/{BODY_ID}/joint_states", 10
             )
-        self.joint_pubs["0"].publish(joint_state("0", stamp, body.rotations))
+        self.joint_pubs[BODY_ID].publish(joint_state(BODY_ID, stamp, body.rotations))
         markers = MarkerArray()
-        if self.p["publish_mesh"]:
+        rate = self.p["mesh_rate_hz"]
+        if rate > 0 and time.monotonic() - self._last_mesh >= 1.0 / rate:
+            self._last_mesh = time.monotonic()
             bm = self.models.body_model
             with torch.no_grad():
                 verts = bm(
                     body.rotations[None, 0], body.rotations[None, 1:], body.betas[None], body.transl[None]
                 ).vertices[0]
-            markers.markers.append(mesh_marker(header, "0", verts.numpy(), bm.faces))
-        markers.markers.append(skeleton_marker(header, "0", joints))
+            markers.markers.append(mesh_marker(header, BODY_ID, verts.numpy(), bm.faces))
+        markers.markers.append(skeleton_marker(header, BODY_ID, joints))
         self.pubs["markers"].publish(markers)
         if self.p["publish_tf"]:
-            self.tf.send_transform(body_transforms("0", frame_id, stamp, body.rotations, joints))
+            self.tf.send_transform(body_transforms(BODY_ID, frame_id, stamp, body.rotations, joints))
         self.stats["published"] += 1
         self._publish_overlays(body, images)
 
@@ -542,8 +554,15 @@ class MultiviewNode(LifecycleNode):
         values["preset"] = self.p["preset"]
         values["denoiser_backend"] = "torch (eager, CPU)"
         if sync_stats is not None:
-            values["sync_dropped_late"] = sync_stats.dropped_late
-            values["sync_dropped_overflow"] = sync_stats.dropped_queue_overflow
+            for key in (
+                "received",
+                "dropped_late",
+                "dropped_queue_overflow",
+                "dropped_unmatched",
+                "dropped_timeout",
+            ):
+                values[f"sync_{key}"] = getattr(sync_stats, key)
+            values["sync_full_sets"] = sync_stats.emitted_full
             values["sync_partial_sets"] = sync_stats.emitted_partial
         self.diagnostics.update(f"{NODE_NAME}: pipeline", OK, f"preset {self.p['preset']}", values)
 

@@ -1,0 +1,76 @@
+"""The node's estimator on a held-out 3-camera stream: causal output, missing/bad views, presets."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.streaming import PRESETS, StreamingEstimator, ViewInput
+from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes
+from scorehmr_ros.eval.metrics import mpjpe
+
+
+@pytest.fixture(scope="module")
+def models():
+    return ScoreHMRModels.load()
+
+
+@pytest.fixture(scope="module")
+def scene(models):
+    return heldout_scenes(models.body_model, num_views=3, seed=3, frame_stride=2, max_frames=8)[0]
+
+
+def _views(scene, t, drop=()):
+    names = [f"cam{v + 1}" for v in range(scene.num_views)]
+    return [
+        ViewInput(
+            names[v],
+            scene.keypoints2d[t, v],
+            scene.confidence[t, v],
+            scene.cameras.K[v],
+            scene.cameras.image_size[v],
+        )
+        for v in range(scene.num_views)
+        if v not in drop
+    ]
+
+
+def test_stream_is_causal_and_accurate(models, scene):
+    est = StreamingEstimator(models, PRESETS["realtime"])
+    gt = camera_joints(scene)[:, 0]  # reference camera = cam1
+    published, errors = [], []
+    for t in range(scene.num_frames):
+        out = est.process(t, _views(scene, t))
+        assert len(out) == 1 and out[0].stamp_ns == t  # free_frames=1: published immediately
+        body = out[0]
+        assert body.frame == "cam1" and body.joints.shape == (24, 3)
+        assert set(body.view_errors_px) == {"cam1", "cam2", "cam3"}
+        assert 0.0 <= body.fit_quality <= 1.0
+        published.append(body.joints.clone())
+        errors.append(1000 * mpjpe(body.joints[None], gt[t][None]).item())
+    assert sum(errors) / len(errors) < 200.0, errors
+    assert est.flush() == []
+
+
+def test_delayed_publication_and_flush(models, scene):
+    cfg = dataclasses.replace(PRESETS["quality"], free_frames=3)
+    est = StreamingEstimator(models, cfg)
+    outs = [est.process(t, _views(scene, t)) for t in range(5)]
+    assert [len(o) for o in outs] == [0, 0, 1, 1, 1]
+    assert [o[0].stamp_ns for o in outs[2:]] == [0, 1, 2]
+    rest = est.flush()
+    assert [b.stamp_ns for b in rest] == [3, 4]
+
+
+def test_missing_and_bad_views_are_skipped(models, scene):
+    est = StreamingEstimator(models, PRESETS["realtime"])
+    views = _views(scene, 0)
+    views[1] = dataclasses.replace(views[1], keypoints=torch.full_like(views[1].keypoints, float("nan")))
+    out = est.process(0, views)
+    assert len(out) == 1 and set(out[0].view_errors_px) == {"cam1", "cam3"}
+    out = est.process(1, _views(scene, 1, drop=(0,)))  # reference camera missing: another view's frame
+    assert len(out) == 1 and out[0].frame == "cam2"
+    nobody = [dataclasses.replace(v, confidence=torch.zeros_like(v.confidence)) for v in _views(scene, 2)]
+    assert est.process(2, nobody) == []
+    assert len(est.process(3, _views(scene, 3))) == 1
