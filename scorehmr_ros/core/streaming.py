@@ -14,6 +14,7 @@ reference frame and averaged, and the calibrated multi-view term is added.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -24,10 +25,12 @@ import torch
 from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
 from scorehmr_ros.core.camera import PinholeCameras, project
 from scorehmr_ros.core.guidance import Observations, make_terms
+from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import RefineConfig, refine
-from scorehmr_ros.core.regressor import solve_translation
+from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
 
+LAYOUT = "blazepose33"
 MIN_CONFIDENT_KEYPOINTS = 6
 CONFIDENT = 0.3
 
@@ -45,6 +48,7 @@ class StreamingConfig:
     )
     free_frames: int = 1
     warm_start: bool = True
+    resolve_flips: bool = True
 
 
 PRESETS: dict[str, StreamingConfig] = {
@@ -89,7 +93,7 @@ class ViewState:
 
 @dataclass
 class FusedBody:
-    """The published body of one set, in ``frame`` (a camera name, or "reference" when calibrated).
+    """The published body of one set, in the camera frame ``frame`` (the reference camera when calibrated).
 
     rotations (24, 3, 3): [0] global orientation in ``frame``; betas (nb,); transl (3,);
     joints (24, 3) in ``frame``; per-view 2D errors (px); fit quality in [0, 1].
@@ -124,6 +128,7 @@ class StreamingEstimator:
         self._free: deque[_Frame] = deque()
         self._anchor: dict[str, ViewState] = {}  # last published state per camera
         self.reference: str | None = None
+        self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
 
     def reset(self) -> None:
         self._free.clear()
@@ -158,16 +163,69 @@ class StreamingEstimator:
         conf = torch.where(torch.isfinite(kp).all(-1) & torch.isfinite(conf), conf, torch.zeros_like(conf))
         kp = torch.nan_to_num(kp)
         K = torch.stack([v.K for v in views]).float()
-        out = self.models.regressor(kp, conf, K)
-        transl = solve_translation(self.models.body_model, out, kp, conf, K)
-        x = rotmat_to_pose6d(out.rotations).reshape(len(views), -1)
+        V = len(views)
+        # Both labelings of every view: detectors often swap left/right on people seen from behind.
+        flip = list(get_layout(LAYOUT).flip_permutation)
+        kp2, conf2, K2 = torch.cat([kp, kp[:, flip]]), torch.cat([conf, conf[:, flip]]), torch.cat([K, K])
+        out = self.models.regressor(kp2, conf2, K2)
+        flipped = (
+            self._choose_labeling(views, out.rotations, out.betas)
+            if self.config.resolve_flips
+            else [False] * V
+        )
+        pick = torch.tensor([V + i if f else i for i, f in enumerate(flipped)])
+        rotations, betas, features = out.rotations[pick], out.betas[pick], out.features[pick]
+        kp, conf = kp2[pick], conf2[pick]
+        transl = solve_translation(
+            self.models.body_model, RegressorOutput(features, out.pose6d[pick], rotations, betas), kp, conf, K
+        )
+        x = rotmat_to_pose6d(rotations).reshape(V, -1)
+        self.flips_chosen += sum(flipped)
         states = []
         for i, v in enumerate(views):
             obs = replace(v, keypoints=kp[i], confidence=conf[i])
-            prev = self._previous_state(v.camera) if self.config.warm_start else None
+            prev = self._previous_state(v.camera) if self.config.warm_start and not flipped[i] else None
             xi, ti = (prev.x, prev.transl) if prev is not None else (x[i], transl[i])
-            states.append(ViewState(v.camera, xi, ti, out.betas[i], out.features[i], obs))
+            states.append(ViewState(v.camera, xi, ti, betas[i], features[i], obs))
         return states
+
+    def _choose_labeling(
+        self, views: list[ViewInput], rotations: torch.Tensor, betas: torch.Tensor
+    ) -> list[bool]:
+        """Per view, keep or swap the detector's left/right labels. rotations: (2V, 24, 3, 3), swapped last.
+
+        Score of an assignment: disagreement between views of the body-frame skeleton (m) and, when
+        known, of the global orientation in the reference frame (rad × 0.3 m); change of each view's
+        global orientation since its previous frame (rad × 0.3 m); a small cost per swap.
+        """
+        V = len(views)
+        bm = self.models.body_model
+        eye = torch.eye(3).expand(2 * V, 3, 3)
+        skel = bm.skeleton(eye, rotations[:, 1:], betas)  # (2V, 24, 3), canonical body frame
+        skel = skel - skel[:, :1]
+        cam_to_ref = [v.cam_to_ref for v in views]
+        calibrated = all(T is not None for T in cam_to_ref)
+        orient = rotations[:, 0]
+        if calibrated:
+            Rr = torch.stack([T[:3, :3].float() for T in cam_to_ref])
+            orient_ref = torch.cat([Rr, Rr]) @ orient
+        prev = [self._previous_state(v.camera) for v in views]
+        best, best_cost = None, float("inf")
+        for combo in itertools.product((False, True), repeat=V):
+            idx = [V + i if f else i for i, f in enumerate(combo)]
+            cost = 0.02 * sum(combo)
+            for a, b in itertools.combinations(range(V), 2):
+                ia, ib = idx[a], idx[b]
+                cost += float((skel[ia] - skel[ib]).norm(dim=-1).mean())
+                if calibrated:
+                    cost += 0.3 * float(roma.rotmat_geodesic_distance(orient_ref[ia], orient_ref[ib]))
+            for i, p in enumerate(prev):
+                if p is not None:
+                    r_prev = pose6d_to_rotmat(p.x.reshape(24, 6)[:1])[0]
+                    cost += 0.3 * float(roma.rotmat_geodesic_distance(orient[idx[i]], r_prev))
+            if cost < best_cost:
+                best, best_cost = combo, cost
+        return list(best)
 
     def _previous_state(self, camera: str) -> ViewState | None:
         for frame in reversed(self._free):
@@ -260,7 +318,7 @@ class StreamingEstimator:
         body_pose = roma.special_procrustes(rot[:, 1:].sum(0))  # chordal mean over views (23, 3, 3)
         calibrated = all(s.observation.cam_to_ref is not None for s in states)
         if calibrated:
-            frame_name = "reference"
+            frame_name = self.reference or states[0].camera  # cam_to_ref maps into the reference camera
             T = torch.stack([s.observation.cam_to_ref for s in states]).float()
             orient = roma.special_procrustes((T[:, :3, :3] @ rot[:, 0]).sum(0))
             pelvis = bm.skeleton(rot[:, 0], rot[:, 1:], betas.expand(len(states), -1), transl)[:, 0]

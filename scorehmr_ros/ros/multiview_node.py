@@ -19,6 +19,7 @@ from collections import deque
 
 import numpy as np
 import rclpy
+import roma
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -134,6 +135,13 @@ SPECS = [
     ParamSpec("regressor_path", "", "Regressor weights; empty = packaged", read_only=True),
     ParamSpec("denoiser_path", "", "Denoiser weights; empty = packaged", read_only=True),
     ParamSpec(
+        "use_extrinsics",
+        True,
+        "Use camera extrinsics from /tf_static (common parent frame) when known: calibrated multi-view "
+        "fusion and left/right disambiguation; otherwise the uncalibrated (paper) mode",
+        read_only=True,
+    ),
+    ParamSpec(
         "mesh_rate_hz",
         5.0,
         "Rate of the full-mesh TRIANGLE_LIST marker (0 disables; the skeleton goes out every frame)",
@@ -201,6 +209,7 @@ class MultiviewNode(LifecycleNode):
         self.split_ms: dict[str, deque] = {}
         self._sync = None
         self._info_subs = []
+        self.static_tf: dict[str, tuple[str, np.ndarray]] = {}  # child frame -> (parent, 4x4 child->parent)
         self._worker: threading.Thread | None = None
         self._running = False
         self._last_overlay = 0.0
@@ -263,6 +272,14 @@ class MultiviewNode(LifecycleNode):
                     lambda m, c=cam: self._on_info(c, m),
                     qos_profile_sensor_data,
                 )
+            )
+        if self.p["use_extrinsics"]:
+            from tf2_msgs.msg import TFMessage
+
+            from scorehmr_ros.ros.tf import STATIC_QOS
+
+            self._info_subs.append(
+                self.create_subscription(TFMessage, "/tf_static", self._on_static_tf, STATIC_QOS)
             )
         if self.p["detector"] == "mediapipe":
             inputs = [(Image, f"{c}/image_raw", qos_profile_sensor_data) for c in self.cameras]
@@ -327,6 +344,27 @@ class MultiviewNode(LifecycleNode):
     # -- callbacks (never block) -----------------------------------------------------------------
     def _on_info(self, camera: str, msg: CameraInfo) -> None:
         self.camera_info[camera] = msg
+
+    def _on_static_tf(self, msg) -> None:
+        for t in msg.transforms:
+            q, p = t.transform.rotation, t.transform.translation
+            T = np.eye(4)
+            T[:3, :3] = roma.unitquat_to_rotmat(
+                torch.tensor([q.x, q.y, q.z, q.w], dtype=torch.float64)
+            ).numpy()
+            T[:3, 3] = [p.x, p.y, p.z]
+            self.static_tf[t.child_frame_id] = (t.header.frame_id, T)
+
+    def _cam_to_ref(self, camera: str) -> torch.Tensor | None:
+        """4x4 transform ``camera`` optical frame -> reference camera frame, if both hang off one parent."""
+        ref = self.cameras[0]
+        if not self.p["use_extrinsics"] or camera not in self.camera_info or ref not in self.camera_info:
+            return None
+        cam_entry = self.static_tf.get(self.camera_info[camera].header.frame_id)
+        ref_entry = self.static_tf.get(self.camera_info[ref].header.frame_id)
+        if cam_entry is None or ref_entry is None or cam_entry[0] != ref_entry[0]:
+            return None
+        return torch.as_tensor(np.linalg.inv(ref_entry[1]) @ cam_entry[1], dtype=torch.float32)
 
     def _on_set(self, *messages) -> None:
         with self.queue_lock:
@@ -454,6 +492,7 @@ class MultiviewNode(LifecycleNode):
             torch.as_tensor(np.asarray(conf), dtype=torch.float32),
             torch.as_tensor(K, dtype=torch.float32),
             torch.tensor(size, dtype=torch.float32),
+            self._cam_to_ref(cam),
         )
         if not view.usable():
             self.stats["no_person"] += 1
@@ -552,6 +591,8 @@ class MultiviewNode(LifecycleNode):
         for k, v in self.split_ms.items():
             values[f"{k}_p50_ms"] = _percentile(v, 50)
         values["preset"] = self.p["preset"]
+        values["left_right_swaps_resolved"] = self.estimator.flips_chosen if self.estimator else 0
+        values["calibrated"] = all(self._cam_to_ref(c) is not None for c in self.cameras)
         values["denoiser_backend"] = "torch (eager, CPU)"
         if sync_stats is not None:
             for key in (
