@@ -195,14 +195,23 @@ class MultiviewNode(LifecycleNode):
         self.cameras = [c.strip() for c in self.p["cameras"].split(",") if c.strip()]
         if not self.cameras:
             raise ValueError("parameter 'cameras' lists no camera namespace")
-        self.add_on_set_parameters_callback(self._on_params_changed)
+        self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
         self.models: ScoreHMRModels | None = None
         self.estimator: StreamingEstimator | None = None
         self.detectors: dict = {}
         self.camera_info: dict[str, CameraInfo] = {}
         self.queue: deque = deque()
         self.queue_lock = threading.Condition()
-        self.stats = {"sets": 0, "dropped_queue": 0, "dropped_stamp": 0, "published": 0, "no_person": 0}
+        self.stats = {
+            "sets": 0,
+            "dropped_queue": 0,
+            "dropped_stamp": 0,
+            "clock_jumps": 0,
+            "published": 0,
+            "no_person": 0,
+        }
+        self._last_set_stamp: int | None = None
+        self._reset_window = False
         self.view_drops: dict[str, dict[str, int]] = {c: {} for c in self.cameras}
         self.view_counts: dict[str, deque] = {c: deque(maxlen=300) for c in self.cameras}
         self.latencies_ms: deque = deque(maxlen=500)
@@ -294,7 +303,9 @@ class MultiviewNode(LifecycleNode):
             slop_ns=int(self.p["sync_slop_s"] * 1e9),
             partial_timeout_ns=int(timeout * 1e9) if timeout > 0 else None,
             callback_group=group,
+            accept=self._accept_stamp,
         )
+        self._diag_timer = self.create_timer(self.p["diagnostics_period_s"], self._update_diagnostics)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="scorehmr_worker", daemon=True)
         self._worker.start()
@@ -303,6 +314,9 @@ class MultiviewNode(LifecycleNode):
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_worker()
+        if getattr(self, "_diag_timer", None) is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
         if self._sync is not None:
             self._sync.destroy()
             self._sync = None
@@ -330,16 +344,14 @@ class MultiviewNode(LifecycleNode):
             self._worker.join(timeout=10)
             self._worker = None
 
-    def _on_params_changed(self, params):
-        from rcl_interfaces.msg import SetParametersResult
-
+    def _on_params_changed(self, params) -> None:
+        """Apply accepted parameter updates (validated by the callback of declare_parameters)."""
         for prm in params:
             if prm.name == "preset" and self.estimator is not None:
                 self.estimator = StreamingEstimator(self.models, PRESETS[prm.value])
                 self.get_logger().info(f"preset switched to {prm.value}")
             if prm.name in self.p:
                 self.p[prm.name] = prm.value
-        return SetParametersResult(successful=True)
 
     # -- callbacks (never block) -----------------------------------------------------------------
     def _on_info(self, camera: str, msg: CameraInfo) -> None:
@@ -366,7 +378,30 @@ class MultiviewNode(LifecycleNode):
             return None
         return torch.as_tensor(np.linalg.inv(ref_entry[1]) @ cam_entry[1], dtype=torch.float32)
 
+    def _accept_stamp(self, index: int, msg) -> bool:
+        """Keep far-future/far-past stamps out of the synchroniser; reset it when the source clock jumps."""
+        stamp = stamp_to_ns(msg.header.stamp)
+        now = self.get_clock().now().nanoseconds
+        if stamp > now + self.p["max_stamp_future_s"] * 1e9 or stamp < now - self.p["max_stamp_age_s"] * 1e9:
+            self.stats["dropped_stamp"] += 1
+            self.get_logger().warning(
+                f"{self.cameras[index]}: dropping message stamped {(stamp - now) / 1e9:+.2f} s from now "
+                "(bad stamp or clock jump)",
+                throttle_duration_sec=5.0,
+            )
+            return False
+        if self._last_set_stamp is not None and stamp < self._last_set_stamp - int(1e9):
+            self.stats["clock_jumps"] += 1
+            self.get_logger().warning(
+                "stamps jumped back by more than 1 s: resetting synchroniser and window"
+            )
+            self._sync.reset()
+            self._reset_window = True
+            self._last_set_stamp = None
+        return True
+
     def _on_set(self, *messages) -> None:
+        self._last_set_stamp = max(stamp_to_ns(m.header.stamp) for m in messages if m is not None)
         with self.queue_lock:
             self.stats["sets"] += 1
             if len(self.queue) >= self.p["worker_queue_size"]:
@@ -391,12 +426,17 @@ class MultiviewNode(LifecycleNode):
                 self.get_logger().error(f"processing a set failed: {exc!r}")
                 self.diagnostics.update(f"{NODE_NAME}: pipeline", ERROR, f"set failed: {exc!r}", {})
 
-    def _drop_view(self, camera: str, reason: str, detail: str) -> None:
+    def _drop_view(self, camera: str, reason: str, detail: str, dropped: bool = True) -> None:
+        """Count and log (throttled) a problem with one camera's input; ``dropped``: the view is unused."""
         drops = self.view_drops[camera]
         drops[reason] = drops.get(reason, 0) + 1
-        self.get_logger().warning(f"{camera}: dropping frame ({reason}): {detail}", throttle_duration_sec=5.0)
+        action = "dropping this view of the set" if dropped else "continuing"
+        self.get_logger().warning(f"{camera}: {reason}: {detail}; {action}", throttle_duration_sec=5.0)
 
     def _process(self, messages) -> None:
+        if self._reset_window:
+            self._reset_window = False
+            self.estimator.reset()
         stamps = [stamp_to_ns(m.header.stamp) for m in messages if m is not None]
         newest = max(stamps)
         now = self.get_clock().now().nanoseconds
@@ -409,6 +449,7 @@ class MultiviewNode(LifecycleNode):
                 f"dropping set stamped {(newest - now) / 1e9:+.2f} s from now (clock jump or bad stamps)",
                 throttle_duration_sec=5.0,
             )
+            self._update_diagnostics()
             return
         t_start = time.perf_counter()
         views, images = [], {}
@@ -485,7 +526,9 @@ class MultiviewNode(LifecycleNode):
                 return None
             if not (np.isfinite(xy).all() and np.isfinite(conf).all()):
                 bad = int((~np.isfinite(xy).all(-1) | ~np.isfinite(conf)).sum())
-                self._drop_view(cam, "nonfinite_keypoints", f"{bad} NaN/inf keypoints zero-weighted")
+                self._drop_view(
+                    cam, "nonfinite_keypoints", f"{bad} NaN/inf keypoints zero-weighted", dropped=False
+                )
         view = ViewInput(
             cam,
             torch.as_tensor(np.asarray(xy), dtype=torch.float32),

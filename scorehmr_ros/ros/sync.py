@@ -406,10 +406,11 @@ class SynchronizerNodeAdapter:
         min_inputs_for_partial: int = 1,
         poll_period_ns: int | None = None,
         callback_group: Any = None,
+        accept: Callable[[int, Any], bool] | None = None,
     ) -> None:
-        self.sync = ApproximateTimeSync(
-            len(inputs), queue_size, slop_ns, partial_timeout_ns, min_inputs_for_partial
-        )
+        self._sync_args = (len(inputs), queue_size, slop_ns, partial_timeout_ns, min_inputs_for_partial)
+        self.sync = ApproximateTimeSync(*self._sync_args)
+        self._accept = accept
         self._node = node
         self._callback = callback
         self._lock = threading.Lock()
@@ -425,7 +426,14 @@ class SynchronizerNodeAdapter:
             period_ns = poll_period_ns or max(partial_timeout_ns // 4, 1_000_000)
             self._timer = node.create_timer(period_ns / _NS_PER_S, self._on_timer, callback_group=group)
 
+    def reset(self) -> None:
+        """Forget every queued message and the time order (e.g. after the source clock jumped back)."""
+        with self._lock:
+            self.sync = ApproximateTimeSync(*self._sync_args)
+
     def _on_message(self, index: int, msg: Any) -> None:
+        if self._accept is not None and not self._accept(index, msg):
+            return
         with self._lock:
             self._deliver(self.sync.add(index, stamp_to_ns(msg.header.stamp), msg))
 
