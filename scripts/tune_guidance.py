@@ -1,0 +1,91 @@
+"""Pick the refinement step schedule and guidance scale per variant on TRAINING-clip scenes.
+
+    .venv/bin/python scripts/tune_guidance.py [--frames 12] [--out docs/eval/tuning.json]
+
+Held-out clips are never used here (they are only for reporting). For each variant, every
+candidate (τ, step, K, scale) runs on seeded 3-view scenes of the training clips; the one with
+the lowest MPJPE is written to the JSON and printed, to be copied into DEFAULT_CONFIGS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from scorehmr_ros.core.mocap import load_mocap, train_clips
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.refiner import RefineConfig
+from scorehmr_ros.core.scene import make_scene
+from scorehmr_ros.eval.heldout import regress_scene
+from scorehmr_ros.eval.variants import run_variant, score
+
+SCHEDULES = {
+    "tau50_step2_K10": RefineConfig(tau=50, step=2, iterations=10),
+    "tau50_step5_K3": RefineConfig(tau=50, step=5, iterations=3),
+    "tau100_step10_K2": RefineConfig(tau=100, step=10, iterations=2),
+    "tau50_step10_K2": RefineConfig(tau=50, step=10, iterations=2),
+}
+SCALES = (0.1, 0.3, 1.0, 3.0)
+TUNING_CLIPS = ("humanoid3d_walk", "humanoid3d_punch", "humanoid3d_dance_a", "humanoid3d_jump")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--stride", type=int, default=2)
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "eval" / "tuning.json"
+    )
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    models = ScoreHMRModels.load()
+    clips = train_clips(load_mocap())
+    scenes = [
+        make_scene(
+            models.body_model,
+            clips[name],
+            3,
+            1000 + i,
+            frames=slice(0, args.frames * args.stride, args.stride),
+        )
+        for i, name in enumerate(TUNING_CLIPS)
+    ]
+    regs = [regress_scene(models.body_model, models.regressor, s) for s in scenes]
+    results = {}
+    jobs = [
+        (v, n, s) for v in ("single", "multiview", "temporal", "combined") for n in SCHEDULES for s in SCALES
+    ]
+    for variant, name, scale in tqdm(jobs, desc="candidates"):
+        if variant == "single" and name != "tau50_step2_K10":
+            continue
+        cfg = dataclasses.replace(SCHEDULES[name], guidance_scale=scale)
+        rows = [
+            score(models, sc, run_variant(models, sc, reg, variant, cfg))
+            for sc, reg in zip(scenes, regs, strict=True)
+        ]
+        results[f"{variant}|{name}|{scale}"] = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+    base = [
+        score(models, sc, run_variant(models, sc, reg, "regressor"))
+        for sc, reg in zip(scenes, regs, strict=True)
+    ]
+    best = {}
+    for variant in ("single", "multiview", "temporal", "combined"):
+        cands = {k: v for k, v in results.items() if k.startswith(variant + "|")}
+        key = min(cands, key=lambda k: cands[k]["mpjpe"])
+        best[variant] = {"candidate": key, **cands[key]}
+        print(f"{variant:10s} best {key:32s} " + " ".join(f"{m}={x:.1f}" for m, x in cands[key].items()))
+    print("regressor  " + " ".join(f"{m}={sum(r[m] for r in base) / len(base):.1f}" for m in base[0]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"clips": TUNING_CLIPS, "results": results, "best": best}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
