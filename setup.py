@@ -30,6 +30,7 @@ setup(
             "scorehmr-replay = scorehmr_ros.ros.replay:main",
             "scorehmr-record = scorehmr_ros.ros.recorder:main",
             "scorehmr-demo = scorehmr_ros.ros.demo:main",
+            "scorehmr-bench = scorehmr_ros.eval.bench:main",
         ],
     },
 )

@@ -1,0 +1,670 @@
+"""``scorehmr-bench``: regressor vs SMPLify vs ScoreHMR on the held-out clips (no ROS).
+
+    scorehmr-bench accuracy [--quick] [--out DIR] [--views 1 2 4] [--stride 2] [--max-frames 50]
+    python -m scorehmr_ros.eval.bench accuracy --quick
+
+(``speed`` lives in ``scripts/bench_speed.py``.)
+
+Observation modes:
+
+* ``clean`` / ``noisy``: the held-out scenes (``eval.heldout.heldout_scenes``, seeded rigs of 1, 2 and 4
+  views) with exact projections (``CLEAN``) or detector-like corruption (``KeypointCorruption()``).
+* ``e2e``: MediaPipe BlazePose (video mode, one detector per view) on rendered images of a held-out
+  clip (``sim.sequence.load_or_build``); undetected frames get confidence 0. The scene is rebuilt
+  with the exact ``make_scene`` call the renderer used, so cameras and ground truth are identical.
+  Detections are cached next to the rendered sequences (``$SCOREHMR_CACHE_DIR`` or
+  ``~/.cache/scorehmr_ros``), never in the working directory.
+
+Methods (each on the same regressor estimate, keypoints, intrinsics, betas policy):
+``regressor``; ``smplify-{single,multiview,temporal,combined}`` (``eval.smplify``);
+``scorehmr-{single,multiview,temporal,combined}`` (``eval.variants.run_variant``). With one view the
+multi-view and combined rows are skipped.
+
+Metrics, averaged over view-frames (each view-frame is a camera-frame estimate):
+MPJPE / PA-MPJPE (mm) over the 24 SMPL joints (MPJPE pelvis-aligned) and over LSP-14 (:data:`LSP14`,
+MPJPE aligned on the hip midpoint, as for H36M's 14-joint protocol); 2D error (px) of the projected
+BlazePose keypoints vs the exact projections (inside the image); acceleration error (mm/frame², root
+relative, per view sequence); wall time (ms per view-frame, ms per frame = all views of an instant,
+s per call = one method on one scene, regression included); body-model evaluations (per-sample,
+per view-frame; regression excluded) and denoiser calls (batched). Speed ratios
+(ScoreHMR time / SMPLify time) are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scorehmr_ros.core.camera import project
+from scorehmr_ros.core.scene import CLEAN, KeypointCorruption, Scene, make_scene
+from scorehmr_ros.core.skeleton import JOINT_INDEX
+from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes, regress_scene
+from scorehmr_ros.eval.metrics import acceleration_error, pa_mpjpe, reprojection_error
+from scorehmr_ros.eval.smplify import GMMPosePrior, SMPLifyConfig, run_smplify
+from scorehmr_ros.eval.variants import DEFAULT_CONFIGS, flat_cameras, run_variant
+
+# LSP-14 joints by SMPL joint name (LSP order). SMPL has no head-top: LSP "head top" -> SMPL ``head``
+# (the head joint at the skull base), LSP "neck" -> SMPL ``neck``.
+LSP14: tuple[str, ...] = (
+    "right_ankle",
+    "right_knee",
+    "right_hip",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_wrist",
+    "right_elbow",
+    "right_shoulder",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "neck",
+    "head",
+)
+LSP14_INDEX = [JOINT_INDEX[n] for n in LSP14]
+VARIANT_NAMES = ("single", "multiview", "temporal", "combined")
+SETTINGS = {"clean": CLEAN, "noisy": KeypointCorruption()}
+METRIC_KEYS = ("mpjpe", "pa_mpjpe", "mpjpe_lsp", "pa_mpjpe_lsp", "err_2d", "accel")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    views: tuple[int, ...] = (1, 2, 4)
+    settings: tuple[str, ...] = ("clean", "noisy")
+    clips: tuple[str, ...] | None = None  # None = all held-out clips
+    frame_stride: int = 2
+    max_frames: int | None = 50
+    seed: int = 0
+    smplify: SMPLifyConfig = dataclasses.field(default_factory=SMPLifyConfig)
+    scorehmr_iterations: dict[str, int] | None = None  # override K per variant (None = defaults)
+    sweep_scorehmr_k: tuple[int, ...] = (1, 2, 5, 10)
+    sweep_smplify_iters: tuple[int, ...] = (10, 30, 100)
+    sweep_variants: tuple[str, ...] = ("single", "combined")
+    e2e_clips: tuple[str, ...] = ("humanoid3d_dance_b", "humanoid3d_kick")
+    e2e_frames: int = 20
+    e2e_stride: int = 1
+    e2e_views: int = 3
+    threads: int = 1
+    quick: bool = False
+
+
+def quick_config() -> BenchConfig:
+    return BenchConfig(
+        views=(1, 2, 4),
+        clips=("humanoid3d_run",),
+        frame_stride=2,
+        max_frames=8,
+        smplify=SMPLifyConfig(camera_iters=50, body_iters=50),
+        scorehmr_iterations={"single": 5},
+        sweep_scorehmr_k=(1, 2, 5),
+        sweep_smplify_iters=(10, 30, 50),
+        sweep_variants=("combined",),
+        e2e_clips=("humanoid3d_run",),
+        e2e_frames=8,
+        e2e_stride=2,
+        e2e_views=2,
+        quick=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
+class CountingBodyModel:
+    """Proxy around a ``BodyModel`` counting ``pose_keypoints`` calls (batched) and samples."""
+
+    def __init__(self, body_model):
+        self._bm = body_model
+        self.calls = 0
+        self.evals = 0
+
+    def pose_keypoints(self, global_orient, *args, **kwargs):
+        self.calls += 1
+        self.evals += int(global_orient.shape[0])
+        return self._bm.pose_keypoints(global_orient, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._bm, name)
+
+
+def _mpjpe_aligned(pred: torch.Tensor, gt: torch.Tensor, root: torch.Tensor, root_gt: torch.Tensor):
+    return ((pred - root.unsqueeze(1)) - (gt - root_gt.unsqueeze(1))).norm(dim=-1).mean(-1)
+
+
+@torch.no_grad()
+def sample_metrics(body_model, scene: Scene, rotations, betas, transl) -> dict[str, torch.Tensor]:
+    """Per view-frame metrics (T*V,) in mm / px, and per view-sequence acceleration errors."""
+    T, V = scene.num_frames, scene.num_views
+    pred = body_model.skeleton(rotations[:, 0], rotations[:, 1:], betas)
+    gt = camera_joints(scene).reshape(T * V, 24, 3)
+    out = {
+        "mpjpe": 1000 * _mpjpe_aligned(pred, gt, pred[:, 0], gt[:, 0]),
+        "pa_mpjpe": 1000 * pa_mpjpe(pred, gt),
+    }
+    lp, lg = pred[:, LSP14_INDEX], gt[:, LSP14_INDEX]
+    hips = [LSP14.index("left_hip"), LSP14.index("right_hip")]
+    out["mpjpe_lsp"] = 1000 * _mpjpe_aligned(lp, lg, lp[:, hips].mean(1), lg[:, hips].mean(1))
+    out["pa_mpjpe_lsp"] = 1000 * pa_mpjpe(lp, lg)
+    kp = body_model.pose_keypoints(rotations[:, 0], rotations[:, 1:], betas, transl)
+    cams = flat_cameras(scene)
+    uv = project(kp, cams.K)
+    clean = scene.keypoints2d_clean.reshape(T * V, -1, 2)
+    inside = ((clean >= 0) & (clean < cams.image_size.unsqueeze(1))).all(-1).float()
+    out["err_2d"] = reprojection_error(uv, clean, inside)
+    if T > 2:
+        rel = (pred - pred[:, :1]).reshape(T, V, 24, 3).transpose(0, 1)
+        grel = (gt - gt[:, :1]).reshape(T, V, 24, 3).transpose(0, 1)
+        out["accel"] = 1000 * torch.cat([acceleration_error(p, g) for p, g in zip(rel, grel, strict=True)])
+    else:
+        out["accel"] = torch.full((0,), float("nan"))
+    return out
+
+
+def _mean(x: torch.Tensor) -> float:
+    x = x[torch.isfinite(x)]
+    return float(x.mean()) if x.numel() else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Methods
+# --------------------------------------------------------------------------------------------
+def method_names(num_views: int) -> list[str]:
+    variants = [v for v in VARIANT_NAMES if num_views > 1 or v not in ("multiview", "combined")]
+    return ["regressor"] + [f"{fam}-{v}" for fam in ("smplify", "scorehmr") for v in variants]
+
+
+def scorehmr_config(variant: str, cfg: BenchConfig, iterations: int | None = None):
+    conf = DEFAULT_CONFIGS[variant]
+    k = iterations if iterations is not None else (cfg.scorehmr_iterations or {}).get(variant)
+    return conf if k is None else dataclasses.replace(conf, iterations=int(k))
+
+
+def run_method(models, prior, scene, reg, method: str, cfg: BenchConfig, *, iterations: int | None = None):
+    """(result, body_calls, body_evals) of ``method`` on ``scene`` from the regression ``reg``."""
+    if method == "regressor":
+        return run_variant(models, scene, reg, "regressor"), 0, 0
+    family, variant = method.split("-", 1)
+    if family == "smplify":
+        sc = cfg.smplify if iterations is None else dataclasses.replace(cfg.smplify, body_iters=iterations)
+        res = run_smplify(models.body_model, scene, reg, variant, sc, prior)
+        return res, res.body_calls, res.body_evals
+    counter = CountingBodyModel(models.body_model)
+    res = run_variant(
+        dataclasses.replace(models, body_model=counter),
+        scene,
+        reg,
+        variant,
+        scorehmr_config(variant, cfg, iterations),
+    )
+    return res, counter.calls, counter.evals
+
+
+# --------------------------------------------------------------------------------------------
+# End-to-end observations (MediaPipe on renders)
+# --------------------------------------------------------------------------------------------
+def detection_cache_dir() -> Path:
+    from scorehmr_ros.sim.sequence import default_cache_dir
+
+    return default_cache_dir().parent / "bench_detections"
+
+
+def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None):
+    """(scene with MediaPipe keypoints, rendered images (T, V, H, W, 3))."""
+    from scorehmr_ros.core.mocap import load_mocap
+    from scorehmr_ros.sim.sequence import cache_key, load_or_build
+
+    seq = load_or_build(clip_name, cfg.e2e_views, seed, cfg.e2e_frames, cfg.e2e_stride, log=log)
+    clip = load_mocap()[clip_name]
+    stop = min(clip.num_frames, cfg.e2e_frames * cfg.e2e_stride)
+    scene = make_scene(
+        body_model,
+        clip,
+        cfg.e2e_views,
+        seed,
+        frames=slice(0, stop, cfg.e2e_stride),
+        corruption=CLEAN,
+        occlusion=False,
+        camera_kwargs={"image_size": tuple(seq.image_size)},
+    )
+    if not np.allclose(scene.cameras.K.numpy(), seq.K, atol=1e-3):
+        raise RuntimeError("rebuilt scene does not match the rendered sequence's cameras")
+    key = cache_key(clip_name, cfg.e2e_views, seed, cfg.e2e_frames, cfg.e2e_stride, seq.image_size)
+    path = detection_cache_dir() / f"{clip_name}_v{cfg.e2e_views}_s{seed}_{key}_mp.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            xy, conf = z["xy"], z["confidence"]
+    else:
+        from scorehmr_ros.core.detector import BlazePoseDetector
+
+        T, V = seq.num_frames, seq.num_views
+        xy = np.zeros((T, V, 33, 2), np.float32)
+        conf = np.zeros((T, V, 33), np.float32)
+        for v in range(V):
+            with BlazePoseDetector(static_image_mode=False) as det:  # video mode, one per view
+                for t in range(T):
+                    d = det.detect(seq.images[t, v])
+                    if d is not None:
+                        xy[t, v], conf[t, v] = d.xy, d.confidence
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, xy=xy, confidence=conf)
+        os.replace(tmp, path)
+    scene = dataclasses.replace(
+        scene, keypoints2d=torch.from_numpy(xy).float(), confidence=torch.from_numpy(conf).float()
+    )
+    return scene, seq.images
+
+
+# --------------------------------------------------------------------------------------------
+# Harness
+# --------------------------------------------------------------------------------------------
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _jsonable(x):
+    if dataclasses.is_dataclass(x):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(x).items()}
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _scene_jobs(models, cfg: BenchConfig):
+    """(setting, views, scene, images or None) for every evaluated scene."""
+    for setting in cfg.settings:
+        for V in cfg.views:
+            scenes = heldout_scenes(
+                models.body_model, V, cfg.seed, cfg.frame_stride, cfg.max_frames, SETTINGS[setting]
+            )
+            for s in scenes:
+                if cfg.clips is None or s.clip_name in cfg.clips:
+                    yield setting, V, s, None
+    for i, clip in enumerate(cfg.e2e_clips):
+        yield "e2e", cfg.e2e_views, clip, 1000 + cfg.seed * 100 + i
+
+
+def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
+    from scorehmr_ros.core.models import ScoreHMRModels
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    models = ScoreHMRModels.load()
+    prior = GMMPosePrior.load()
+    jobs = list(_scene_jobs(models, cfg))
+    acc: dict = defaultdict(lambda: defaultdict(list))  # (setting, V, method) -> key -> list
+    per_clip: dict = defaultdict(dict)
+    sweeps: list[dict] = []
+    overlay = None
+    t_start = time.time()
+    bar = tqdm(jobs, desc="scenes", file=sys.stdout)
+    for setting, V, scene, e2e_seed in bar:
+        images = None
+        if setting == "e2e":
+            scene, images = e2e_scene(models.body_model, scene, cfg, e2e_seed)
+        bar.set_postfix_str(f"{setting} {V}v {scene.clip_name}")
+        reg = regress_scene(models.body_model, models.regressor, scene)
+        n = scene.num_frames * scene.num_views
+        results = {}
+        for method in method_names(V):
+            res, calls, evals = run_method(models, prior, scene, reg, method, cfg)
+            results[method] = res
+            m = sample_metrics(models.body_model, scene, res.rotations, res.betas, res.transl)
+            a = acc[(setting, V, method)]
+            for k in METRIC_KEYS:
+                a[k].append(m[k])
+            a["seconds"].append(res.seconds)
+            a["samples"].append(n)
+            a["frames"].append(scene.num_frames)
+            a["body_calls"].append(calls)
+            a["body_evals"].append(evals)
+            a["denoiser_calls"].append(getattr(res, "denoiser_calls", 0))
+            per_clip[(setting, V, method)][scene.clip_name] = {k: _mean(m[k]) for k in METRIC_KEYS}
+        if images is not None and overlay is None:
+            overlay = (scene, images, results)
+        # Accuracy vs time sweeps: largest rig, noisy keypoints (e2e in quick runs without noisy).
+        sweep_setting = "noisy" if "noisy" in cfg.settings else cfg.settings[-1]
+        if setting == sweep_setting and V == max(cfg.views):
+            for variant in cfg.sweep_variants:
+                for fam, values in (("scorehmr", cfg.sweep_scorehmr_k), ("smplify", cfg.sweep_smplify_iters)):
+                    for it in values:
+                        res, _, evals = run_method(
+                            models, prior, scene, reg, f"{fam}-{variant}", cfg, iterations=it
+                        )
+                        m = sample_metrics(models.body_model, scene, res.rotations, res.betas, res.transl)
+                        sweeps.append(
+                            {
+                                "method": f"{fam}-{variant}",
+                                "iterations": it,
+                                "clip": scene.clip_name,
+                                "samples": n,
+                                "seconds": res.seconds,
+                                "body_evals": evals,
+                                **{k: _mean(m[k]) for k in METRIC_KEYS},
+                            }
+                        )
+    rows = []
+    samples: dict = {}
+    for (setting, V, method), a in acc.items():
+        cat = {k: torch.cat(a[k]) for k in METRIC_KEYS}
+        samples[(setting, V, method)] = cat
+        nsamp, nframes, secs = sum(a["samples"]), sum(a["frames"]), sum(a["seconds"])
+        rows.append(
+            {
+                "setting": setting,
+                "views": V,
+                "method": method,
+                **{k: _mean(cat[k]) for k in METRIC_KEYS},
+                "ms_per_view_frame": 1000 * secs / nsamp,
+                "ms_per_frame": 1000 * secs / nframes,
+                "s_per_call": secs / len(a["seconds"]),
+                "calls": len(a["seconds"]),
+                "view_frames": nsamp,
+                "body_evals_per_view_frame": sum(a["body_evals"]) / nsamp,
+                "body_calls_per_call": sum(a["body_calls"]) / len(a["seconds"]),
+                "denoiser_calls_per_call": sum(a["denoiser_calls"]) / len(a["seconds"]),
+                "per_clip": per_clip[(setting, V, method)],
+            }
+        )
+    by_key = {(r["setting"], r["views"], r["method"]): r for r in rows}
+    ratios = []
+    for (setting, V, method), r in by_key.items():
+        if method.startswith("scorehmr-"):
+            ref = by_key.get((setting, V, "smplify-" + method.split("-", 1)[1]))
+            if ref:
+                ratios.append(
+                    {
+                        "setting": setting,
+                        "views": V,
+                        "variant": method.split("-", 1)[1],
+                        "time_ratio_scorehmr_over_smplify": r["s_per_call"] / ref["s_per_call"],
+                    }
+                )
+    for r in rows:
+        ref = by_key.get((r["setting"], r["views"], "smplify-" + r["method"].split("-", 1)[-1]))
+        r["time_vs_smplify"] = r["s_per_call"] / ref["s_per_call"] if ref else float("nan")
+    report = {
+        "config": _jsonable(cfg),
+        "git_revision": git_revision(),
+        "seeds": {
+            "heldout_scene_seed": f"seed*100 + clip index (seed={cfg.seed})",
+            "e2e_render_seeds": {c: 1000 + cfg.seed * 100 + i for i, c in enumerate(cfg.e2e_clips)},
+            "torch_manual_seed": cfg.seed,
+        },
+        "lsp14_joints": list(LSP14),
+        "corruption": {k: dataclasses.asdict(v) for k, v in SETTINGS.items()},
+        "rows": rows,
+        "speed_ratios": ratios,
+        "sweeps": sweeps,
+        "wall_seconds": time.time() - t_start,
+        "torch_threads": torch.get_num_threads(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(rows)
+    (out / "bench_accuracy.md").write_text(table + "\n")
+    (out / "bench_accuracy.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    print(table)
+    plot_cdf(samples, out / "bench_cdf.png")
+    plot_per_clip(rows, out / "bench_per_clip.png")
+    plot_sweeps(sweeps, out / "bench_accuracy_vs_time.png")
+    if overlay is not None:
+        plot_overlay(models.body_model, *overlay, out / "bench_overlay.png")
+    print(f"wrote {out}/bench_accuracy.{{md,json}} and PNGs in {time.time() - t_start:.0f} s")
+    return report
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = (
+        "| obs. | views | method | MPJPE | PA-MPJPE | MPJPE LSP14 | PA-MPJPE LSP14 | 2D (px) | accel "
+        "| ms/view-frame | s/call | time / SMPLify | body evals/view-frame | denoiser calls/call |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        ratio = r["time_vs_smplify"] if r["method"].startswith("scorehmr-") else float("nan")
+        lines.append(
+            f"| {r['setting']} | {r['views']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | "
+            f"{r['mpjpe_lsp']:.1f} | {r['pa_mpjpe_lsp']:.1f} | {r['err_2d']:.1f} | {r['accel']:.1f} | "
+            f"{r['ms_per_view_frame']:.1f} | {r['s_per_call']:.2f} | "
+            f"{'' if not math.isfinite(ratio) else f'{ratio:.2f}x'} | {r['body_evals_per_view_frame']:.0f} | "
+            f"{r['denoiser_calls_per_call']:.0f} |"
+        )
+    return (
+        "Errors in mm (2D in px, accel in mm/frame²); MPJPE pelvis-aligned (LSP14: hip midpoint).\n\n"
+        + "\n".join(lines)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _style(method: str):
+    colors = {"single": "tab:blue", "multiview": "tab:green", "temporal": "tab:orange", "combined": "tab:red"}
+    if method == "regressor":
+        return {"color": "black", "linestyle": ":"}
+    fam, v = method.split("-", 1)
+    return {"color": colors[v], "linestyle": "--" if fam == "smplify" else "-"}
+
+
+def plot_cdf(samples: dict, path: Path) -> None:
+    plt = _plt()
+    panels = sorted({(s, v) for s, v, _ in samples}, key=lambda k: [*SETTINGS, "e2e"].index(k[0]) * 10 + k[1])
+    panels = [p for p in panels if p[1] == max(v for s, v in panels if s == p[0])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, (setting, V) in zip(axes[0], panels, strict=True):
+        for (s, v, method), m in samples.items():
+            if (s, v) != (setting, V):
+                continue
+            e = np.sort(m["mpjpe"].numpy())
+            ax.plot(e, np.arange(1, len(e) + 1) / len(e), label=method, lw=1.6, **_style(method))
+        ax.set_title(f"{setting}, {V} views")
+        ax.set_xlabel("MPJPE per view-frame (mm)")
+        ax.set_ylabel("fraction ≤ x")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Error CDFs (solid: ScoreHMR, dashed: SMPLify, dotted: regressor)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_per_clip(rows: list[dict], path: Path) -> None:
+    plt = _plt()
+    settings = [s for s in [*SETTINGS, "e2e"] if any(r["setting"] == s for r in rows)]
+    fig, axes = plt.subplots(len(settings), 1, figsize=(11, 3.6 * len(settings)), squeeze=False)
+    for ax, setting in zip(axes[:, 0], settings, strict=True):
+        V = max(r["views"] for r in rows if r["setting"] == setting)
+        sel = [r for r in rows if r["setting"] == setting and r["views"] == V]
+        clips = sorted({c for r in sel for c in r["per_clip"]})
+        width = 0.8 / len(sel)
+        for i, r in enumerate(sel):
+            vals = [r["per_clip"].get(c, {}).get("mpjpe", np.nan) for c in clips]
+            st = _style(r["method"])
+            ax.bar(
+                np.arange(len(clips)) + i * width - 0.4 + width / 2,
+                vals,
+                width,
+                label=r["method"],
+                color=st["color"],
+                hatch="//" if st["linestyle"] == "--" else None,
+                edgecolor="white" if st["linestyle"] != ":" else "black",
+                alpha=0.9 if r["method"] != "regressor" else 0.4,
+            )
+        ax.set_xticks(np.arange(len(clips)), [c.replace("humanoid3d_", "") for c in clips])
+        ax.set_ylabel("MPJPE (mm)")
+        ax.set_title(f"{setting}, {V} views (hatched: SMPLify, plain: ScoreHMR, grey: regressor)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sweeps(sweeps: list[dict], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for method in sorted({s["method"] for s in sweeps}):
+        pts = [s for s in sweeps if s["method"] == method]
+        its = sorted({s["iterations"] for s in pts})
+        xs, ys, ps = [], [], []
+        for it in its:
+            sel = [s for s in pts if s["iterations"] == it]
+            n = sum(s["samples"] for s in sel)
+            xs.append(1000 * sum(s["seconds"] for s in sel) / n)
+            ys.append(sum(s["mpjpe"] * s["samples"] for s in sel) / n)
+            ps.append(sum(s["pa_mpjpe"] * s["samples"] for s in sel) / n)
+        for ax, y in zip(axes, (ys, ps), strict=True):
+            marker = "s" if method.startswith("smplify") else "o"
+            ax.plot(xs, y, marker=marker, label=method, **_style(method))
+            prefix, dy = ("K=", 4) if method.startswith("scorehmr") else ("it=", -10)
+            for x, yy, it in zip(xs, y, its, strict=True):
+                ax.annotate(f"{prefix}{it}", (x, yy), fontsize=7, xytext=(4, dy), textcoords="offset points")
+    for ax, name in zip(axes, ("MPJPE (mm)", "PA-MPJPE (mm)"), strict=True):
+        ax.set_xlim(left=0)
+        ax.set_xlabel("wall time per view-frame (ms)")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle("Accuracy vs time (ScoreHMR: iterations K; SMPLify: stage-2 iterations)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def plot_overlay(body_model, scene: Scene, images: np.ndarray, results: dict, path: Path) -> None:
+    """Rows = views; columns = MediaPipe detections, regressor init, SMPLify, ScoreHMR, ground truth."""
+    import cv2
+
+    from scorehmr_ros.core.render import draw_keypoints
+
+    plt = _plt()
+    T, V = scene.num_frames, scene.num_views
+    t = T // 2
+    pick = "combined" if "scorehmr-combined" in results else "temporal"
+    columns = [("MediaPipe", None), ("regressor (init)", "regressor"), (f"SMPLify-{pick}", f"smplify-{pick}"),
+               (f"ScoreHMR-{pick}", f"scorehmr-{pick}"), ("ground truth", "gt")]  # fmt: skip
+    cams = flat_cameras(scene)
+    idx = torch.arange(V) + t * V
+    # Crop every view to the ground-truth keypoints' box (+ margin) so the skeletons are readable.
+    gt = scene.keypoints2d_clean[t].numpy()
+    H, W = images.shape[2:4]
+    lo, hi = gt.min(1), gt.max(1)
+    half = 0.5 * (hi - lo).max(1) * 1.25 + 20
+    mid = 0.5 * (lo + hi)
+    x0 = np.clip(mid[:, 0] - half, 0, W).astype(int)
+    x1 = np.clip(mid[:, 0] + half, 0, W).astype(int)
+    y0 = np.clip(mid[:, 1] - half, 0, H).astype(int)
+    y1 = np.clip(mid[:, 1] + half, 0, H).astype(int)
+    fig, axes = plt.subplots(V, len(columns), figsize=(2.8 * len(columns), 3.0 * V), squeeze=False)
+    for c, (title, key) in enumerate(columns):
+        if key is None:
+            uv, conf = scene.keypoints2d[t], scene.confidence[t]
+        elif key == "gt":
+            uv, conf = scene.keypoints2d_clean[t], None
+        else:
+            r = results[key]
+            kp = body_model.pose_keypoints(
+                r.rotations[idx, 0], r.rotations[idx, 1:], r.betas[idx], r.transl[idx]
+            )
+            uv, conf = project(kp, cams.K[idx]), None
+        for v in range(V):
+            img = draw_keypoints(images[t, v], uv[v], None if conf is None else conf[v], thickness=2)
+            if key not in (None, "gt"):
+                gt_img = draw_keypoints(
+                    img, scene.keypoints2d_clean[t, v], None, color=(255, 255, 255), thickness=1
+                )
+                img = cv2.addWeighted(img, 0.75, gt_img, 0.25, 0)
+            ax = axes[v][c]
+            ax.imshow(img[y0[v] : y1[v], x0[v] : x1[v]])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if v == 0:
+                ax.set_title(title, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"view {v + 1}")
+    fig.suptitle(
+        f"{scene.clip_name}, frame {t}: keypoints projected (faint white: ground truth)", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scorehmr-bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("accuracy", help="regressor vs SMPLify vs ScoreHMR on the held-out clips")
+    p.add_argument("--quick", action="store_true", help="tiny slice, fewer iterations (≤ 2 min)")
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "eval")
+    p.add_argument("--views", type=int, nargs="+", help="rig sizes (default 1 2 4)")
+    p.add_argument("--stride", type=int, help="frame stride on the held-out clips (default 2)")
+    p.add_argument("--max-frames", type=int, help="frames per clip after striding (default 50; 0 = all)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch threads (default 1)")
+    sub.add_parser("speed", help="see scripts/bench_speed.py")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["speed"]:  # implemented in scripts/bench_speed.py; forward its arguments
+        script = REPO / "scripts" / "bench_speed.py"
+        if not script.is_file():
+            parser.error(f"speed benchmark not available ({script} missing)")
+        sys.exit(subprocess.call([sys.executable, str(script), *argv[1:]]))
+    args = parser.parse_args(argv)
+    cfg = quick_config() if args.quick else BenchConfig()
+    if args.views:
+        cfg.views = tuple(args.views)
+    if args.stride:
+        cfg.frame_stride = args.stride
+    if args.max_frames is not None:
+        cfg.max_frames = args.max_frames or None
+    if args.seed is not None:
+        cfg.seed = args.seed
+    if args.threads:
+        cfg.threads = args.threads
+    run_accuracy(cfg, args.out)
+
+
+if __name__ == "__main__":
+    main()

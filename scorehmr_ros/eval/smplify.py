@@ -1,0 +1,322 @@
+"""SMPLify baseline (SPIN's variant) on the same inputs as ScoreHMR, with single / multi-view / temporal
+/ combined flavours, vectorised over a whole scene (all frames × views at once). No ROS.
+
+What it optimises (SPIN, ``smplify/smplify.py``, adapted to full-perspective camera-frame bodies):
+
+* Stage 1 (``camera_iters`` Adam steps, lr 1e-2): global orientation + camera-frame translation, body
+  pose and betas fixed; loss = conf² · ‖π(torso keypoints) − detections‖² over the BlazePose shoulders
+  and hips + ``depth_weight``² · (t_z − t_z,init)² (keeps the depth near the initial estimate).
+* Stage 2 (``body_iters`` Adam steps, lr 1e-2): body pose, betas, global orientation, translation;
+  loss = Σ_k conf_k² · GMoF_σ=100px(π(X_k) − x_k) over the 33 keypoints
+  + 4.78² · GMM pose prior (max-mixture negative log-likelihood, SMPLify's) of the 69-D body pose
+  + 15.2² · Σ exp(−flexion)² over knees and elbows (SMPLify's bending prior: flexion along
+  ``core.mocap.HINGE_AXES``, so only bending the wrong way is penalised) + 5² · ‖β‖²
+  (+ temporal smoothness, below). SPIN freezes the (weak-perspective) camera in stage 2; here the
+  camera is fixed and the body's translation is optimised instead, as the brief asks.
+
+Rotations are optimised as **axis-angle** (SMPLify's parameterisation; the GMM and the bending prior
+read it directly) and turned into matrices with ``roma.rotvec_to_rotmat`` for the body model; the
+joints-only ``BodyModel.pose_keypoints`` is evaluated once per Adam step, never the mesh.
+
+Variants (sample b = t * V + v, frame-major, as ``eval.variants``):
+
+* ``single``: every view-frame has its own body pose, orientation, translation and betas.
+* ``multiview``: per-view global orientation + translation; ONE body pose per frame shared by all its
+  views (initialised to the chordal mean of the views' regressed body poses) and betas per frame.
+* ``temporal``: per-sample parameters, betas shared by a view's frames, plus
+  ``temporal_weight`` · ‖6D(R_n) − 6D(R_{n−1})‖² over consecutive frames of a view (all 24 joints,
+  global orientation included, the same quantity as ScoreHMR's temporal term).
+* ``combined``: shared body pose per frame + one set of betas + the temporal term.
+
+The starting betas follow ScoreHMR's policy (``eval.variants.shared_betas``), and the betas are
+optimised per group of that policy. Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import roma
+import torch
+
+from scorehmr_ros.core.body_model import rotmat_to_pose6d
+from scorehmr_ros.core.camera import project
+from scorehmr_ros.core.guidance import gmof
+from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.mocap import HINGE_AXES
+from scorehmr_ros.core.scene import Scene
+from scorehmr_ros.core.skeleton import JOINT_INDEX
+from scorehmr_ros.eval.variants import VariantResult, flat_cameras, shared_betas
+
+SMPLIFY_VARIANTS = ("single", "multiview", "temporal", "combined")
+TORSO_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+_PRIOR_FILE = "gmm_pose_prior.npz"
+
+
+# --------------------------------------------------------------------------------------------
+# Priors
+# --------------------------------------------------------------------------------------------
+def default_prior_path() -> Path:
+    try:
+        p = Path(str(resources.files("scorehmr_ros") / "data" / _PRIOR_FILE))
+        if p.exists():
+            return p
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[1] / "data" / _PRIOR_FILE
+
+
+class GMMPosePrior(torch.nn.Module):
+    """Gaussian mixture over the 69-D axis-angle body pose (fitted by ``scripts/fit_pose_prior.py``)."""
+
+    def __init__(self, means: torch.Tensor, covars: torch.Tensor, weights: torch.Tensor):
+        super().__init__()
+        means, covars, weights = (torch.as_tensor(a, dtype=torch.float64) for a in (means, covars, weights))
+        chol = torch.linalg.cholesky(covars)
+        precisions = torch.cholesky_inverse(chol)
+        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        D = means.shape[-1]
+        # SMPLify's per-component constant: −log(w_k / ((2π)^{D/2} √det Σ_k)).
+        const = -torch.log(weights) + 0.5 * logdet + 0.5 * D * np.log(2 * np.pi)
+        self.register_buffer("means", means.float())
+        self.register_buffer("precisions", precisions.float())
+        self.register_buffer("const", const.float())
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> GMMPosePrior:
+        with np.load(default_prior_path() if path is None else path, allow_pickle=False) as z:
+            return cls(
+                torch.from_numpy(z["means"]), torch.from_numpy(z["covars"]), torch.from_numpy(z["weights"])
+            )
+
+    @property
+    def num_components(self) -> int:
+        return int(self.means.shape[0])
+
+    def component_nll(self, pose: torch.Tensor) -> torch.Tensor:
+        """(B, K): 0.5 (θ−μ_k)ᵀ Σ_k⁻¹ (θ−μ_k) − log(w_k N_k-normaliser) for pose (B, 69)."""
+        diff = pose.unsqueeze(1) - self.means  # (B, K, D)
+        quad = torch.einsum("bki,kij,bkj->bk", diff, self.precisions, diff)
+        return 0.5 * quad + self.const
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        """(B,) SMPLify's max-mixture negative log-likelihood: min over components."""
+        return self.component_nll(pose).min(dim=1).values
+
+    def nll(self, pose: torch.Tensor) -> torch.Tensor:
+        """(B,) exact negative log-likelihood −log Σ_k w_k N(θ | μ_k, Σ_k)."""
+        return -torch.logsumexp(-self.component_nll(pose), dim=1)
+
+
+def bending_prior(body_pose_aa: torch.Tensor) -> torch.Tensor:
+    """(B,) SMPLify's angle prior Σ exp(−flexion)² over knees and elbows; body_pose_aa (B, 69)."""
+    aa = body_pose_aa.reshape(-1, 23, 3)
+    idx = [JOINT_INDEX[n] - 1 for n in HINGE_AXES]
+    axes = torch.tensor(list(HINGE_AXES.values()), dtype=aa.dtype, device=aa.device)
+    flexion = (aa[:, idx] * axes).sum(-1)  # positive = anatomical flexion
+    return torch.exp(-flexion).pow(2).sum(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Optimisation
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SMPLifyConfig:
+    camera_iters: int = 100
+    body_iters: int = 100
+    lr: float = 1e-2
+    sigma: float = 100.0  # GMoF scale (px)
+    pose_prior_weight: float = 4.78
+    angle_prior_weight: float = 15.2
+    shape_prior_weight: float = 5.0
+    depth_weight: float = 100.0  # SPIN's depth_loss_weight (squared in the loss)
+    # Weight of Σ‖6D(R_n) − 6D(R_{n−1})‖² in px² units: ScoreHMR's temporal / keypoint weight ratio
+    # (30 / (0.003 · 1000 / 640) ≈ 6.4e3) for the 640-px images of the held-out scenes.
+    temporal_weight: float = 6.4e3
+    layout: str = "blazepose33"
+
+
+@dataclass
+class SMPLifyResult(VariantResult):
+    """``VariantResult`` + optimisation counters. body_calls: batched body-model evaluations;
+    body_evals: per-sample evaluations; loss: (B,) final stage-2 data term (conf²·GMoF, px²)."""
+
+    body_calls: int = 0
+    body_evals: int = 0
+    loss: torch.Tensor | None = None
+    history: list[float] = field(default_factory=list)
+
+
+def _group_mean_rotation(rot: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """Chordal mean (G, ..., 3, 3) of rotations (B, ..., 3, 3) sharing ``group`` (B,)."""
+    flat = rot.reshape(rot.shape[0], -1)
+    sums = torch.zeros(num_groups, flat.shape[1], dtype=rot.dtype).index_add(0, group, flat)
+    return roma.special_procrustes(sums.reshape(num_groups, *rot.shape[1:]))
+
+
+def _dense(group: torch.Tensor) -> tuple[torch.Tensor, int]:
+    uniq, inverse = torch.unique(group, return_inverse=True)
+    return inverse, len(uniq)
+
+
+def smplify(
+    body_model,
+    rotations: torch.Tensor,
+    betas: torch.Tensor,
+    transl: torch.Tensor,
+    keypoints: torch.Tensor,
+    confidence: torch.Tensor,
+    K: torch.Tensor,
+    *,
+    pose_group: torch.Tensor | None = None,
+    beta_group: torch.Tensor | None = None,
+    prev_index: torch.Tensor | None = None,
+    config: SMPLifyConfig | None = None,
+    prior: GMMPosePrior | None = None,
+) -> SMPLifyResult:
+    """Fit B camera-frame bodies to keypoints (two stages, see the module docstring).
+
+    rotations (B, 24, 3, 3), betas (B, nb), transl (B, 3): the initial estimate (camera frame).
+    keypoints (B, 33, 2) px, confidence (B, 33), K (B, 3, 3).
+    pose_group (B,): samples with the same id share ONE body pose (default: all distinct).
+    beta_group (B,): samples with the same id share betas (default: all distinct); the initial betas
+    of a group are their mean. prev_index (B,): batch index of the same view's previous frame, −1 if
+    none; enables the temporal term. Returns an ``SMPLifyResult`` (rotations/betas/transl per sample).
+    """
+    cfg = config or SMPLifyConfig()
+    prior = prior or GMMPosePrior.load()
+    t0 = time.perf_counter()
+    B = rotations.shape[0]
+    ar = torch.arange(B)
+    pg, n_pose = _dense(ar if pose_group is None else pose_group)
+    bg, n_beta = _dense(ar if beta_group is None else beta_group)
+    kp, conf, K = keypoints.detach(), confidence.detach().clamp(min=0), K.detach()
+    layout = get_layout(cfg.layout)
+    torso = torch.tensor([layout.keypoint_names.index(n) for n in TORSO_KEYPOINTS])
+
+    rot0 = rotations.detach().to(torch.float32)
+    go = roma.rotmat_to_rotvec(rot0[:, 0]).clone().requires_grad_(True)
+    body0 = _group_mean_rotation(rot0[:, 1:], pg, n_pose)  # (G, 23, 3, 3)
+    bp = roma.rotmat_to_rotvec(body0).reshape(n_pose, 69).clone()
+    b0 = torch.zeros(n_beta, betas.shape[1]).index_add(0, bg, betas.detach().float())
+    b0 = b0 / torch.zeros(n_beta).index_add(0, bg, torch.ones(B)).unsqueeze(-1)
+    bt = b0.clone()
+    tr = transl.detach().float().clone().requires_grad_(True)
+    tz0 = tr[:, 2].detach().clone()
+    linked = None if prev_index is None else prev_index >= 0
+    counts = {"calls": 0, "evals": 0}
+
+    def keypoints3d(go_, bp_, bt_, tr_):
+        counts["calls"] += 1
+        counts["evals"] += B
+        R_go = roma.rotvec_to_rotmat(go_)
+        R_bp = roma.rotvec_to_rotmat(bp_.reshape(-1, 23, 3))[pg]
+        kp3d = body_model.pose_keypoints(R_go, R_bp, bt_[bg], tr_, cfg.layout)
+        return kp3d, R_go, R_bp
+
+    # Stage 1: orientation + translation on the torso keypoints, depth kept near the init.
+    opt = torch.optim.Adam([go, tr], lr=cfg.lr)
+    for _ in range(cfg.camera_iters):
+        kp3d, _, _ = keypoints3d(go, bp, bt, tr)
+        uv = project(kp3d[:, torso], K)
+        reproj = (conf[:, torso] ** 2 * ((uv - kp[:, torso]) ** 2).sum(-1)).sum(-1)
+        loss = (reproj + cfg.depth_weight**2 * (tr[:, 2] - tz0) ** 2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    # Stage 2: everything, full data term + priors (+ temporal smoothness).
+    bp.requires_grad_(True)
+    bt.requires_grad_(True)
+    opt = torch.optim.Adam([bp, bt, go, tr], lr=cfg.lr)
+    history: list[float] = []
+    data = torch.zeros(B)
+    for _ in range(cfg.body_iters):
+        kp3d, R_go, R_bp = keypoints3d(go, bp, bt, tr)
+        uv = project(kp3d, K)
+        data = (conf**2 * gmof(uv - kp, cfg.sigma).sum(-1)).sum(-1)  # (B,)
+        loss = data.sum()
+        loss = loss + cfg.pose_prior_weight**2 * prior(bp).sum()
+        loss = loss + cfg.angle_prior_weight**2 * bending_prior(bp).sum()
+        loss = loss + cfg.shape_prior_weight**2 * (bt**2).sum()
+        if linked is not None and linked.any() and cfg.temporal_weight > 0:
+            x6 = rotmat_to_pose6d(torch.cat([R_go.unsqueeze(1), R_bp], 1)).reshape(B, -1)
+            diff = (x6 - x6[prev_index.clamp(min=0)]) ** 2
+            loss = loss + cfg.temporal_weight * (diff.sum(-1) * linked).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+
+    with torch.no_grad():
+        R_go = roma.rotvec_to_rotmat(go)
+        R_bp = roma.rotvec_to_rotmat(bp.reshape(-1, 23, 3))[pg]
+        rot = torch.cat([R_go.unsqueeze(1), R_bp], 1)
+        res_betas = bt[bg].detach().clone()
+        res_transl = tr.detach().clone()
+    seconds = time.perf_counter() - t0
+    return SMPLifyResult(
+        rotations=rot,
+        betas=res_betas,
+        transl=res_transl,
+        seconds=seconds,
+        denoiser_calls=0,
+        body_calls=counts["calls"],
+        body_evals=counts["evals"],
+        loss=data.detach(),
+        history=history,
+    )
+
+
+def variant_groups(scene: Scene, variant: str) -> dict[str, torch.Tensor | None]:
+    """pose_group / beta_group / prev_index of ``variant`` for a scene's frame-major batch."""
+    if variant not in SMPLIFY_VARIANTS:
+        raise KeyError(f"unknown SMPLify variant {variant!r}; known: {SMPLIFY_VARIANTS}")
+    T, V = scene.num_frames, scene.num_views
+    t_idx = torch.arange(T).repeat_interleave(V)
+    v_idx = torch.arange(V).repeat(T)
+    shared_pose = variant in ("multiview", "combined")
+    temporal = variant in ("temporal", "combined")
+    beta_group = {
+        "single": torch.arange(T * V),
+        "multiview": t_idx,
+        "temporal": v_idx,
+        "combined": torch.zeros(T * V, dtype=torch.long),
+    }[variant]
+    prev = torch.where(t_idx > 0, (t_idx - 1) * V + v_idx, torch.full_like(t_idx, -1)) if temporal else None
+    return {"pose_group": t_idx if shared_pose else None, "beta_group": beta_group, "prev_index": prev}
+
+
+def run_smplify(
+    body_model,
+    scene: Scene,
+    reg,
+    variant: str = "single",
+    config: SMPLifyConfig | None = None,
+    prior: GMMPosePrior | None = None,
+) -> SMPLifyResult:
+    """SMPLify ``variant`` on a scene from the regressor's estimate ``reg`` (``eval.heldout.Regressed``).
+
+    Same starting point as ScoreHMR (rotations, ``shared_betas`` betas, translation), same keypoints,
+    confidences and intrinsics. ``seconds`` includes the regression time, like ``run_variant``.
+    """
+    T, V = scene.num_frames, scene.num_views
+    groups = variant_groups(scene, variant)
+    res = smplify(
+        body_model,
+        reg.rotations,
+        shared_betas(reg.betas, scene, variant),
+        reg.transl,
+        scene.keypoints2d.reshape(T * V, -1, 2),
+        scene.confidence.reshape(T * V, -1),
+        flat_cameras(scene).K,
+        config=config,
+        prior=prior,
+        **groups,
+    )
+    res.seconds += reg.seconds
+    return res
