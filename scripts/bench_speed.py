@@ -1,0 +1,247 @@
+"""Denoiser backends and the refinement loop, timed on this machine (a benchmark, not a test).
+
+    .venv/bin/python scripts/bench_speed.py [--threads 2] [--runs 200] [--refine-runs 5] [--no-compile]
+
+1. Per-call denoiser latency (median over ``--runs`` calls after warm-up) for each backend at batch
+   sizes 1, 3, 8, 24, 64: eager torch, torch.compile, ONNX Runtime (session.run with numpy arrays,
+   and run_with_iobinding on the torch buffers).
+2. A full ``refine()`` on one synchronized 3-camera set with a window of 8 frames (24 samples;
+   keypoints + multi-view + temporal terms; ``MULTI_VIEW`` config) for
+   (a) eager denoiser + full-mesh body model (smplx forward, then keypoints gathered from the mesh),
+   (b) eager denoiser + joints-only body model (``BodyModel.pose_keypoints``),
+   (c) ONNX Runtime denoiser + joints-only body model;
+   with speed-ups vs (a) and the accuracy of (b)/(c) vs (a) on the same inputs.
+
+Prints Markdown tables and writes ``<out>/speed.json``. TensorRT needs an NVIDIA GPU and is only
+benchmarked where CUDA and torch_tensorrt are available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from scorehmr_ros.core.engines import make_denoiser, tensorrt_status
+from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.refiner import MULTI_VIEW, refine
+from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
+from scorehmr_ros.eval.variants import TERM_SETS, flat_cameras, scene_observations, shared_betas
+
+BATCHES = (1, 3, 8, 24, 64)
+
+
+class FullMeshBodyModel:
+    """Body model whose ``pose_keypoints`` runs the full smplx mesh forward, then gathers keypoints."""
+
+    def __init__(self, body_model):
+        self.body_model = body_model
+
+    def pose_keypoints(self, global_orient, body_pose, betas=None, transl=None, layout="blazepose33"):
+        bm = self.body_model
+        return bm.keypoints(bm(global_orient, body_pose, betas, transl), layout)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def time_calls(fn, args, runs: int, warmup: int) -> float:
+    """Median wall time (ms) of ``fn(*args)`` over ``runs`` calls after ``warmup`` calls."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn(*args)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn(*args)
+            times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def bench_calls(models, engines: dict, runs: int, warmup: int) -> dict[str, dict[int, float]]:
+    cfg = models.denoiser.cfg
+    gen = torch.Generator().manual_seed(0)
+    inputs = {
+        b: (
+            torch.randn(b, cfg.x_dim, generator=gen),
+            torch.randint(0, 1000, (b,), generator=gen),
+            torch.randn(b, cfg.cond_dim, generator=gen),
+        )
+        for b in BATCHES
+    }
+    out: dict[str, dict[int, float]] = {name: {} for name in engines}
+    jobs = [(name, b) for b in BATCHES for name in engines]  # interleaved: load drift hits all alike
+    for name, b in tqdm(jobs, desc="denoiser calls", unit="case"):
+        out[name][b] = time_calls(engines[name], inputs[b], runs, warmup)
+    return out
+
+
+def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> dict:
+    bm = models.body_model
+    scene = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames)[0]
+    reg = regress_scene(bm, models.regressor, scene)
+    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
+    betas = shared_betas(reg.betas, scene, "combined")
+    cams, obs = flat_cameras(scene), scene_observations(scene, "combined")
+    full = FullMeshBodyModel(bm)
+    with torch.no_grad():  # both body-model paths give the same keypoints
+        rot = reg.rotations
+        kp_full = full.pose_keypoints(rot[:, 0], rot[:, 1:], betas, reg.transl)
+        kp_fast = bm.pose_keypoints(rot[:, 0], rot[:, 1:], betas, reg.transl)
+    kp_diff = (kp_full - kp_fast).abs().max().item()
+    setups = {
+        "a_eager_fullmesh": (engines["torch"], full),
+        "b_eager_joints": (engines["torch"], bm),
+        "c_ort_joints": (engines["onnxruntime"], bm),
+    }
+    if "tensorrt" in engines:
+        setups["d_tensorrt_joints"] = (engines["tensorrt"], bm)
+
+    def run(name):
+        denoiser, body = setups[name]
+        args = (reg.x, reg.cond, betas, reg.transl, cams, obs, terms, MULTI_VIEW)
+        return refine(*args, denoiser, body, models.schedule)
+
+    results = {name: run(name) for name in setups}  # warm-up, and the results compared below
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    for _ in tqdm(range(runs), desc=f"refine x{len(setups)} setups", unit="round"):
+        for name in setups:
+            t0 = time.perf_counter()
+            run(name)
+            times[name].append(time.perf_counter() - t0)
+    base = results["a_eager_fullmesh"]
+    base_mpjpe = joint_errors_mm(bm, base.rotations, betas, scene)["mpjpe"].mean().item()
+    base_ms = 1000 * statistics.median(times["a_eager_fullmesh"])
+    rows = {}
+    for name, res in results.items():
+        ms = 1000 * statistics.median(times[name])
+        mp = joint_errors_mm(bm, res.rotations, betas, scene)["mpjpe"].mean().item()
+        rows[name] = {
+            "ms": ms,
+            "speedup_vs_a": base_ms / ms,
+            "max_abs_diff_x0_vs_a": (res.x0 - base.x0).abs().max().item(),
+            "max_abs_diff_transl_vs_a": (res.transl - base.transl).abs().max().item(),
+            "mpjpe_mm": mp,
+            "mpjpe_diff_vs_a_mm": mp - base_mpjpe,
+            "denoiser_calls": res.denoiser_calls,
+            "body_calls": res.body_calls,
+            "iterations_run_max": int(res.iterations_run.max()),
+        }
+    regressor_mpjpe = joint_errors_mm(bm, reg.rotations, reg.betas, scene)["mpjpe"].mean().item()
+    return {
+        "scene": {"frames": scene.num_frames, "views": scene.num_views, "samples": reg.x.shape[0]},
+        "config": {k: getattr(MULTI_VIEW, k) for k in ("tau", "step", "iterations", "layout")},
+        "terms": list(TERM_SETS["combined"]),
+        "keypoints_fullmesh_vs_joints_max_abs_diff_m": kp_diff,
+        "regressor_mpjpe_mm": regressor_mpjpe,
+        "runs": runs,
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
+    parser.add_argument("--runs", type=int, default=200, help="timed denoiser calls per case")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--refine-runs", type=int, default=5, help="timed refine() rounds")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--views", type=int, default=3)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (~20-30 s to build)")
+    parser.add_argument(
+        "--cache-dir", default=None, help="engine cache (default $SCOREHMR_CACHE_DIR or ~/.cache)"
+    )
+    parser.add_argument("--out", default="docs/eval")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    models = ScoreHMRModels.load()
+    model = models.denoiser
+    engines, build = {}, {}
+    specs = [("torch", {}), ("onnxruntime", {}), ("onnxruntime+iobinding", {"io_binding": True})]
+    if not args.no_compile:
+        specs.append(("compile", {}))
+    trt_ok, trt_why = tensorrt_status()
+    if trt_ok:
+        specs.append(("tensorrt", {}))
+    for name, kw in tqdm(specs, desc="building engines", unit="engine"):
+        backend = name.split("+")[0]
+        engines[name] = make_denoiser(
+            model, backend=backend, cache_dir=args.cache_dir, num_threads=args.threads, **kw
+        )
+        build[name] = engines[name].build_seconds
+
+    calls = bench_calls(models, engines, args.runs, args.warmup)
+    refine_res = bench_refine(models, engines, args.frames, args.views, args.refine_runs)
+
+    env = {
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "ort_intra_op_threads": args.threads,
+        "torch": torch.__version__,
+        "onnxruntime": __import__("onnxruntime").__version__,
+        "python": platform.python_version(),
+        "tensorrt": trt_why,
+        "note": "shared machine (other jobs running); medians reduce but do not remove the noise",
+    }
+    report = {
+        "env": env,
+        "build_seconds": build,
+        "denoiser_call_ms": {k: {str(b): v for b, v in d.items()} for k, d in calls.items()},
+        "denoiser_call_runs": args.runs,
+        "refine": refine_res,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    print(
+        f"\n{env['cpu']} ({env['cpu_count']} logical CPUs), torch {env['torch']} with "
+        f"{env['torch_threads']} threads, onnxruntime {env['onnxruntime']} with {args.threads} intra-op"
+        " threads"
+    )
+    print(f"TensorRT: {trt_why}\n")
+    print(f"Denoiser call, median ms of {args.runs} after {args.warmup} warm-up:\n")
+    print("| backend | build s | " + " | ".join(f"B={b}" for b in BATCHES) + " |")
+    print("|---|---:|" + "---:|" * len(BATCHES))
+    for name, d in calls.items():
+        cells = " | ".join(f"{d[b]:.3f}" for b in BATCHES)
+        print(f"| {name} | {build[name]:.1f} | {cells} |")
+    r = refine_res
+    sc = r["scene"]
+    print(
+        f"\nrefine(): {sc['views']} cameras x {sc['frames']} frames = {sc['samples']} samples, "
+        f"terms {'+'.join(r['terms'])}, MULTI_VIEW {r['config']}, median of {r['runs']} "
+        f"(regressor init MPJPE {r['regressor_mpjpe_mm']:.1f} mm; full-mesh vs joints-only keypoints "
+        f"differ by {r['keypoints_fullmesh_vs_joints_max_abs_diff_m']:.1e} m):\n"
+    )
+    print("| setup | ms | speed-up vs (a) | max abs diff x0 vs (a) | MPJPE mm | ΔMPJPE vs (a) mm |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, row in r["rows"].items():
+        print(
+            f"| {name} | {row['ms']:.0f} | {row['speedup_vs_a']:.2f}x | {row['max_abs_diff_x0_vs_a']:.1e} "
+            f"| {row['mpjpe_mm']:.2f} | {row['mpjpe_diff_vs_a_mm']:+.4f} |"
+        )
+    print(f"\nwrote {out / 'speed.json'}")
+
+
+if __name__ == "__main__":
+    main()
