@@ -130,7 +130,10 @@ def refine(
             loss, _ = total_loss(
                 terms, x0_hat, body_state(body_model, x0_hat, betas, transl, config.layout), cameras, obs
             )
-            grad_x, grad_t = torch.autograd.grad(loss.sum(), [x_req, transl], allow_unused=True)
+            if loss.requires_grad:
+                grad_x, grad_t = torch.autograd.grad(loss.sum(), [x_req, transl], allow_unused=True)
+            else:  # no guidance terms: plain DDIM inversion + sampling
+                grad_x, grad_t = None, None
             grad_x = torch.nan_to_num(grad_x) if grad_x is not None else torch.zeros_like(x_t)
             abar = schedule.alpha_bar(cur, x_t)
             eps_guided = eps.detach() + config.guidance_scale * (1 - abar).sqrt() * grad_x

@@ -121,10 +121,12 @@ class _Frame:
 class StreamingEstimator:
     """Feed synchronised sets with :meth:`process`; it returns the bodies that became final."""
 
-    def __init__(self, models: ScoreHMRModels, config: StreamingConfig = PRESETS["realtime"]):
+    def __init__(self, models: ScoreHMRModels, config: StreamingConfig = PRESETS["realtime"], denoiser=None):
+        """``denoiser``: an ε̂ = f(x_t, t, c) engine (core.engines.make_denoiser); default eager torch."""
         if config.free_frames < 1:
             raise ValueError("free_frames must be >= 1")
         self.models = models
+        self.denoiser = denoiser or models.denoiser
         self.config = config
         self._free: deque[_Frame] = deque()
         self._anchor: dict[str, ViewState] = {}  # last published state per camera
@@ -282,7 +284,7 @@ class StreamingEstimator:
             obs,
             make_terms(weights),
             self.config.refine,
-            self.models.denoiser,
+            self.denoiser,
             self.models.body_model,
             self.models.schedule,
         )

@@ -135,6 +135,13 @@ SPECS = [
     ParamSpec("regressor_path", "", "Regressor weights; empty = packaged", read_only=True),
     ParamSpec("denoiser_path", "", "Denoiser weights; empty = packaged", read_only=True),
     ParamSpec(
+        "denoiser_backend",
+        "auto",
+        "Denoiser engine: auto (TensorRT on CUDA, else ONNX Runtime), torch, compile, onnxruntime, tensorrt",
+        choices=("auto", "torch", "compile", "onnxruntime", "tensorrt"),
+        read_only=True,
+    ),
+    ParamSpec(
         "use_extrinsics",
         True,
         "Use camera extrinsics from /tf_static (common parent frame) when known: calibrated multi-view "
@@ -237,7 +244,17 @@ class MultiviewNode(LifecycleNode):
             self.get_logger().error(f"configure failed: cannot load models: {exc}")
             self.diagnostics.update(f"{NODE_NAME}: models", ERROR, f"cannot load models: {exc}", {})
             return TransitionCallbackReturn.FAILURE
-        self.estimator = StreamingEstimator(self.models, PRESETS[self.p["preset"]])
+        try:
+            from scorehmr_ros.core.engines import make_denoiser
+
+            self.engine = make_denoiser(self.models.denoiser, backend=self.p["denoiser_backend"])
+        except Exception as exc:
+            self.get_logger().error(
+                f"configure failed: denoiser backend '{self.p['denoiser_backend']}': {exc}"
+            )
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"denoiser backend: {self.engine.backend} ({self.engine.reason})")
+        self.estimator = StreamingEstimator(self.models, PRESETS[self.p["preset"]], self.engine)
         if self.p["detector"] == "mediapipe":
             from scorehmr_ros.core.detector import BlazePoseDetector
 
@@ -269,7 +286,7 @@ class MultiviewNode(LifecycleNode):
         kp = torch.tensor(np.random.default_rng(0).uniform(200, 400, (33, 2)), dtype=torch.float32)
         K = torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
         view = ViewInput("warmup", kp, torch.ones(33), K, torch.tensor([640.0, 480.0]))
-        StreamingEstimator(self.models, PRESETS[self.p["preset"]]).process(0, [view])
+        StreamingEstimator(self.models, PRESETS[self.p["preset"]], self.engine).process(0, [view])
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         group = MutuallyExclusiveCallbackGroup()
@@ -348,7 +365,7 @@ class MultiviewNode(LifecycleNode):
         """Apply accepted parameter updates (validated by the callback of declare_parameters)."""
         for prm in params:
             if prm.name == "preset" and self.estimator is not None:
-                self.estimator = StreamingEstimator(self.models, PRESETS[prm.value])
+                self.estimator = StreamingEstimator(self.models, PRESETS[prm.value], self.engine)
                 self.get_logger().info(f"preset switched to {prm.value}")
             if prm.name in self.p:
                 self.p[prm.name] = prm.value
@@ -636,7 +653,8 @@ class MultiviewNode(LifecycleNode):
         values["preset"] = self.p["preset"]
         values["left_right_swaps_resolved"] = self.estimator.flips_chosen if self.estimator else 0
         values["calibrated"] = all(self._cam_to_ref(c) is not None for c in self.cameras)
-        values["denoiser_backend"] = "torch (eager, CPU)"
+        engine = getattr(self, "engine", None)
+        values["denoiser_backend"] = engine.backend if engine is not None else "not configured"
         if sync_stats is not None:
             for key in (
                 "received",
