@@ -7,15 +7,16 @@ export SCOREHMR_VENV := $(VENV)
 # DDS stays on this machine unless the user says otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo smoke test test-slow lint format bench clean
+.PHONY: setup demo smoke test test-slow lint format bench bench-accuracy bench-speed bench-node soak clean
 
 setup:
 	@bash scripts/setup.sh
 
-demo: setup  ## the main job (README command 1)
-	$(PY) -m scorehmr_ros.ros.smoke
+demo: setup  ## the main job (README command 1): replay -> node -> MCAP, summary, overlay
+	$(PY) -m scorehmr_ros.ros.demo --out $(CURDIR)/out/demo
 
-smoke: demo
+smoke: setup  ## two-process DDS smoke run (messages, TF, image round trip)
+	$(PY) -m scorehmr_ros.ros.smoke
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -26,6 +27,20 @@ test: setup lint  ## README command 2 (what CI runs): lint + the default test su
 
 test-slow: setup  ## slower checks excluded from the default run
 	$(PY) -m pytest -q -rs -m slow
+
+bench: bench-accuracy bench-speed bench-node  ## benchmarks (numbers, not tests)
+
+bench-accuracy: setup  ## regressor vs SMPLify vs ScoreHMR on the held-out clips (docs/eval/bench_*)
+	$(PY) -m scorehmr_ros.eval.bench accuracy
+
+bench-speed: setup  ## denoiser backends, refine() eager/full-mesh vs joints-only vs ONNX Runtime
+	$(PY) scripts/bench_speed.py
+
+bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s (keypoints on topics)
+	$(PY) scripts/bench_node.py --mode topic --seconds 60 --out docs/eval/node_topic.json
+
+soak: setup  ## 5-minute soak: output rate, drops, latency, RSS over time
+	$(PY) scripts/bench_node.py --mode topic --seconds 300 --out docs/eval/soak.json
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -36,32 +36,18 @@ def regressor_loss(body_model, model, views):
     return total, {"rot": rot.item(), "joints_m": joints.item(), "betas": betas.item()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--pool", type=int, default=60000, help="augmented training poses to draw from")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
-    args = parser.parse_args()
-
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    body_model = load_body_model()
-    print(f"building {args.pool} augmented training poses ...", flush=True)
-    pool = augmented_training_poses(args.pool, seed=args.seed)
-    cfg = RegressorConfig()
-    model = KeypointRegressor(cfg)
-    print(f"regressor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
-    t0 = time.time()
-    bar = tqdm(range(args.steps), desc="regressor", mininterval=5)
+def train_regressor(
+    body_model, pool, steps: int, batch: int = 256, lr: float = 1e-3, seed: int = 0, desc="regressor"
+):
+    """Train a fresh KeypointRegressor on views of ``pool`` (N, 24, 3, 3) poses; returns it in eval mode."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = KeypointRegressor(RegressorConfig())
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    bar = tqdm(range(steps), desc=desc, mininterval=5)
     for _ in bar:
-        idx = torch.randint(0, pool.shape[0], (args.batch,), generator=gen)
+        idx = torch.randint(0, pool.shape[0], (batch,), generator=gen)
         views = sample_views(body_model, pool[idx], gen)
         loss, parts = regressor_loss(body_model, model, views)
         opt.zero_grad(set_to_none=True)
@@ -70,11 +56,32 @@ def main() -> None:
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}", joint_l1_mm=f"{parts['joints_m'] * 1000:.0f}")
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=10000)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--pool", type=int, default=60000, help="augmented training poses to draw from")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    args = parser.parse_args()
+
+    body_model = load_body_model()
+    print(f"building {args.pool} augmented training poses ...", flush=True)
+    pool = augmented_training_poses(args.pool, seed=args.seed)
+    t0 = time.time()
+    model = train_regressor(body_model, pool, args.steps, args.batch, args.lr, args.seed)
+    print(f"regressor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(
         args.out,
-        model.eval(),
-        cfg,
+        model,
+        model.cfg,
         {"steps": args.steps, "batch": args.batch, "seed": args.seed, "train_seconds": time.time() - t0},
     )
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) after {time.time() - t0:.0f} s")

@@ -87,6 +87,12 @@ def run_publisher(count: int, period: float) -> int:
     tf = TransformBroadcaster(node)
     static_tf = StaticTransformBroadcaster(node)
     body = rest_pose_body()
+    # Wait (bounded) until a listener has matched, so discovery time does not eat the messages.
+    deadline = time.monotonic() + 15.0
+    while (
+        time.monotonic() < deadline and min(p.get_subscription_count() for p in (bodies_pub, image_pub)) < 1
+    ):
+        rclpy.spin_once(node, timeout_sec=0.05)
     static_tf.send_transform(
         make_transform(WORLD_FRAME, CAMERA_FRAME, node.get_clock().now().to_msg(), (0.0, 1.0, -3.0))
     )
