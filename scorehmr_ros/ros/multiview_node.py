@@ -24,7 +24,13 @@ import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -308,7 +314,15 @@ class MultiviewNode(LifecycleNode):
                 self.create_subscription(TFMessage, "/tf_static", self._on_static_tf, STATIC_QOS)
             )
         if self.p["detector"] == "mediapipe":
-            inputs = [(Image, f"{c}/image_raw", qos_profile_sensor_data) for c in self.cameras]
+            # Sensor-data QoS (best effort) with a history as deep as the synchroniser's queue, so a
+            # busy moment does not overwrite images before they are taken.
+            image_qos = QoSProfile(
+                depth=self.p["sync_queue_size"],
+                history=HistoryPolicy.KEEP_LAST,
+                reliability=ReliabilityPolicy.BEST_EFFORT,
+                durability=DurabilityPolicy.VOLATILE,
+            )
+            inputs = [(Image, f"{c}/image_raw", image_qos) for c in self.cameras]
         else:
             inputs = [(Keypoints2D, f"{c}/{self.p['keypoints_topic']}", 10) for c in self.cameras]
         timeout = self.p["partial_timeout_s"]
