@@ -298,3 +298,23 @@ def test_build_model_matches_file(model):
     assert set(fresh) == set(model)
     for key, arr in fresh.items():
         np.testing.assert_array_equal(arr, model[key])
+
+
+def test_joints_only_forwards_match_the_full_smplx_forward():
+    """skeleton() and pose_keypoints() (no mesh) equal the full smplx forward within 1e-5 m."""
+    import roma
+
+    from scorehmr_ros.core.keypoints import LAYOUTS
+
+    model = load_body_model()
+    g = torch.Generator().manual_seed(3)
+    B = 8
+    rot = roma.rotvec_to_rotmat(0.6 * torch.randn(B * 24, 3, generator=g)).reshape(B, 24, 3, 3)
+    betas = torch.randn(B, 10, generator=g)
+    transl = torch.randn(B, 3, generator=g)
+    with torch.no_grad():
+        full = model(rot[:, 0], rot[:, 1:], betas, transl)
+        assert (model.skeleton(rot[:, 0], rot[:, 1:], betas, transl) - full.joints[:, :24]).abs().max() < 1e-5
+        for layout in LAYOUTS:
+            fast = model.pose_keypoints(rot[:, 0], rot[:, 1:], betas, transl, layout)
+            assert (fast - model.keypoints(full, layout)).abs().max() < 1e-5, layout
