@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -43,7 +42,3 @@ def build_from_checkpoint(path: str | Path, model_cls, config_cls):
     except (TypeError, RuntimeError) as exc:
         raise WeightsError(f"{path} does not match {model_cls.__name__}: {exc}") from exc
     return model.eval(), payload
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from scorehmr_ros.core.body_model import BodyModel, load_body_model
 from scorehmr_ros.core.denoiser import Denoiser, load_denoiser
 from scorehmr_ros.core.diffusion import Schedule
@@ -36,7 +34,3 @@ class ScoreHMRModels:
                 f"regressor gives {regressor.cfg.feature_dim}"
             )
         return cls(load_body_model(body_model_path), regressor, denoiser, Schedule.cosine(1000))
-
-    @torch.no_grad()
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.denoiser(x_t, t, cond)

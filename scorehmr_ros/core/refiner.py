@@ -41,7 +41,7 @@ class RefineConfig:
     layout: str = "blazepose33"
 
 
-SINGLE_VIEW = RefineConfig()
+# The paper's multi-view schedule (used by scripts/bench_speed.py); eval/variants.py has the tuned ones.
 MULTI_VIEW = RefineConfig(tau=100, step=10, iterations=2)
 
 

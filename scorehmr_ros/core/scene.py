@@ -298,8 +298,7 @@ def rest_pelvis(body_model, betas: torch.Tensor) -> torch.Tensor:
     """``(B, 3)`` pelvis joint of the rest pose for ``betas (B, 10)`` (zero ``transl``)."""
     B = betas.shape[0]
     eye = torch.eye(3, dtype=betas.dtype, device=betas.device)
-    out = body_model(eye.expand(B, 3, 3), eye.expand(B, 23, 3, 3), betas)
-    return out.joints[:, 0]
+    return body_model.skeleton(eye.expand(B, 3, 3), eye.expand(B, 23, 3, 3), betas)[:, 0]
 
 
 def _project_views(points_world: torch.Tensor, cameras: PinholeCameras):

@@ -21,6 +21,7 @@ import numpy as np
 import rclpy
 import roma
 import torch
+from hri_msgs.msg import IdsList
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
@@ -33,10 +34,14 @@ from rclpy.qos import (
 )
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
+from scorehmr_ros.core.body_model import pose6d_to_rotmat
+from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.render import draw_keypoints
 from scorehmr_ros.core.streaming import PRESETS, FusedBody, StreamingEstimator, ViewInput
 from scorehmr_ros.msg import BodyArray, Keypoints2D
 from scorehmr_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
@@ -52,7 +57,7 @@ from scorehmr_ros.ros.parameters import (
     parameter_overrides,
 )
 from scorehmr_ros.ros.sync import SynchronizerNodeAdapter, stamp_to_ns
-from scorehmr_ros.ros.tf import TransformBroadcaster
+from scorehmr_ros.ros.tf import STATIC_QOS, TransformBroadcaster
 
 NODE_NAME = "scorehmr_multiview"
 LAYOUT = "blazepose33"
@@ -276,7 +281,7 @@ class MultiviewNode(LifecycleNode):
         self.pubs = {
             "bodies": self.create_publisher(BodyArray, "~/bodies", 10),
             "markers": self.create_publisher(MarkerArray, "~/markers", 10),
-            "tracked": self.create_publisher(_ids_list_type(), "/humans/bodies/tracked", 10),
+            "tracked": self.create_publisher(IdsList, "/humans/bodies/tracked", 10),
         }
         self.joint_pubs: dict = {}
         self.overlay_pubs = {c: self.create_publisher(Image, f"~/overlay/{c}", 2) for c in self.cameras}
@@ -306,10 +311,6 @@ class MultiviewNode(LifecycleNode):
                 )
             )
         if self.p["use_extrinsics"]:
-            from tf2_msgs.msg import TFMessage
-
-            from scorehmr_ros.ros.tf import STATIC_QOS
-
             self._info_subs.append(
                 self.create_subscription(TFMessage, "/tf_static", self._on_static_tf, STATIC_QOS)
             )
@@ -596,7 +597,7 @@ class MultiviewNode(LifecycleNode):
             num_views=len(body.views),
         )
         self.pubs["bodies"].publish(BodyArray(header=header, bodies=[body_to_msg(est, header)]))
-        ids = _ids_list_type()(header=header, ids=[BODY_ID])
+        ids = IdsList(header=header, ids=[BODY_ID])
         self.pubs["tracked"].publish(ids)
         if BODY_ID not in self.joint_pubs:
             self.joint_pubs[BODY_ID] = self.create_publisher(
@@ -625,16 +626,11 @@ class MultiviewNode(LifecycleNode):
         if rate <= 0 or not images or time.monotonic() - self._last_overlay < 1.0 / rate:
             return
         self._last_overlay = time.monotonic()
-        from scorehmr_ros.core.camera import project
-        from scorehmr_ros.core.render import draw_keypoints
-
         bm = self.models.body_model
         for state in body.views:
             if state.camera not in images:
                 continue
             rot = state.x.reshape(24, 6)
-            from scorehmr_ros.core.body_model import pose6d_to_rotmat
-
             R = pose6d_to_rotmat(rot)
             with torch.no_grad():
                 kp = bm.pose_keypoints(R[None, 0], R[None, 1:], state.betas[None], state.transl[None])
@@ -681,12 +677,6 @@ class MultiviewNode(LifecycleNode):
             values["sync_full_sets"] = sync_stats.emitted_full
             values["sync_partial_sets"] = sync_stats.emitted_partial
         self.diagnostics.update(f"{NODE_NAME}: pipeline", OK, f"preset {self.p['preset']}", values)
-
-
-def _ids_list_type():
-    from hri_msgs.msg import IdsList
-
-    return IdsList
 
 
 def main(argv: list[str] | None = None) -> int:
