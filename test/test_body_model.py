@@ -318,3 +318,38 @@ def test_joints_only_forwards_match_the_full_smplx_forward():
         for layout in LAYOUTS:
             fast = model.pose_keypoints(rot[:, 0], rot[:, 1:], betas, transl, layout)
             assert (fast - model.keypoints(full, layout)).abs().max() < 1e-5, layout
+
+
+def test_tree_kinematics_matches_smplx_batch_rigid_transform():
+    """Depth-batched forward kinematics == smplx.lbs.batch_rigid_transform: values and gradients."""
+    import roma
+    import smplx
+
+    from scorehmr_ros.core.kinematics import TreeKinematics
+
+    parents = torch.tensor(SMPL_PARENTS)
+    fk = TreeKinematics(parents)
+    assert len(fk.levels) == 9  # SMPL: pelvis ... hands, depth 8
+    g = torch.Generator().manual_seed(5)
+    B = 6
+    rotvec = (0.7 * torch.randn(B, 24, 3, generator=g, dtype=torch.float64)).requires_grad_(True)
+    rest = (0.3 * torch.randn(B, 24, 3, generator=g, dtype=torch.float64)).requires_grad_(True)
+    rot = roma.rotvec_to_rotmat(rotvec)
+    ref_joints, ref_tf = smplx.lbs.batch_rigid_transform(rot, rest, parents, dtype=torch.float64)
+    joints, tf = fk(rot, rest)
+    assert (joints - ref_joints).abs().max() < 1e-10
+    assert (tf - ref_tf).abs().max() < 1e-10
+    w = torch.randn(B, 24, 4, 4, generator=g, dtype=torch.float64)
+    ref_grad = torch.autograd.grad(
+        (ref_tf * w).sum() + ref_joints.square().sum(), [rotvec, rest], retain_graph=True
+    )
+    grad = torch.autograd.grad((tf * w).sum() + joints.square().sum(), [rotvec, rest])
+    for a, b in zip(grad, ref_grad, strict=True):
+        assert (a - b).abs().max() < 1e-9
+
+
+def test_tree_kinematics_rejects_children_before_parents():
+    from scorehmr_ros.core.kinematics import TreeKinematics
+
+    with pytest.raises(ValueError, match="parent"):
+        TreeKinematics([-1, 2, 0])

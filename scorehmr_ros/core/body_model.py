@@ -31,6 +31,7 @@ import roma
 import smplx
 import torch
 
+from scorehmr_ros.core.kinematics import TreeKinematics
 from scorehmr_ros.core.skeleton import NUM_JOINTS, SMPL_JOINT_NAMES
 
 NUM_BETAS = 10
@@ -367,6 +368,7 @@ class BodyModel(torch.nn.Module):
         num_pose = self.layer.posedirs.shape[0]
         posedirs_v = self.layer.posedirs.reshape(num_pose, -1, 3)[:, ids].reshape(num_pose, -1)
         self.register_buffer("source_posedirs", posedirs_v)  # (207, n*3)
+        self.kinematics = TreeKinematics(self.layer.parents.cpu())
         self.to(device)
 
     @property
@@ -422,7 +424,7 @@ class BodyModel(torch.nn.Module):
             betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[-1]))
         rest = self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
         rot = torch.cat([global_orient.reshape(B, 1, 3, 3), body_pose.reshape(B, -1, 3, 3)], dim=1)
-        posed, _ = smplx.lbs.batch_rigid_transform(rot, rest, self.layer.parents, dtype=rest.dtype)
+        posed, _ = self.kinematics(rot, rest)
         return posed if transl is None else posed + transl.unsqueeze(1)
 
     def pose_sources(
@@ -445,7 +447,7 @@ class BodyModel(torch.nn.Module):
         layer, ids = self.layer, self.source_vertex_ids
         rot = torch.cat([global_orient.reshape(B, 1, 3, 3), body_pose.reshape(B, -1, 3, 3)], dim=1)
         rest = self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
-        joints, transforms = smplx.lbs.batch_rigid_transform(rot, rest, layer.parents, dtype=rest.dtype)
+        joints, transforms = self.kinematics(rot, rest)
         v = layer.v_template[ids] + torch.einsum("vcb,nb->nvc", layer.shapedirs[ids], betas)
         pose_feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
         v = v + (pose_feature @ self.source_posedirs).reshape(B, -1, 3)

@@ -43,6 +43,9 @@ class Schedule:
 
     def alpha_bar(self, t: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
         """ᾱ_t broadcast as a column for ``like`` (B, D); t = -1 gives 1."""
+        if isinstance(t, int):  # the refiner's common case: one step for the whole batch
+            value = float(self.abar[t]) if t >= 0 else 1.0
+            return like.new_full((like.shape[0], 1), value)
         t = torch.as_tensor(t).long()
         abar = torch.where(t >= 0, self.abar[t.clamp(min=0)], torch.ones((), dtype=torch.float64))
         return abar.to(like.dtype).reshape(-1, *([1] * (like.dim() - 1))).expand(like.shape[0], 1)
