@@ -74,3 +74,15 @@ def test_missing_and_bad_views_are_skipped(models, scene):
     nobody = [dataclasses.replace(v, confidence=torch.zeros_like(v.confidence)) for v in _views(scene, 2)]
     assert est.process(2, nobody) == []
     assert len(est.process(3, _views(scene, 3))) == 1
+
+
+def test_backlog_of_sets_is_refined_in_one_call_and_published_in_order(models, scene):
+    est = StreamingEstimator(models, PRESETS["realtime"])
+    gt = camera_joints(scene)[:, 0]
+    first = est.process_many([(t, _views(scene, t)) for t in range(3)])
+    later = est.process_many([(t, _views(scene, t)) for t in range(3, 5)])
+    assert [b.stamp_ns for b in first] == [0, 1, 2] and [b.stamp_ns for b in later] == [3, 4]
+    assert first[-1].timings_ms["sets_per_call"] == 3.0
+    bodies = first + later
+    err = 1000 * mpjpe(torch.stack([b.joints for b in bodies]), gt[:5]).mean().item()
+    assert err < 200.0, err

@@ -47,14 +47,16 @@ class StreamingConfig:
         }
     )
     free_frames: int = 1
+    # Start from the previous result plus the regressor's change since then (else: the regressor's).
     warm_start: bool = True
     resolve_flips: bool = True
 
 
 PRESETS: dict[str, StreamingConfig] = {
-    # Camera rate on a CPU: warm start from the previous frame, τ = 50 with step 5, K = 3 (about 10 ms
-    # per view on 2 cores; scripts/tune_guidance.py: 67 mm vs 63 mm for the slow schedule on training scenes).
-    "realtime": StreamingConfig(RefineConfig(tau=50, step=5, iterations=3), free_frames=1, warm_start=True),
+    # Camera rate on a CPU: τ = 50 with step 10, K = 2, warm-started from the previous result moved by
+    # the regressor's frame-to-frame change; each set published as soon as it is refined.
+    # scripts/eval_streaming.py (docs/eval/streaming.md) has its accuracy and cost next to the others.
+    "realtime": StreamingConfig(RefineConfig(tau=50, step=10, iterations=2), free_frames=1, warm_start=True),
     # The paper's single-view schedule (τ = 50, step 2, K = 10) with two free frames refined jointly.
     "quality": StreamingConfig(RefineConfig(tau=50, step=2, iterations=10), free_frames=2, warm_start=False),
 }
@@ -90,6 +92,8 @@ class ViewState:
     betas: torch.Tensor
     cond: torch.Tensor
     observation: ViewInput
+    x_regressed: torch.Tensor  # (144,) the regressor's own estimate of this frame
+    transl_regressed: torch.Tensor  # (3,)
 
 
 @dataclass
@@ -139,19 +143,31 @@ class StreamingEstimator:
 
     def process(self, stamp_ns: int, views: list[ViewInput]) -> list[FusedBody]:
         """Add one set (views without enough confident keypoints are ignored) and refine the window."""
+        return self.process_many([(stamp_ns, views)])
+
+    def process_many(self, sets: list[tuple[int, list[ViewInput]]]) -> list[FusedBody]:
+        """Add several consecutive sets (oldest first) and refine them in one batched call.
+
+        A worker that fell behind hands over everything queued: one refine() over all their views
+        costs little more than over one set's, so throughput grows with the backlog.
+        """
         timings: dict[str, float] = {}
-        usable = [v for v in views if v.usable()]
-        if self.reference is None and views:
-            self.reference = views[0].camera
-        if not usable:
-            return self._flush_if_full(timings, force=False)
         t0 = time.perf_counter()
-        new = _Frame(stamp_ns, self._regress(usable))
+        added = 0
+        for stamp_ns, views in sets:
+            if self.reference is None and views:
+                self.reference = views[0].camera
+            usable = [v for v in views if v.usable()]
+            if usable:
+                self._free.append(_Frame(stamp_ns, self._regress(usable)))
+                added += 1
         timings["regression_ms"] = 1000 * (time.perf_counter() - t0)
-        self._free.append(new)
+        if not added:
+            return self._flush_if_full(timings, force=False)
         t0 = time.perf_counter()
         self._refine_window()
         timings["refinement_ms"] = 1000 * (time.perf_counter() - t0)
+        timings["sets_per_call"] = float(added)
         return self._flush_if_full(timings, force=False)
 
     def flush(self) -> list[FusedBody]:
@@ -188,8 +204,12 @@ class StreamingEstimator:
         for i, v in enumerate(views):
             obs = replace(v, keypoints=kp[i], confidence=conf[i])
             prev = self._previous_state(v.camera) if self.config.warm_start and not flipped[i] else None
-            xi, ti = (prev.x, prev.transl) if prev is not None else (x[i], transl[i])
-            states.append(ViewState(v.camera, xi, ti, betas[i], features[i], obs))
+            if prev is not None:  # previous result, moved by the regressor's frame-to-frame change
+                xi = prev.x + (x[i] - prev.x_regressed)
+                ti = prev.transl + (transl[i] - prev.transl_regressed)
+            else:
+                xi, ti = x[i], transl[i]
+            states.append(ViewState(v.camera, xi, ti, betas[i], features[i], obs, x[i], transl[i]))
         return states
 
     def _choose_labeling(
