@@ -39,10 +39,20 @@ CAMS = ("cam1", "cam2", "cam3")
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+    """Resident memory of a process and its children (the node's compute process), MB."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024.0
+        except FileNotFoundError:
+            pass
+    return total if total else float("nan")
 
 
 class Bench(Node):
@@ -97,6 +107,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     parser.add_argument("--preset", default="realtime", choices=("realtime", "quality"))
     parser.add_argument("--out", type=Path, default=None, help="JSON output")
+    parser.add_argument(
+        "-p", "--param", action="append", default=[], help="extra node parameter name:=value (repeatable)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
@@ -107,6 +120,8 @@ def main() -> None:
     params = ["-p", f"preset:={args.preset}", "-p", "overlay_rate_hz:=0.0", "-p", "mesh_rate_hz:=1.0"]
     if args.mode == "topic":
         params += ["-p", "detector:=topic"]
+    for extra in args.param:
+        params += ["-p", extra]
     log = open("/tmp/scorehmr_bench_node.log", "w")
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "scorehmr_ros.ros.multiview_node", "--ros-args", *params],
@@ -149,6 +164,7 @@ def main() -> None:
     result = {
         "mode": args.mode,
         "preset": args.preset,
+        "node_parameters": args.param,
         "seconds": elapsed,
         "camera_rate_hz": args.rate,
         "sets_sent": bench.sent if args.mode == "topic" else None,

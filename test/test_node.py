@@ -121,6 +121,7 @@ class Harness:
 
     def close(self):
         self.node._stop_worker()
+        self.node._stop_compute()
         self.executor.shutdown()
         self.node.destroy_node()
         self.io.destroy_node()
@@ -207,6 +208,29 @@ def test_bad_input_is_dropped_and_counted_while_other_cameras_continue(ros_conte
         h.close()
 
 
+def test_a_dead_compute_process_is_restarted(ros_context, scene):
+    import os
+    import signal
+
+    h = Harness(ros_context, partial_timeout_s=0.0)
+    try:
+        h.start()
+        h.publish_frame(scene, 0, h.now())
+        assert h.wait(lambda: len(h.received["bodies"]) >= 1)
+        os.kill(h.node.compute._proc.pid, signal.SIGKILL)  # e.g. the OOM killer
+        deadline = time.monotonic() + 60
+        t = 1
+        while time.monotonic() < deadline and len(h.received["bodies"]) < 3:
+            h.publish_frame(scene, t % scene.num_frames, h.now())
+            t += 1
+            time.sleep(0.3)
+        assert len(h.received["bodies"]) >= 3
+        stats = h.diag_values("scorehmr_multiview: pipeline")
+        assert int(stats["compute_restarts"]) >= 1 and stats["compute_process"] == "running"
+    finally:
+        h.close()
+
+
 def test_parameter_updates_are_validated(ros_context):
     h = Harness(ros_context)
     try:
@@ -218,7 +242,7 @@ def test_parameter_updates_are_validated(ros_context):
         ro = h.node.set_parameters([Parameter("cameras", value="a,b")])[0]
         assert not ro.successful
         ok = h.node.set_parameters([Parameter("preset", value="quality")])[0]
-        assert ok.successful and h.node.estimator.config.free_frames == 2
+        assert ok.successful and h.node.p["preset"] == "quality"
     finally:
         h.close()
 

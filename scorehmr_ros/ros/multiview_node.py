@@ -1,17 +1,21 @@
 """The multi-camera ScoreHMR node: sync → 2D keypoints → regression → windowed refinement → outputs.
 
-Lifecycle (rclpy.lifecycle): configure loads the models and warms the refiner up; activate
-creates the subscriptions; deactivate/cleanup undo them. ``scorehmr-multiview`` runs the node and
-drives it through configure + activate itself (there is no lifecycle manager here).
+Lifecycle (rclpy.lifecycle): configure starts the compute process (models, denoiser engine,
+warm-up); activate creates the subscriptions; deactivate/cleanup undo them. ``scorehmr-multiview``
+runs the node and drives it through configure + activate itself (there is no lifecycle manager here).
 
-Threads: subscription callbacks only cache CameraInfo and feed the approximate-time
-synchroniser, whose sets go into a bounded queue (drop-oldest, counted); one worker thread does
-detection, estimation and publishing, so callbacks never block. See config/multiview.yaml.
+Processes and threads: subscription callbacks only cache CameraInfo and feed the approximate-time
+synchroniser, whose sets go into a bounded queue (drop-oldest, counted). One dispatcher thread
+takes everything queued (up to ``max_sets_per_call``), converts and validates the messages, hands
+them to the compute process (ros/compute.py: detection, estimation) and publishes what comes
+back. The ROS process therefore never runs the numeric work and its callbacks are not starved.
+See config/multiview.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import threading
 import time
@@ -23,7 +27,7 @@ import roma
 import torch
 from hri_msgs.msg import IdsList
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import (
     DurabilityPolicy,
@@ -37,13 +41,10 @@ from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from scorehmr_ros.core.body_model import pose6d_to_rotmat
-from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.render import draw_keypoints
-from scorehmr_ros.core.streaming import PRESETS, FusedBody, StreamingEstimator, ViewInput
 from scorehmr_ros.msg import BodyArray, Keypoints2D
+from scorehmr_ros.ros.compute import BodyResult, ComputeConfig, ComputeProcess, Job, SetJob, ViewJob
 from scorehmr_ros.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from scorehmr_ros.ros.image_conversion import ImageConversionError, cv2_to_imgmsg, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import BodyEstimate, body_to_msg, keypoints_from_msg
@@ -117,10 +118,26 @@ SPECS = [
     ),
     ParamSpec(
         "worker_queue_size",
-        2,
-        "Synchronised sets waiting for the worker (oldest dropped beyond)",
+        1,
+        "Synchronised sets waiting for the worker (oldest dropped beyond); 1 = always the newest set",
         min_value=1,
         max_value=100,
+        read_only=True,
+    ),
+    ParamSpec(
+        "max_sets_per_call",
+        1,
+        "Queued sets refined together in one batched call (more throughput, more latency; "
+        "needs worker_queue_size >= this)",
+        min_value=1,
+        max_value=32,
+    ),
+    ParamSpec(
+        "compute_threads",
+        1,
+        "Torch threads in the compute process (1 is fastest for the node's small batches)",
+        min_value=1,
+        max_value=64,
         read_only=True,
     ),
     ParamSpec(
@@ -214,9 +231,10 @@ class MultiviewNode(LifecycleNode):
         if not self.cameras:
             raise ValueError("parameter 'cameras' lists no camera namespace")
         self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
-        self.models: ScoreHMRModels | None = None
-        self.estimator: StreamingEstimator | None = None
-        self.detectors: dict = {}
+        self.compute: ComputeProcess | None = None
+        self.backend = "not configured"
+        self.faces: np.ndarray | None = None
+        self.flips_chosen = 0
         self.camera_info: dict[str, CameraInfo] = {}
         self.queue: deque = deque()
         self.queue_lock = threading.Condition()
@@ -227,6 +245,8 @@ class MultiviewNode(LifecycleNode):
             "clock_jumps": 0,
             "published": 0,
             "no_person": 0,
+            "compute_errors": 0,
+            "compute_restarts": 0,
         }
         self._last_set_stamp: int | None = None
         self._reset_window = False
@@ -244,40 +264,40 @@ class MultiviewNode(LifecycleNode):
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def _compute_config(self) -> ComputeConfig:
+        p = self.p
+        return ComputeConfig(
+            cameras=tuple(self.cameras),
+            detector=p["detector"],
+            preset=p["preset"],
+            body_model_path=p["body_model_path"],
+            regressor_path=p["regressor_path"],
+            denoiser_path=p["denoiser_path"],
+            denoiser_backend=p["denoiser_backend"],
+            min_detection_confidence=p["min_detection_confidence"],
+            min_tracking_confidence=p["min_tracking_confidence"],
+            threads=p["compute_threads"],
+        )
+
+    def _start_compute(self) -> None:
+        """Spawn the compute process and wait for its warm-up; RuntimeError says why it failed."""
+        self.compute = ComputeProcess(self._compute_config())
+        try:
+            ready = self.compute.start()
+        except RuntimeError:
+            self.compute = None
+            raise
+        self.backend, self.faces = ready.backend, ready.faces
+        self.get_logger().info(f"denoiser backend: {ready.backend} ({ready.reason})")
+        self._body_model_source = ready.body_model_source
+
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
-            self.models = ScoreHMRModels.load(
-                self.p["body_model_path"] or None,
-                self.p["regressor_path"] or None,
-                self.p["denoiser_path"] or None,
-            )
-        except Exception as exc:  # missing/corrupt files: fail configure cleanly, say why
-            self.get_logger().error(f"configure failed: cannot load models: {exc}")
+            self._start_compute()
+        except RuntimeError as exc:  # missing/corrupt files, unusable backend: fail cleanly, say why
+            self.get_logger().error(f"configure failed: cannot start the compute process: {exc}")
             self.diagnostics.update(f"{NODE_NAME}: models", ERROR, f"cannot load models: {exc}", {})
             return TransitionCallbackReturn.FAILURE
-        try:
-            from scorehmr_ros.core.engines import make_denoiser
-
-            self.engine = make_denoiser(self.models.denoiser, backend=self.p["denoiser_backend"])
-        except Exception as exc:
-            self.get_logger().error(
-                f"configure failed: denoiser backend '{self.p['denoiser_backend']}': {exc}"
-            )
-            return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f"denoiser backend: {self.engine.backend} ({self.engine.reason})")
-        self.estimator = StreamingEstimator(self.models, PRESETS[self.p["preset"]], self.engine)
-        if self.p["detector"] == "mediapipe":
-            from scorehmr_ros.core.detector import BlazePoseDetector
-
-            self.detectors = {
-                c: BlazePoseDetector(
-                    static_image_mode=False,
-                    min_detection_confidence=self.p["min_detection_confidence"],
-                    min_tracking_confidence=self.p["min_tracking_confidence"],
-                )
-                for c in self.cameras
-            }
-        self._warm_up()
         self.pubs = {
             "bodies": self.create_publisher(BodyArray, "~/bodies", 10),
             "markers": self.create_publisher(MarkerArray, "~/markers", 10),
@@ -288,16 +308,9 @@ class MultiviewNode(LifecycleNode):
         self.tf = TransformBroadcaster(self)
         self.get_logger().info(
             f"configured: cameras {self.cameras}, detector {self.p['detector']}, preset {self.p['preset']}, "
-            f"body model {self.models.body_model.source or 'packaged synthetic'}"
+            f"body model {self._body_model_source or 'packaged synthetic'}"
         )
         return TransitionCallbackReturn.SUCCESS
-
-    def _warm_up(self) -> None:
-        """One dummy set through the estimator so the first real frame is not slow."""
-        kp = torch.tensor(np.random.default_rng(0).uniform(200, 400, (33, 2)), dtype=torch.float32)
-        K = torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
-        view = ViewInput("warmup", kp, torch.ones(33), K, torch.tensor([640.0, 480.0]))
-        StreamingEstimator(self.models, PRESETS[self.p["preset"]], self.engine).process(0, [view])
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         group = MutuallyExclusiveCallbackGroup()
@@ -358,15 +371,18 @@ class MultiviewNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        for det in self.detectors.values():
-            det.close()
-        self.detectors = {}
-        self.models = self.estimator = None
+        self._stop_compute()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self._stop_worker()
+        self._stop_compute()
         return TransitionCallbackReturn.SUCCESS
+
+    def _stop_compute(self) -> None:
+        if self.compute is not None:
+            self.compute.stop()
+            self.compute = None
 
     def _stop_worker(self) -> None:
         self._running = False
@@ -379,9 +395,8 @@ class MultiviewNode(LifecycleNode):
     def _on_params_changed(self, params) -> None:
         """Apply accepted parameter updates (validated by the callback of declare_parameters)."""
         for prm in params:
-            if prm.name == "preset" and self.estimator is not None:
-                self.estimator = StreamingEstimator(self.models, PRESETS[prm.value], self.engine)
-                self.get_logger().info(f"preset switched to {prm.value}")
+            if prm.name == "preset" and prm.value != self.p["preset"]:
+                self.get_logger().info(f"preset switched to {prm.value} (from the next set on)")
             if prm.name in self.p:
                 self.p[prm.name] = prm.value
 
@@ -399,7 +414,7 @@ class MultiviewNode(LifecycleNode):
             T[:3, 3] = [p.x, p.y, p.z]
             self.static_tf[t.child_frame_id] = (t.header.frame_id, T)
 
-    def _cam_to_ref(self, camera: str) -> torch.Tensor | None:
+    def _cam_to_ref(self, camera: str) -> np.ndarray | None:
         """4x4 transform ``camera`` optical frame -> reference camera frame, if both hang off one parent."""
         ref = self.cameras[0]
         if not self.p["use_extrinsics"] or camera not in self.camera_info or ref not in self.camera_info:
@@ -408,7 +423,7 @@ class MultiviewNode(LifecycleNode):
         ref_entry = self.static_tf.get(self.camera_info[ref].header.frame_id)
         if cam_entry is None or ref_entry is None or cam_entry[0] != ref_entry[0]:
             return None
-        return torch.as_tensor(np.linalg.inv(ref_entry[1]) @ cam_entry[1], dtype=torch.float32)
+        return np.linalg.inv(ref_entry[1]) @ cam_entry[1]
 
     def _accept_stamp(self, index: int, msg) -> bool:
         """Keep far-future/far-past stamps out of the synchroniser; reset it when the source clock jumps."""
@@ -444,19 +459,33 @@ class MultiviewNode(LifecycleNode):
 
     # -- worker --------------------------------------------------------------------------------
     def _work(self) -> None:
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         while self._running:
             with self.queue_lock:
                 while self._running and not self.queue:
                     self.queue_lock.wait(timeout=0.2)
                 if not self._running:
                     return
-                _, messages = self.queue.popleft()
+                batch = [
+                    self.queue.popleft()[1] for _ in range(min(len(self.queue), self.p["max_sets_per_call"]))
+                ]
             try:
-                self._process(messages)
-            except Exception as exc:  # never let one bad set kill the worker
-                self.get_logger().error(f"processing a set failed: {exc!r}")
+                self._process(batch)
+            except Exception as exc:  # never let one bad batch kill the worker
+                self.stats["compute_errors"] += 1
+                self.get_logger().error(f"processing sets failed: {exc!r}")
                 self.diagnostics.update(f"{NODE_NAME}: pipeline", ERROR, f"set failed: {exc!r}", {})
+                if self._running and (self.compute is None or not self.compute.alive()):
+                    self._restart_compute()
+
+    def _restart_compute(self) -> None:
+        self.stats["compute_restarts"] += 1
+        self.get_logger().error("compute process is gone: restarting it")
+        self._stop_compute()
+        try:
+            self._start_compute()
+        except RuntimeError as exc:
+            self.get_logger().error(f"compute process restart failed: {exc}")
+            time.sleep(1.0)
 
     def _drop_view(self, camera: str, reason: str, detail: str, dropped: bool = True) -> None:
         """Count and log (throttled) a problem with one camera's input; ``dropped``: the view is unused."""
@@ -465,10 +494,8 @@ class MultiviewNode(LifecycleNode):
         action = "dropping this view of the set" if dropped else "continuing"
         self.get_logger().warning(f"{camera}: {reason}: {detail}; {action}", throttle_duration_sec=5.0)
 
-    def _process(self, messages) -> None:
-        if self._reset_window:
-            self._reset_window = False
-            self.estimator.reset()
+    def _set_job(self, messages, images: dict) -> SetJob | None:
+        """Validated, converted views of one synchronised set; None when the set is dropped."""
         stamps = [stamp_to_ns(m.header.stamp) for m in messages if m is not None]
         newest = max(stamps)
         now = self.get_clock().now().nanoseconds
@@ -481,39 +508,68 @@ class MultiviewNode(LifecycleNode):
                 f"dropping set stamped {(newest - now) / 1e9:+.2f} s from now (clock jump or bad stamps)",
                 throttle_duration_sec=5.0,
             )
-            self._update_diagnostics()
-            return
-        t_start = time.perf_counter()
-        views, images = [], {}
+            return None
+        views = []
         for cam, msg in zip(self.cameras, messages, strict=True):
             if msg is None:
                 continue
             self.view_counts[cam].append(time.monotonic())
-            view = self._view_input(cam, msg, images)
+            view = self._view_job(cam, msg, images)
             if view is not None:
                 views.append(view)
-        t_detect = time.perf_counter()
         if not views:
             self.stats["no_person"] += 1
+            return None
+        return SetJob(newest, views)
+
+    def _process(self, batch: list) -> None:
+        reset = self._reset_window
+        self._reset_window = False
+        t_start = time.perf_counter()
+        images: dict = {}  # newest image per camera, for overlays
+        sets = [j for j in (self._set_job(m, images) for m in batch) if j is not None]
+        if not sets:
             self._update_diagnostics()
             return
-        bodies = self.estimator.process(newest, views)
-        t_est = time.perf_counter()
-        for body in bodies:
-            self._publish(body, messages, images)
+        t_convert = time.perf_counter()
+        now = time.monotonic()
+        job = Job(
+            sets,
+            self.p["preset"],
+            reset=reset,
+            mesh=self.p["mesh_rate_hz"] > 0 and now - self._last_mesh >= 1.0 / self.p["mesh_rate_hz"],
+            overlay=bool(images)
+            and self.p["overlay_rate_hz"] > 0
+            and now - self._last_overlay >= 1.0 / self.p["overlay_rate_hz"],
+        )
+        if self.compute is None or not self.compute.alive():
+            raise RuntimeError("compute process is not running")
+        result = self.compute.run(job)
+        t_compute = time.perf_counter()
+        if result.error:
+            self.stats["compute_errors"] += 1
+            self.get_logger().error(f"compute process: {result.error}", throttle_duration_sec=5.0)
+        for cam, reason, detail in result.view_drops:
+            self._drop_view(cam, reason, detail)
+        self.stats["no_person"] += result.sets_without_person
+        self.flips_chosen = result.flips_chosen
+        for body in result.bodies:
+            self._publish(body, images)
         t_pub = time.perf_counter()
-        if bodies:
-            latency = (self.get_clock().now().nanoseconds - newest) / 1e6
-            self.latencies_ms.append(latency)
-            for k, v in {
-                "detection": t_detect - t_start,
-                "estimation": t_est - t_detect,
-                "publishing": t_pub - t_est,
-            }.items():
-                self.split_ms.setdefault(k, deque(maxlen=500)).append(1000 * v)
+        for body in result.bodies:
+            self.latencies_ms.append((self.get_clock().now().nanoseconds - body.stamp_ns) / 1e6)
+        if result.bodies:
+            split = {
+                "conversion": 1000 * (t_convert - t_start),
+                "compute_roundtrip": 1000 * (t_compute - t_convert),
+                "publishing": 1000 * (t_pub - t_compute),
+                **result.timings_ms,
+            }
+            for k, v in split.items():
+                self.split_ms.setdefault(k, deque(maxlen=500)).append(v)
         self._update_diagnostics()
 
-    def _view_input(self, cam: str, msg, images: dict) -> ViewInput | None:
+    def _view_job(self, cam: str, msg, images: dict) -> ViewJob | None:
         info = self.camera_info.get(cam)
         if info is None:
             self._drop_view(cam, "no_camera_info", "no CameraInfo received yet")
@@ -525,6 +581,7 @@ class MultiviewNode(LifecycleNode):
             )
             return None
         size = (int(info.width), int(info.height))
+        view = ViewJob(cam, K, size, cam_to_ref=self._cam_to_ref(cam))
         if isinstance(msg, Image):
             if (msg.width, msg.height) != size:
                 self._drop_view(
@@ -532,112 +589,83 @@ class MultiviewNode(LifecycleNode):
                 )
                 return None
             try:
-                rgb = imgmsg_to_cv2(msg, "rgb8")
+                view.image = imgmsg_to_cv2(msg, "rgb8")
             except ImageConversionError as exc:
                 self._drop_view(cam, "bad_image", str(exc))
                 return None
-            images[cam] = rgb
-            det = self.detectors[cam].detect(rgb)
-            if det is None:
-                self._drop_view(cam, "no_person", "no person detected")
-                return None
-            xy, conf = det.xy, det.confidence
-        else:
-            if msg.layout != LAYOUT:
-                self._drop_view(cam, "bad_keypoints", f"layout '{msg.layout}' (expected {LAYOUT})")
-                return None
-            try:
-                xy, conf = keypoints_from_msg(msg)
-            except ValueError as exc:
-                self._drop_view(cam, "bad_keypoints", str(exc))
-                return None
-            if len(conf) != len(get_layout(LAYOUT)):
-                self._drop_view(
-                    cam, "bad_keypoints", f"{len(conf)} keypoints (expected {len(get_layout(LAYOUT))})"
-                )
-                return None
-            if not (np.isfinite(xy).all() and np.isfinite(conf).all()):
-                bad = int((~np.isfinite(xy).all(-1) | ~np.isfinite(conf)).sum())
-                self._drop_view(
-                    cam, "nonfinite_keypoints", f"{bad} NaN/inf keypoints zero-weighted", dropped=False
-                )
-        view = ViewInput(
-            cam,
-            torch.as_tensor(np.asarray(xy), dtype=torch.float32),
-            torch.as_tensor(np.asarray(conf), dtype=torch.float32),
-            torch.as_tensor(K, dtype=torch.float32),
-            torch.tensor(size, dtype=torch.float32),
-            self._cam_to_ref(cam),
-        )
-        if not view.usable():
-            self.stats["no_person"] += 1
+            images[cam] = view.image
+            return view
+        if msg.layout != LAYOUT:
+            self._drop_view(cam, "bad_keypoints", f"layout '{msg.layout}' (expected {LAYOUT})")
             return None
+        try:
+            xy, conf = keypoints_from_msg(msg)
+        except ValueError as exc:
+            self._drop_view(cam, "bad_keypoints", str(exc))
+            return None
+        if len(conf) != len(get_layout(LAYOUT)):
+            self._drop_view(
+                cam, "bad_keypoints", f"{len(conf)} keypoints (expected {len(get_layout(LAYOUT))})"
+            )
+            return None
+        if not (np.isfinite(xy).all() and np.isfinite(conf).all()):
+            bad = int((~np.isfinite(xy).all(-1) | ~np.isfinite(conf)).sum())
+            self._drop_view(
+                cam, "nonfinite_keypoints", f"{bad} NaN/inf keypoints zero-weighted", dropped=False
+            )
+        view.keypoints, view.confidence = np.asarray(xy), np.asarray(conf)
         return view
 
     # -- outputs -------------------------------------------------------------------------------
-    def _publish(self, body: FusedBody, messages, images: dict) -> None:
+    def _publish(self, body: BodyResult, images: dict) -> None:
         frame_id = (
             self.camera_info[body.frame].header.frame_id if body.frame in self.camera_info else body.frame
         )
         stamp = rclpy.time.Time(nanoseconds=body.stamp_ns).to_msg()
         header = Header(stamp=stamp, frame_id=frame_id)
-        joints = body.joints.numpy()
         est = BodyEstimate(
             body_id=BODY_ID,
-            rotations=body.rotations.numpy(),
-            betas=body.betas.numpy(),
-            translation=body.transl.numpy(),
-            joints=joints,
+            rotations=body.rotations,
+            betas=body.betas,
+            translation=body.transl,
+            joints=body.joints,
             view_frame_ids=[
                 self.camera_info[c].header.frame_id if c in self.camera_info else c
                 for c in body.view_errors_px
             ],
             reprojection_error_px=list(body.view_errors_px.values()),
             fit_quality=body.fit_quality,
-            num_views=len(body.views),
+            num_views=body.num_views,
         )
         self.pubs["bodies"].publish(BodyArray(header=header, bodies=[body_to_msg(est, header)]))
-        ids = IdsList(header=header, ids=[BODY_ID])
-        self.pubs["tracked"].publish(ids)
+        self.pubs["tracked"].publish(IdsList(header=header, ids=[BODY_ID]))
         if BODY_ID not in self.joint_pubs:
             self.joint_pubs[BODY_ID] = self.create_publisher(
                 JointState, f"/humans/bodies/{BODY_ID}/joint_states", 10
             )
-        self.joint_pubs[BODY_ID].publish(joint_state(BODY_ID, stamp, body.rotations))
+        rotations = torch.as_tensor(body.rotations)
+        self.joint_pubs[BODY_ID].publish(joint_state(BODY_ID, stamp, rotations))
         markers = MarkerArray()
-        rate = self.p["mesh_rate_hz"]
-        if rate > 0 and time.monotonic() - self._last_mesh >= 1.0 / rate:
+        if body.vertices is not None:
             self._last_mesh = time.monotonic()
-            bm = self.models.body_model
-            with torch.no_grad():
-                verts = bm(
-                    body.rotations[None, 0], body.rotations[None, 1:], body.betas[None], body.transl[None]
-                ).vertices[0]
-            markers.markers.append(mesh_marker(header, BODY_ID, verts.numpy(), bm.faces))
-        markers.markers.append(skeleton_marker(header, BODY_ID, joints))
+            markers.markers.append(mesh_marker(header, BODY_ID, body.vertices, self.faces))
+        markers.markers.append(skeleton_marker(header, BODY_ID, body.joints))
         self.pubs["markers"].publish(markers)
         if self.p["publish_tf"]:
-            self.tf.send_transform(body_transforms(BODY_ID, frame_id, stamp, body.rotations, joints))
+            self.tf.send_transform(body_transforms(BODY_ID, frame_id, stamp, rotations, body.joints))
         self.stats["published"] += 1
         self._publish_overlays(body, images)
 
-    def _publish_overlays(self, body: FusedBody, images: dict) -> None:
-        rate = self.p["overlay_rate_hz"]
-        if rate <= 0 or not images or time.monotonic() - self._last_overlay < 1.0 / rate:
+    def _publish_overlays(self, body: BodyResult, images: dict) -> None:
+        if not body.overlay_uv:
             return
         self._last_overlay = time.monotonic()
-        bm = self.models.body_model
-        for state in body.views:
-            if state.camera not in images:
+        for cam, uv in body.overlay_uv.items():
+            if cam not in images:
                 continue
-            rot = state.x.reshape(24, 6)
-            R = pose6d_to_rotmat(rot)
-            with torch.no_grad():
-                kp = bm.pose_keypoints(R[None, 0], R[None, 1:], state.betas[None], state.transl[None])
-            uv = project(kp, state.observation.K[None])[0].numpy()
-            canvas = draw_keypoints(images[state.camera].copy(), uv, np.ones(len(uv)), LAYOUT)
-            info = self.camera_info[state.camera]
-            self.overlay_pubs[state.camera].publish(
+            canvas = draw_keypoints(images[cam].copy(), uv, np.ones(len(uv)), LAYOUT)
+            info = self.camera_info[cam]
+            self.overlay_pubs[cam].publish(
                 cv2_to_imgmsg(canvas, "rgb8", Header(stamp=info.header.stamp, frame_id=info.header.frame_id))
             )
 
@@ -660,11 +688,12 @@ class MultiviewNode(LifecycleNode):
         values["latency_p95_ms"] = _percentile(self.latencies_ms, 95)
         for k, v in self.split_ms.items():
             values[f"{k}_p50_ms"] = _percentile(v, 50)
+            values[f"{k}_p95_ms"] = _percentile(v, 95)
         values["preset"] = self.p["preset"]
-        values["left_right_swaps_resolved"] = self.estimator.flips_chosen if self.estimator else 0
+        values["left_right_swaps_resolved"] = self.flips_chosen
         values["calibrated"] = all(self._cam_to_ref(c) is not None for c in self.cameras)
-        engine = getattr(self, "engine", None)
-        values["denoiser_backend"] = engine.backend if engine is not None else "not configured"
+        values["denoiser_backend"] = self.backend
+        values["compute_process"] = "running" if self.compute is not None and self.compute.alive() else "down"
         if sync_stats is not None:
             for key in (
                 "received",
@@ -702,7 +731,10 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.shutdown()
         return 1
     node.trigger_activate()
-    executor = MultiThreadedExecutor(num_threads=2)
+    # Everything loaded so far lives for the whole run: keep it out of the cyclic GC's full
+    # collections, whose pauses otherwise show up as latency spikes.
+    gc.freeze()
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
@@ -710,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         node._stop_worker()
+        node._stop_compute()
         executor.shutdown()
         node.destroy_node()
         if rclpy.ok():

@@ -66,7 +66,7 @@ def mesh_marker(header, body_id: str, vertices: np.ndarray, faces: np.ndarray, m
     m.scale.x = m.scale.y = m.scale.z = 1.0
     m.color = SKIN
     tri = vertices[faces.reshape(-1)]
-    m.points = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in tri]
+    m.points = [Point(x=x, y=y, z=z) for x, y, z in tri.tolist()]
     return m
 
 

@@ -1,0 +1,72 @@
+"""The node's compute process (spawned child): start-up errors, jobs, a bad job, no ROS involved."""
+
+import numpy as np
+import pytest
+
+from scorehmr_ros.core.body_model import load_body_model
+from scorehmr_ros.eval.heldout import heldout_scenes
+from scorehmr_ros.ros.compute import ComputeConfig, ComputeProcess, Job, SetJob, ViewJob
+
+CAMS = ("cam1", "cam2", "cam3")
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return heldout_scenes(load_body_model(), num_views=3, seed=5, frame_stride=3, max_frames=4)[0]
+
+
+@pytest.fixture(scope="module")
+def compute():
+    proc = ComputeProcess(ComputeConfig(cameras=CAMS, detector="topic", preset="realtime"))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def _set(scene, t):
+    views = [
+        ViewJob(
+            cam,
+            scene.cameras.K[v].double().numpy(),
+            (640, 480),
+            keypoints=scene.keypoints2d[t, v].numpy(),
+            confidence=scene.confidence[t, v].numpy(),
+        )
+        for v, cam in enumerate(CAMS)
+    ]
+    return SetJob(1000 + t, views)
+
+
+def test_start_reports_why_it_failed(tmp_path):
+    corrupt = tmp_path / "regressor.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    proc = ComputeProcess(
+        ComputeConfig(cameras=CAMS, detector="topic", preset="realtime", regressor_path=str(corrupt))
+    )
+    with pytest.raises(RuntimeError, match="regressor.pt|checkpoint|pickle|load"):
+        proc.start(timeout_s=120)
+    assert not proc.alive()
+
+
+def test_backlog_job_returns_bodies_in_order(compute, scene):
+    assert compute.ready.backend == "onnxruntime" and compute.ready.faces.shape[1] == 3
+    res = compute.run(Job([_set(scene, 0), _set(scene, 1)], "realtime", reset=True, mesh=True, overlay=True))
+    assert res.error is None
+    assert [b.stamp_ns for b in res.bodies] == [1000, 1001]
+    newest = res.bodies[-1]
+    assert newest.rotations.shape == (24, 3, 3) and newest.joints.shape == (24, 3)
+    assert newest.vertices is not None and res.bodies[0].vertices is None  # mesh only for the newest
+    assert set(newest.overlay_uv) == set(CAMS) and newest.overlay_uv["cam1"].shape == (33, 2)
+    assert res.timings_ms["sets_per_call"] == 2.0
+
+
+def test_a_bad_job_is_reported_and_the_process_carries_on(compute, scene):
+    bad = _set(scene, 2)
+    bad.views[0].keypoints = np.zeros((5, 2))  # wrong keypoint count slipped through
+    res = compute.run(Job([bad], "realtime"))
+    assert res.error is not None and res.bodies == []
+    assert compute.alive()
+    res = compute.run(Job([_set(scene, 3)], "quality"))  # preset switch on the fly
+    assert res.error is None and res.bodies == []  # quality: two free frames, nothing final yet
+    res = compute.run(Job([_set(scene, 0)], "quality", reset=False))
+    assert [b.stamp_ns for b in res.bodies] == [1003]
