@@ -33,6 +33,8 @@ from std_msgs.msg import Header
 
 from scorehmr_ros.msg import BodyArray, Keypoints2D
 from scorehmr_ros.ros.messages import keypoints_to_msg
+from scorehmr_ros.ros.paths import use_large_message_transports
+from scorehmr_ros.ros.replay import GROUND_TRUTH_TOPIC
 from scorehmr_ros.ros.sync import stamp_to_ns
 
 CAMS = ("cam1", "cam2", "cam3")
@@ -65,6 +67,8 @@ class Bench(Node):
         self.diag: dict[str, str] = {}
         self.create_subscription(BodyArray, "/scorehmr_multiview/bodies", self._on_body, 100)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        # The replay (mediapipe mode) starts once its ground-truth topic has a subscriber too.
+        self.create_subscription(BodyArray, GROUND_TRUTH_TOPIC, lambda msg: None, 10)
         if publish:
             self.kp = {c: self.create_publisher(Keypoints2D, f"{c}/keypoints", 10) for c in CAMS}
             self.info = {
@@ -112,6 +116,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    use_large_message_transports(os.environ)
 
     from scorehmr_ros.core.body_model import load_body_model
     from scorehmr_ros.eval.heldout import heldout_scenes

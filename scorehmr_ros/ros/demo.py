@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scorehmr_ros.ros.paths import use_large_message_transports
 from scorehmr_ros.ros.replay import GROUND_TRUTH_TOPIC
 
 NODE = "/scorehmr_multiview"
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     mcap_path = out / "scorehmr_demo.mcap"
     mcap_path.unlink(missing_ok=True)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    use_large_message_transports(os.environ)  # images at camera rate: see config/fastdds_large_messages.xml
 
     from scorehmr_ros.sim.sequence import load_or_build
 

@@ -23,3 +23,21 @@ def package_config(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no config file {path}")
     return path
+
+
+DDS_PROFILE = "fastdds_large_messages.xml"
+DDS_PROFILE_VARIABLES = (
+    "FASTDDS_DEFAULT_PROFILES_FILE",
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    "FASTDDS_BUILTIN_TRANSPORTS",
+)
+
+
+def use_large_message_transports(env: dict) -> bool:
+    """Point Fast DDS at the package's large-message profile (config/fastdds_large_messages.xml)
+    in ``env`` (e.g. ``os.environ``, before rclpy initialises), unless the user already chose
+    transports. Returns whether it did."""
+    if any(env.get(k) for k in DDS_PROFILE_VARIABLES):
+        return False
+    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(package_config(DDS_PROFILE))
+    return True
