@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", default="humanoid3d_dance_b", help="held-out mocap clip to replay")
     parser.add_argument("--frames", type=int, default=60, help="frames to replay (0 = whole clip)")
     parser.add_argument("--stride", type=int, default=2, help="keep every n-th clip frame (60 fps clips)")
-    parser.add_argument("--rate-scale", type=float, default=0.15, help="replay speed (1 = native rate)")
+    parser.add_argument("--rate-scale", type=float, default=1.0, help="replay speed (1 = native rate)")
     parser.add_argument("--preset", default="realtime", choices=("realtime", "quality"))
     args = parser.parse_args(argv)
     out = args.out.resolve()
@@ -143,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "-p",
             f"preset:={args.preset}",
             "-p",
-            "overlay_rate_hz:=30.0",
-            "-p",
-            "worker_queue_size:=100",
+            "overlay_rate_hz:=10.0",
         ],
         out / "node.log",
     )
