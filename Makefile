@@ -36,8 +36,9 @@ bench-accuracy: setup  ## regressor vs SMPLify vs ScoreHMR on the held-out clips
 bench-speed: setup  ## denoiser backends, refine() eager/full-mesh vs joints-only vs ONNX Runtime
 	$(PY) scripts/bench_speed.py
 
-bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s (keypoints on topics)
+bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on topics, then in-node MediaPipe
 	$(PY) scripts/bench_node.py --mode topic --seconds 60 --out docs/eval/node_topic.json
+	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 --out docs/eval/node_mediapipe.json
 
 soak: setup  ## 5-minute soak: output rate, drops, latency, RSS over time
 	$(PY) scripts/bench_node.py --mode topic --seconds 300 --out docs/eval/soak.json

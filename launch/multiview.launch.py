@@ -11,7 +11,7 @@ same node with the same parameters; test/test_launch.py checks the two stay in a
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
@@ -22,6 +22,12 @@ EXECUTABLE = "scorehmr_multiview"
 DETECTOR_EXECUTABLE = "scorehmr_detector"
 CONFIG = "multiview.yaml"
 DETECTOR_CONFIG = "detector.yaml"
+DDS_PROFILE = "fastdds_large_messages.xml"
+DDS_VARIABLES = (
+    "FASTDDS_DEFAULT_PROFILES_FILE",
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    "FASTDDS_BUILTIN_TRANSPORTS",
+)
 
 
 def _nodes(context):
@@ -30,7 +36,11 @@ def _nodes(context):
     cameras = LaunchConfiguration("cameras").perform(context)
     layout = LaunchConfiguration("layout").perform(context)
     overrides = {"cameras": cameras, "detector": "topic" if layout == "distributed" else "mediapipe"}
-    actions = [
+    actions = []
+    if not any(os.environ.get(k) for k in DDS_VARIABLES):  # 0.9 MB images at 30 Hz: large SHM segments
+        profile = os.path.join(share, "config", DDS_PROFILE)
+        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile))
+    actions += [
         LifecycleNode(
             package=PACKAGE,
             executable=EXECUTABLE,

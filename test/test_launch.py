@@ -55,3 +55,23 @@ def test_every_parameter_is_described_and_validated():
         assert len(spec.description) > 15, spec.name
         if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool):
             assert spec.min_value is not None and spec.max_value is not None, spec.name
+
+
+def test_launch_file_and_python_helpers_use_the_same_dds_profile():
+    from scorehmr_ros.ros.paths import DDS_PROFILE, DDS_PROFILE_VARIABLES, package_config
+
+    consts, _ = _launch_constants()
+    assert consts["DDS_PROFILE"] == DDS_PROFILE and package_config(DDS_PROFILE).is_file()
+    tree = ast.parse((ROOT / "launch" / "multiview.launch.py").read_text())
+    tuples = [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "DDS_VARIABLES"
+    ]
+    assert tuple(ast.literal_eval(tuples[0])) == DDS_PROFILE_VARIABLES
+
+
+def test_large_message_profile_is_applied_unless_transports_were_chosen():
+    from scorehmr_ros.ros.paths import use_large_message_transports
+
+    env = {}
+    assert use_large_message_transports(env) and env["FASTDDS_DEFAULT_PROFILES_FILE"].endswith(".xml")
+    assert not use_large_message_transports({"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"})
