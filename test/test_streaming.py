@@ -86,3 +86,19 @@ def test_backlog_of_sets_is_refined_in_one_call_and_published_in_order(models, s
     bodies = first + later
     err = 1000 * mpjpe(torch.stack([b.joints for b in bodies]), gt[:5]).mean().item()
     assert err < 200.0, err
+
+
+def test_warm_start_moves_the_previous_result_by_the_regressors_change(models, scene):
+    cfg = dataclasses.replace(PRESETS["realtime"], resolve_flips=False)
+    est = StreamingEstimator(models, cfg)
+    est.process(0, _views(scene, 0))
+    prev = {c: s for c, s in est._anchor.items()}  # published (refined) states of frame 0
+    states = est._regress(_views(scene, 1))
+    for s in states:
+        p = prev[s.camera]
+        assert torch.allclose(s.x, p.x + (s.x_regressed - p.x_regressed))
+        assert torch.allclose(s.transl, p.transl + (s.transl_regressed - p.transl_regressed))
+        assert not torch.allclose(s.x, s.x_regressed)  # not simply the regressor's estimate
+    cold = StreamingEstimator(models, dataclasses.replace(cfg, warm_start=False))
+    cold.process(0, _views(scene, 0))
+    assert all(torch.equal(s.x, s.x_regressed) for s in cold._regress(_views(scene, 1)))
