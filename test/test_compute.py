@@ -57,7 +57,7 @@ def test_backlog_job_returns_bodies_in_order(compute, scene):
     assert newest.rotations.shape == (24, 3, 3) and newest.joints.shape == (24, 3)
     assert newest.vertices is not None and res.bodies[0].vertices is None  # mesh only for the newest
     assert set(newest.overlay_uv) == set(CAMS) and newest.overlay_uv["cam1"].shape == (33, 2)
-    assert res.timings_ms["sets_per_call"] == 2.0
+    assert res.sets_refined == 2
 
 
 def test_a_bad_job_is_reported_and_the_process_carries_on(compute, scene):
@@ -70,3 +70,15 @@ def test_a_bad_job_is_reported_and_the_process_carries_on(compute, scene):
     assert res.error is None and res.bodies == []  # quality: two free frames, nothing final yet
     res = compute.run(Job([_set(scene, 0)], "quality", reset=False))
     assert [b.stamp_ns for b in res.bodies] == [1003]
+
+
+def test_a_job_without_reply_in_time_ends_the_child(scene):
+    """Otherwise its late reply would be read as the answer to the next job."""
+    proc = ComputeProcess(ComputeConfig(cameras=CAMS, detector="topic", preset="quality"))
+    proc.start()
+    try:
+        with pytest.raises(RuntimeError, match="no reply"):
+            proc.run(Job([_set(scene, 0), _set(scene, 1)], "quality"), timeout_s=0.001)
+        assert not proc.alive()
+    finally:
+        proc.stop()

@@ -114,6 +114,7 @@ class FusedBody:
     fit_quality: float
     views: list[ViewState]
     timings_ms: dict[str, float]
+    sets_in_call: int = 1  # sets refined together in the process_many() call that finalised this one
 
 
 @dataclass
@@ -167,8 +168,7 @@ class StreamingEstimator:
         t0 = time.perf_counter()
         self._refine_window()
         timings["refinement_ms"] = 1000 * (time.perf_counter() - t0)
-        timings["sets_per_call"] = float(added)
-        return self._flush_if_full(timings, force=False)
+        return self._flush_if_full(timings, force=False, sets_in_call=added)
 
     def flush(self) -> list[FusedBody]:
         """Publish every frame still free (end of stream)."""
@@ -311,17 +311,19 @@ class StreamingEstimator:
         for i, s in enumerate(states):
             s.x, s.transl, s.betas = res.x0[i], res.transl[i], betas[i]
 
-    def _flush_if_full(self, timings: dict[str, float], force: bool) -> list[FusedBody]:
+    def _flush_if_full(
+        self, timings: dict[str, float], force: bool, sets_in_call: int = 1
+    ) -> list[FusedBody]:
         out = []
         while self._free and (force or len(self._free) >= self.config.free_frames):
             frame = self._free.popleft()
             for s in frame.views:
                 self._anchor[s.camera] = s
-            out.append(self._fuse(frame, timings))
+            out.append(self._fuse(frame, timings, sets_in_call))
         return out
 
     @torch.no_grad()
-    def _fuse(self, frame: _Frame, timings: dict[str, float]) -> FusedBody:
+    def _fuse(self, frame: _Frame, timings: dict[str, float], sets_in_call: int) -> FusedBody:
         bm = self.models.body_model
         states = frame.views
         x = torch.stack([s.x for s in states])
@@ -371,4 +373,5 @@ class StreamingEstimator:
             fit,
             states,
             dict(timings),
+            sets_in_call,
         )

@@ -15,7 +15,6 @@ See config/multiview.yaml.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import threading
 import time
@@ -254,6 +253,7 @@ class MultiviewNode(LifecycleNode):
         self.view_counts: dict[str, deque] = {c: deque(maxlen=300) for c in self.cameras}
         self.latencies_ms: deque = deque(maxlen=500)
         self.split_ms: dict[str, deque] = {}
+        self.sets_per_call: deque = deque(maxlen=500)
         self._sync = None
         self._info_subs = []
         self.static_tf: dict[str, tuple[str, np.ndarray]] = {}  # child frame -> (parent, 4x4 child->parent)
@@ -556,6 +556,7 @@ class MultiviewNode(LifecycleNode):
         for body in result.bodies:
             self._publish(body, images)
         t_pub = time.perf_counter()
+        self.sets_per_call.append(result.sets_refined)
         for body in result.bodies:
             self.latencies_ms.append((self.get_clock().now().nanoseconds - body.stamp_ns) / 1e6)
         if result.bodies:
@@ -689,6 +690,7 @@ class MultiviewNode(LifecycleNode):
         for k, v in self.split_ms.items():
             values[f"{k}_p50_ms"] = _percentile(v, 50)
             values[f"{k}_p95_ms"] = _percentile(v, 95)
+        values["sets_per_call_mean"] = float(np.mean(self.sets_per_call)) if self.sets_per_call else 0.0
         values["preset"] = self.p["preset"]
         values["left_right_swaps_resolved"] = self.flips_chosen
         values["calibrated"] = all(self._cam_to_ref(c) is not None for c in self.cameras)
@@ -731,9 +733,6 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.shutdown()
         return 1
     node.trigger_activate()
-    # Everything loaded so far lives for the whole run: keep it out of the cyclic GC's full
-    # collections, whose pauses otherwise show up as latency spikes.
-    gc.freeze()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
