@@ -11,6 +11,10 @@
    (b) eager denoiser + joints-only body model (``BodyModel.pose_keypoints``),
    (c) ONNX Runtime denoiser + joints-only body model;
    with speed-ups vs (a) and the accuracy of (b)/(c) vs (a) on the same inputs.
+3. Early stopping (stopped samples leave the batch): every held-out clip, 3 cameras x ``--frames``
+   frames, the ``quality`` schedule (tau 50 / step 2 / K 10), ONNX Runtime + joints-only, for a
+   range of ``early_stop_rel`` thresholds (0 = off): mean iterations, denoiser sample-evaluations,
+   time and accuracy.
 
 Prints Markdown tables and writes ``<out>/speed.json``. TensorRT needs an NVIDIA GPU and is only
 benchmarked where CUDA and torch_tensorrt are available.
@@ -19,6 +23,7 @@ benchmarked where CUDA and torch_tensorrt are available.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -32,7 +37,7 @@ from tqdm import tqdm
 from scorehmr_ros.core.engines import make_denoiser, tensorrt_status
 from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
-from scorehmr_ros.core.refiner import MULTI_VIEW, refine
+from scorehmr_ros.core.refiner import MULTI_VIEW, RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
 from scorehmr_ros.eval.variants import TERM_SETS, flat_cameras, scene_observations, shared_betas
 
@@ -157,6 +162,56 @@ def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> d
     }
 
 
+EARLY_STOP_THRESHOLDS = (0.0, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+QUALITY = RefineConfig(tau=50, step=2, iterations=10)  # the streaming ``quality`` schedule
+
+
+def bench_early_stop(models, denoiser, frames: int, views: int) -> dict:
+    """Per threshold: iterations, evaluations, seconds and errors summed over the held-out clips."""
+    bm = models.body_model
+    scenes = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames)
+    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
+    inputs = []
+    for scene in scenes:
+        reg = regress_scene(bm, models.regressor, scene)
+        betas = shared_betas(reg.betas, scene, "combined")
+        inputs.append((scene, reg, betas, flat_cameras(scene), scene_observations(scene, "combined")))
+    rows = {}
+    for rel in tqdm(EARLY_STOP_THRESHOLDS, desc="early-stop thresholds", unit="threshold"):
+        config = dataclasses.replace(QUALITY, early_stop_rel=rel)
+        acc = {"seconds": 0.0, "iterations": [], "evals": 0, "evals_masked": 0, "mpjpe": [], "pa_mpjpe": []}
+        for scene, reg, betas, cams, obs in inputs:
+            t0 = time.perf_counter()
+            res = refine(
+                reg.x, reg.cond, betas, reg.transl, cams, obs, terms, config, denoiser, bm, models.schedule
+            )
+            acc["seconds"] += time.perf_counter() - t0
+            acc["iterations"].append(res.iterations_run.float())
+            acc["evals"] += res.denoiser_evals
+            acc["evals_masked"] += res.denoiser_calls * reg.x.shape[0]  # had stopped samples stayed
+            err = joint_errors_mm(bm, res.rotations, betas, scene)
+            acc["mpjpe"].append(err["mpjpe"])
+            acc["pa_mpjpe"].append(err["pa_mpjpe"])
+        iters = torch.cat(acc["iterations"])
+        rows[str(rel)] = {
+            "early_stop_rel": rel,
+            "seconds": acc["seconds"],
+            "mean_iterations": iters.mean().item(),
+            "stopped_early": int((iters < QUALITY.iterations).sum()),
+            "samples": len(iters),
+            "denoiser_evals": acc["evals"],
+            "denoiser_evals_if_masked": acc["evals_masked"],
+            "mpjpe_mm": torch.cat(acc["mpjpe"]).mean().item(),
+            "pa_mpjpe_mm": torch.cat(acc["pa_mpjpe"]).mean().item(),
+        }
+    off = rows[str(0.0)]
+    for row in rows.values():
+        row["time_vs_off"] = row["seconds"] / off["seconds"]
+        row["evals_vs_off"] = row["denoiser_evals"] / off["denoiser_evals"]
+    config = {k: getattr(QUALITY, k) for k in ("tau", "step", "iterations")}
+    return {"clips": len(scenes), "frames": frames, "views": views, "config": config, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,6 +222,7 @@ def main() -> None:
     parser.add_argument("--refine-runs", type=int, default=5, help="timed refine() rounds")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--views", type=int, default=3)
+    parser.add_argument("--early-stop-frames", type=int, default=20, help="frames per clip in section 3")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (~20-30 s to build)")
     parser.add_argument(
         "--cache-dir", default=None, help="engine cache (default $SCOREHMR_CACHE_DIR or ~/.cache)"
@@ -193,6 +249,7 @@ def main() -> None:
 
     calls = bench_calls(models, engines, args.runs, args.warmup)
     refine_res = bench_refine(models, engines, args.frames, args.views, args.refine_runs)
+    early = bench_early_stop(models, engines["onnxruntime"], args.early_stop_frames, args.views)
 
     env = {
         "cpu": cpu_name(),
@@ -211,6 +268,7 @@ def main() -> None:
         "denoiser_call_ms": {k: {str(b): v for b, v in d.items()} for k, d in calls.items()},
         "denoiser_call_runs": args.runs,
         "refine": refine_res,
+        "early_stop": early,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -246,6 +304,23 @@ def main() -> None:
             f"| {name} | {row['ms']:.0f} | {row['ms_per_guided_step']:.2f} | {row['speedup_vs_a']:.2f}x "
             f"| {row['max_abs_diff_x0_vs_a']:.1e} "
             f"| {row['mpjpe_mm']:.2f} | {row['mpjpe_diff_vs_a_mm']:+.4f} |"
+        )
+    e = early
+    print(
+        f"\nEarly stopping, stopped samples leave the batch: {e['clips']} held-out clips x {e['views']} "
+        f"cameras x {e['frames']} frames, quality schedule {e['config']}, ONNX Runtime + joints-only:\n"
+    )
+    print(
+        "| early_stop_rel | mean iterations | stopped early | denoiser evals (if masked) "
+        "| time vs off | MPJPE mm | PA-MPJPE mm |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for row in e["rows"].values():
+        print(
+            f"| {row['early_stop_rel']:g} | {row['mean_iterations']:.2f} "
+            f"| {row['stopped_early']}/{row['samples']} "
+            f"| {row['denoiser_evals']:,} ({row['denoiser_evals_if_masked']:,}) "
+            f"| {row['time_vs_off']:.2f} | {row['mpjpe_mm']:.1f} | {row['pa_mpjpe_mm']:.1f} |"
         )
     print(f"\nwrote {out / 'speed.json'}")
 

@@ -101,6 +101,80 @@ def test_batch_equals_one_by_one_and_inputs_untouched(models, scenes):
     torch.testing.assert_close(again.x0, batch.x0)
 
 
+class _BatchSizeRecorder:
+    """Denoiser wrapper that records the batch size of every call."""
+
+    def __init__(self, denoiser):
+        self.denoiser, self.sizes = denoiser, []
+
+    def __call__(self, x_t, t, c):
+        self.sizes.append(x_t.shape[0])
+        return self.denoiser(x_t, t, c)
+
+
+def test_stopped_samples_leave_the_batch_without_changing_the_others(models, scenes):
+    # Samples 0 and 2 see no keypoints: their loss stays 0, so they stop after iteration 2;
+    # sample 1 keeps improving and runs all 4 iterations.
+    x, c, b, t, cams, obs = _single_inputs(models, scenes[0], 3)
+    conf = obs.confidence.clone()
+    conf[[0, 2]] = 0
+    obs = Observations.independent(obs.keypoints, conf)
+    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"]})
+    config = dataclasses.replace(FAST, iterations=4, early_stop_rel=1e-12)
+    recorder = _BatchSizeRecorder(models.denoiser)
+    res = refine(x, c, b, t, cams, obs, terms, config, recorder, models.body_model, models.schedule)
+    assert res.iterations_run.tolist() == [2, 4, 2]
+    calls_per_iteration = 2 * (FAST.tau // FAST.step)  # inversion + guided sampling
+    assert recorder.sizes == [3] * (2 * calls_per_iteration) + [1] * (2 * calls_per_iteration)
+    assert res.denoiser_evals == sum(recorder.sizes) and res.denoiser_calls == len(recorder.sizes)
+    assert res.body_evals < res.body_calls * 3
+    # Leaving the batch changes nothing for anyone: each sample equals its own refinement alone.
+    for i, iters in enumerate(res.iterations_run.tolist()):
+        one_obs = Observations.independent(obs.keypoints[i : i + 1], conf[i : i + 1])
+        alone = dataclasses.replace(config, iterations=iters)
+        args = (terms, alone, models.denoiser, models.body_model, models.schedule)
+        one = refine(x[i : i + 1], c[i : i + 1], b[i : i + 1], t[i : i + 1], cams.index(i), one_obs, *args)
+        torch.testing.assert_close(one.x0[0], res.x0[i], atol=2e-4, rtol=1e-4)
+        torch.testing.assert_close(one.transl[0], res.transl[i], atol=2e-4, rtol=1e-4)
+
+
+def test_coupled_terms_see_a_stopped_sample_as_its_frozen_result(models, scenes):
+    # Two frames of one view linked by the temporal term; frame 0 has no keypoints and stops
+    # after iteration 2. Frame 1 then keeps being pulled toward frame 0's frozen pose.
+    x, c, b, t, cams, obs = _single_inputs(models, scenes[0], 2)
+    conf = obs.confidence.clone()
+    conf[0] = 0
+    linked = Observations(
+        obs.keypoints,
+        conf,
+        frame=torch.tensor([0, 1]),
+        prev_index=torch.tensor([-1, 0]),
+        anchor_pose=torch.zeros(2, 144),
+        has_anchor=torch.zeros(2, dtype=torch.bool),
+    )
+    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"], "temporal": DEFAULT_WEIGHTS["temporal"]})
+    # No translation steps, so that no Adam momentum carries over between the runs compared.
+    config = dataclasses.replace(FAST, iterations=4, early_stop_rel=1e-12, transl_lr=0.0)
+    two = dataclasses.replace(config, iterations=2)
+    rest = (models.denoiser, models.body_model, models.schedule)
+    res = refine(x, c, b, t, cams, linked, terms, config, *rest)
+    assert res.iterations_run.tolist() == [2, 4]
+    first = refine(x, c, b, t, cams, linked, terms, two, *rest)  # both frames, 2 iterations
+    torch.testing.assert_close(res.x0[0], first.x0[0], atol=2e-4, rtol=1e-4)
+    # Frame 1's last 2 iterations equal refining it from there with frame 0 as a fixed anchor.
+    anchored = Observations(
+        obs.keypoints[1:],
+        conf[1:],
+        frame=torch.tensor([1]),
+        prev_index=torch.tensor([-1]),
+        anchor_pose=first.x0[:1],
+        has_anchor=torch.tensor([True]),
+    )
+    tail = refine(first.x0[1:], c[1:], b[1:], first.transl[1:], cams.index(1), anchored, terms, two, *rest)
+    assert not torch.allclose(res.x0[1], first.x0[1], atol=1e-3)  # frame 1 did move after frame 0 stopped
+    torch.testing.assert_close(res.x0[1], tail.x0[0], atol=5e-4, rtol=1e-3)
+
+
 def test_inversion_then_unguided_sampling_returns_close_to_the_input(models, scenes):
     x, c, b, t, cams, obs = _single_inputs(models, scenes[0], 6)
     cfg = RefineConfig(tau=50, step=2, iterations=1)
