@@ -34,7 +34,7 @@ bench-accuracy: setup  ## regressor vs SMPLify vs ScoreHMR on the held-out clips
 	$(PY) -m scorehmr_ros.eval.bench accuracy
 
 bench-speed: setup  ## denoiser backends, refine() eager/full-mesh vs joints-only vs ONNX Runtime
-	$(PY) scripts/bench_speed.py
+	$(PY) scripts/bench_speed.py --threads 1
 
 bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on topics, then in-node MediaPipe
 	$(PY) scripts/bench_node.py --mode topic --seconds 60 --out docs/eval/node_topic.json
