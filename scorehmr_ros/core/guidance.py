@@ -131,7 +131,9 @@ def temporal_smoothness(
     x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations
 ) -> torch.Tensor:
     """‖x̂0ⁿ − x̂0ⁿ⁻¹‖² on the 144-D pose, to the same view's previous frame (in the batch, or the
-    fixed published anchor). Causal: nothing pulls a frame toward the future."""
+    fixed published anchor). Each sample's term looks backward only; through the gradient of the
+    summed loss a previous frame *in the batch* is also pulled toward its successor (smoothing
+    within the window), while a published anchor is a constant and never moves."""
     has_prev = obs.prev_index >= 0
     prev_in_batch = x0[obs.prev_index.clamp(min=0)]
     prev = torch.where(has_prev.unsqueeze(-1), prev_in_batch, obs.anchor_pose.to(x0.dtype))
