@@ -16,8 +16,11 @@
    range of ``early_stop_rel`` thresholds (0 = off): mean iterations, denoiser sample-evaluations,
    time and accuracy.
 
-Prints Markdown tables and writes ``<out>/speed.json``. TensorRT needs an NVIDIA GPU and is only
-benchmarked where CUDA and torch_tensorrt are available.
+Prints Markdown tables and writes ``<out>/speed.json``. Exits with status 1 when the fastest
+joints-only setup is less than ``--min-speedup`` (default 4) times faster than (a), or when any
+joints-only setup's MPJPE differs from (a) by more than ``--max-mpjpe-diff`` mm: a ratio gate,
+never an absolute time. TensorRT needs an NVIDIA GPU and is only benchmarked where CUDA and
+torch_tensorrt are available.
 """
 
 from __future__ import annotations
@@ -228,6 +231,8 @@ def main() -> None:
         "--cache-dir", default=None, help="engine cache (default $SCOREHMR_CACHE_DIR or ~/.cache)"
     )
     parser.add_argument("--out", default="docs/eval")
+    parser.add_argument("--min-speedup", type=float, default=4.0, help="gate: best setup vs (a)")
+    parser.add_argument("--max-mpjpe-diff", type=float, default=0.1, help="gate: |ΔMPJPE| vs (a), mm")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -323,6 +328,27 @@ def main() -> None:
             f"| {row['time_vs_off']:.2f} | {row['mpjpe_mm']:.1f} | {row['pa_mpjpe_mm']:.1f} |"
         )
     print(f"\nwrote {out / 'speed.json'}")
+    failures = speed_gate(r["rows"], args.min_speedup, args.max_mpjpe_diff)
+    for line in failures:
+        print(f"REGRESSION: {line}")
+    if failures:
+        raise SystemExit(1)
+
+
+def speed_gate(rows: dict, min_speedup: float, max_mpjpe_diff: float) -> list[str]:
+    """Why the refinement rows fail the ratio gate (empty list: pass)."""
+    fast = {k: v for k, v in rows.items() if k != "a_eager_fullmesh"}
+    best_name = max(fast, key=lambda k: fast[k]["speedup_vs_a"])
+    best = fast[best_name]
+    failures = []
+    if best["speedup_vs_a"] < min_speedup:
+        failures.append(
+            f"best setup {best_name} is {best['speedup_vs_a']:.2f}x faster than (a), < {min_speedup}x"
+        )
+    for name, row in fast.items():
+        if abs(row["mpjpe_diff_vs_a_mm"]) > max_mpjpe_diff:
+            failures.append(f"{name} MPJPE differs from (a) by {row['mpjpe_diff_vs_a_mm']:+.3f} mm")
+    return failures
 
 
 if __name__ == "__main__":

@@ -50,3 +50,30 @@ def test_quick_accuracy_end_to_end(tmp_path):
     methods = {s["method"] for s in report["sweeps"]}
     assert {"scorehmr-combined", "smplify-combined"} <= methods
     assert "| noisy | 4 | scorehmr-combined |" in (tmp_path / "bench_accuracy.md").read_text()
+
+
+def _load_bench_speed():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_speed.py"
+    spec = importlib.util.spec_from_file_location("bench_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_gate_fails_on_ratio_or_accuracy_regressions_only():
+    gate = _load_bench_speed().speed_gate
+
+    def rows(speedup_c, diff_c):
+        base = {"speedup_vs_a": 1.0, "mpjpe_diff_vs_a_mm": 0.0}
+        b = {"speedup_vs_a": 3.0, "mpjpe_diff_vs_a_mm": 0.001}
+        c = {"speedup_vs_a": speedup_c, "mpjpe_diff_vs_a_mm": diff_c}
+        return {"a_eager_fullmesh": base, "b_eager_joints": b, "c_ort_joints": c}
+
+    assert gate(rows(5.9, 0.0005), 4.0, 0.1) == []
+    slow = gate(rows(3.5, 0.0005), 4.0, 0.1)
+    assert len(slow) == 1 and "c_ort_joints is 3.50x" in slow[0]
+    off = gate(rows(5.9, -0.4), 4.0, 0.1)
+    assert len(off) == 1 and "c_ort_joints MPJPE differs" in off[0]
