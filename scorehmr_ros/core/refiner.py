@@ -140,11 +140,10 @@ def refine(
 
     def live_body(x0_live: torch.Tensor, idx: torch.Tensor | None) -> BodyState:
         """Body of the whole batch: live samples from ``x0_live`` (A, 144), stopped ones frozen."""
-        sel = slice(None) if idx is None else idx
         counts.body(x0_live.shape[0])
-        live = body_state(body_model, x0_live, betas[sel], transl[sel], config.layout)
-        if idx is None:
-            return live
+        if idx is None:  # everyone is live: no indexing (it would add autograd nodes on transl)
+            return body_state(body_model, x0_live, betas, transl, config.layout)
+        live = body_state(body_model, x0_live, betas[idx], transl[idx], config.layout)
         return BodyState(
             _merge(frozen.rotations, idx, live.rotations),
             _merge(frozen.keypoints3d, idx, live.keypoints3d),
@@ -155,10 +154,9 @@ def refine(
         if not active.any():
             break
         idx = None if active.all() else active.nonzero().squeeze(-1)
-        sel = slice(None) if idx is None else idx
-        cond_live = cond[sel]
+        cond_live = cond if idx is None else cond[idx]
         # 1) deterministic DDIM inversion of the current estimate, 0 → τ (denoiser only).
-        x_t = x[sel]
+        x_t = x if idx is None else x[idx]
         with torch.no_grad():
             for cur, nxt in pairwise(levels):
                 x_t = ddim_step(schedule, x_t, eps_at(x_t, cur, cond_live), level_index(cur), nxt)
@@ -190,7 +188,7 @@ def refine(
         transl_final = torch.where(active.unsqueeze(-1), transl.detach(), transl_final)
         # 3) per-sample early stopping on the relative change of the guidance loss.
         with torch.no_grad():
-            body = live_body(x[sel], idx)
+            body = live_body(x if idx is None else x[idx], idx)
             loss, _ = total_loss(terms, x, body, cameras, obs)
         frozen = BodyState(body.rotations.detach(), body.keypoints3d.detach(), transl_final)
         history.append(loss.detach().clone())
