@@ -20,6 +20,7 @@ No ROS here.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -309,17 +310,6 @@ def _build_onnxruntime(
     return (run_iobinding if io_binding else run_numpy), path, info
 
 
-class _TimestepAsFloat(nn.Module):
-    """The denoiser with t fed as float32 (its embedding casts t to float anyway): no int64 in TensorRT."""
-
-    def __init__(self, model: Denoiser):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.model(x_t, t, c)
-
-
 def _build_tensorrt(model: Denoiser, device: str, cache_dir: Path, fp16: bool) -> tuple[Callable, Path, dict]:
     """Build (or load from the cache) a dynamic-batch TensorRT program. Needs CUDA + torch_tensorrt."""
     if not torch.cuda.is_available():
@@ -342,7 +332,9 @@ def _build_tensorrt(model: Denoiser, device: str, cache_dir: Path, fp16: bool) -
         trt_version = torch_tensorrt.__version__
     gpu = torch.cuda.get_device_name(dev)
     path = cache_dir / tensorrt_cache_key(weights_sha256(model), gpu, trt_version, fp16)
-    wrapped = _TimestepAsFloat(model).to(dev).eval()
+    # A copy, so the caller's (CPU) model stays where it is. t goes in as float32: the timestep
+    # embedding casts t to float anyway, and TensorRT then needs no int64 input.
+    wrapped = copy.deepcopy(model).to(dev).eval()
     profile = tensorrt_profile(model.cfg.x_dim, model.cfg.cond_dim)
     dtypes = {"x_t": torch.float32, "t": torch.float32, "c": torch.float32}
     inputs = [
