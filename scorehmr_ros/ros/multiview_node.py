@@ -254,6 +254,9 @@ class MultiviewNode(LifecycleNode):
         self.latencies_ms: deque = deque(maxlen=500)
         self.split_ms: dict[str, deque] = {}
         self.sets_per_call: deque = deque(maxlen=500)
+        # The dispatcher thread records into the five containers above; the diagnostics timer (on the
+        # executor thread) reads them once per period. This lock keeps the two from interleaving.
+        self._metrics_lock = threading.Lock()
         self._sync = None
         self._info_subs = []
         self.static_tf: dict[str, tuple[str, np.ndarray]] = {}  # child frame -> (parent, 4x4 child->parent)
@@ -489,8 +492,9 @@ class MultiviewNode(LifecycleNode):
 
     def _drop_view(self, camera: str, reason: str, detail: str, dropped: bool = True) -> None:
         """Count and log (throttled) a problem with one camera's input; ``dropped``: the view is unused."""
-        drops = self.view_drops[camera]
-        drops[reason] = drops.get(reason, 0) + 1
+        with self._metrics_lock:
+            drops = self.view_drops[camera]
+            drops[reason] = drops.get(reason, 0) + 1
         action = "dropping this view of the set" if dropped else "continuing"
         self.get_logger().warning(f"{camera}: {reason}: {detail}; {action}", throttle_duration_sec=5.0)
 
@@ -513,7 +517,8 @@ class MultiviewNode(LifecycleNode):
         for cam, msg in zip(self.cameras, messages, strict=True):
             if msg is None:
                 continue
-            self.view_counts[cam].append(time.monotonic())
+            with self._metrics_lock:
+                self.view_counts[cam].append(time.monotonic())
             view = self._view_job(cam, msg, images)
             if view is not None:
                 views.append(view)
@@ -529,7 +534,6 @@ class MultiviewNode(LifecycleNode):
         images: dict = {}  # newest image per camera, for overlays
         sets = [j for j in (self._set_job(m, images) for m in batch) if j is not None]
         if not sets:
-            self._update_diagnostics()
             return
         t_convert = time.perf_counter()
         now = time.monotonic()
@@ -556,19 +560,19 @@ class MultiviewNode(LifecycleNode):
         for body in result.bodies:
             self._publish(body, images)
         t_pub = time.perf_counter()
-        self.sets_per_call.append(result.sets_refined)
-        for body in result.bodies:
-            self.latencies_ms.append((self.get_clock().now().nanoseconds - body.stamp_ns) / 1e6)
-        if result.bodies:
-            split = {
-                "conversion": 1000 * (t_convert - t_start),
-                "compute_roundtrip": 1000 * (t_compute - t_convert),
-                "publishing": 1000 * (t_pub - t_compute),
-                **result.timings_ms,
-            }
-            for k, v in split.items():
-                self.split_ms.setdefault(k, deque(maxlen=500)).append(v)
-        self._update_diagnostics()
+        now_ns = self.get_clock().now().nanoseconds
+        split = {
+            "conversion": 1000 * (t_convert - t_start),
+            "compute_roundtrip": 1000 * (t_compute - t_convert),
+            "publishing": 1000 * (t_pub - t_compute),
+            **result.timings_ms,
+        }
+        with self._metrics_lock:  # published by the diagnostics timer, not per set
+            self.sets_per_call.append(result.sets_refined)
+            self.latencies_ms.extend((now_ns - body.stamp_ns) / 1e6 for body in result.bodies)
+            if result.bodies:
+                for k, v in split.items():
+                    self.split_ms.setdefault(k, deque(maxlen=500)).append(v)
 
     def _view_job(self, cam: str, msg, images: dict) -> ViewJob | None:
         info = self.camera_info.get(cam)
@@ -671,12 +675,18 @@ class MultiviewNode(LifecycleNode):
             )
 
     def _update_diagnostics(self) -> None:
+        """Diagnostics timer: snapshot the dispatcher's records under the lock, then summarise."""
         now = time.monotonic()
         sync_stats = self._sync.sync.stats if self._sync is not None else None
+        with self._metrics_lock:
+            view_times = {c: list(self.view_counts[c]) for c in self.cameras}
+            view_drops = {c: dict(self.view_drops[c]) for c in self.cameras}
+            latencies = list(self.latencies_ms)
+            splits = {k: list(v) for k, v in self.split_ms.items()}
+            sets_per_call = list(self.sets_per_call)
         for cam in self.cameras:
-            recent = [t for t in self.view_counts[cam] if now - t < 5.0]
-            rate = len(recent) / 5.0
-            drops = self.view_drops[cam]
+            rate = sum(1 for t in view_times[cam] if now - t < 5.0) / 5.0
+            drops = view_drops[cam]
             level = WARN if drops or rate == 0 else OK
             self.diagnostics.update(
                 f"{NODE_NAME}: {cam}",
@@ -685,12 +695,12 @@ class MultiviewNode(LifecycleNode):
                 {"input_rate_hz": rate, **drops},
             )
         values = dict(self.stats)
-        values["latency_p50_ms"] = _percentile(self.latencies_ms, 50)
-        values["latency_p95_ms"] = _percentile(self.latencies_ms, 95)
-        for k, v in self.split_ms.items():
+        values["latency_p50_ms"] = _percentile(latencies, 50)
+        values["latency_p95_ms"] = _percentile(latencies, 95)
+        for k, v in splits.items():
             values[f"{k}_p50_ms"] = _percentile(v, 50)
             values[f"{k}_p95_ms"] = _percentile(v, 95)
-        values["sets_per_call_mean"] = float(np.mean(self.sets_per_call)) if self.sets_per_call else 0.0
+        values["sets_per_call_mean"] = float(np.mean(sets_per_call)) if sets_per_call else 0.0
         values["preset"] = self.p["preset"]
         values["left_right_swaps_resolved"] = self.flips_chosen
         values["calibrated"] = all(self._cam_to_ref(c) is not None for c in self.cameras)
