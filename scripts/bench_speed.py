@@ -15,6 +15,8 @@
    frames, the ``quality`` schedule (tau 50 / step 2 / K 10), ONNX Runtime + joints-only, for a
    range of ``early_stop_rel`` thresholds (0 = off): mean iterations, denoiser sample-evaluations,
    time and accuracy.
+4. Cost of one guided iteration against batch size (1 to 60 samples of one clip, keypoint term,
+   tau 50 / step 2 / K 1, ONNX Runtime + joints-only): a least-squares fit to per-call + per-sample.
 
 Prints Markdown tables and writes ``<out>/speed.json``. Exits with status 1 when the fastest
 joints-only setup is less than ``--min-speedup`` (default 4) times faster than (a), or when any
@@ -38,7 +40,7 @@ import torch
 from tqdm import tqdm
 
 from scorehmr_ros.core.engines import make_denoiser, tensorrt_status
-from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
+from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, Observations, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import MULTI_VIEW, RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
@@ -215,6 +217,44 @@ def bench_early_stop(models, denoiser, frames: int, views: int) -> dict:
     return {"clips": len(scenes), "frames": frames, "views": views, "config": config, "rows": rows}
 
 
+BATCH_COST_SIZES = (1, 10, 20, 40, 60)
+
+
+def bench_batch_cost(models, denoiser, views: int, runs: int) -> dict:
+    """Median ms of one refinement iteration per batch size, and the fit ms ≈ per_call + per_sample·B."""
+    bm = models.body_model
+    scene = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=20)[0]
+    reg = regress_scene(bm, models.regressor, scene)
+    obs = scene_observations(scene, "single")
+    cams = flat_cameras(scene)
+    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"]})
+    config = dataclasses.replace(QUALITY, iterations=1)
+    ms = {}
+    for n in tqdm(BATCH_COST_SIZES, desc="iteration cost vs batch", unit="size"):
+        sel = slice(0, n)
+        sub = Observations.independent(obs.keypoints[sel], obs.confidence[sel])
+        args = (reg.x[sel], reg.cond[sel], reg.betas[sel], reg.transl[sel], cams.index(sel), sub, terms)
+        refine(*args, config, denoiser, bm, models.schedule)  # warm-up
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            refine(*args, config, denoiser, bm, models.schedule)
+            times.append(time.perf_counter() - t0)
+        ms[n] = 1000 * statistics.median(times)
+    sizes = torch.tensor(BATCH_COST_SIZES, dtype=torch.float64)
+    design = torch.stack([torch.ones_like(sizes), sizes], dim=1)
+    fit = torch.linalg.lstsq(
+        design, torch.tensor([ms[n] for n in BATCH_COST_SIZES], dtype=torch.float64).unsqueeze(-1)
+    ).solution
+    return {
+        "ms_per_iteration": {str(n): v for n, v in ms.items()},
+        "per_call_ms": fit[0].item(),
+        "per_sample_ms": fit[1].item(),
+        "guided_steps_per_iteration": config.tau // config.step,
+        "runs": runs,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -255,6 +295,7 @@ def main() -> None:
     calls = bench_calls(models, engines, args.runs, args.warmup)
     refine_res = bench_refine(models, engines, args.frames, args.views, args.refine_runs)
     early = bench_early_stop(models, engines["onnxruntime"], args.early_stop_frames, args.views)
+    batch_cost = bench_batch_cost(models, engines["onnxruntime"], args.views, args.refine_runs)
 
     env = {
         "cpu": cpu_name(),
@@ -274,6 +315,7 @@ def main() -> None:
         "denoiser_call_runs": args.runs,
         "refine": refine_res,
         "early_stop": early,
+        "iteration_cost": batch_cost,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -327,6 +369,13 @@ def main() -> None:
             f"| {row['denoiser_evals']:,} ({row['denoiser_evals_if_masked']:,}) "
             f"| {row['time_vs_off']:.2f} | {row['mpjpe_mm']:.1f} | {row['pa_mpjpe_mm']:.1f} |"
         )
+    c = batch_cost
+    print(
+        f"\nOne refinement iteration ({c['guided_steps_per_iteration']} guided steps, keypoint term) by "
+        f"batch size, median of {c['runs']}: "
+        + ", ".join(f"B={n} {v:.0f} ms" for n, v in c["ms_per_iteration"].items())
+        + f"; fit: {c['per_call_ms']:.0f} ms per call + {c['per_sample_ms']:.2f} ms per sample"
+    )
     print(f"\nwrote {out / 'speed.json'}")
     failures = speed_gate(r["rows"], args.min_speedup, args.max_mpjpe_diff)
     for line in failures:
