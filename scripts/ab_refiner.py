@@ -31,8 +31,8 @@ from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import RefineConfig, refine
-from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
-from scorehmr_ros.eval.variants import TERM_SETS, flat_cameras, scene_observations, shared_betas
+from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm
+from scorehmr_ros.eval.variants import TERM_SETS, SceneBatch, scene_batch
 
 REPO = Path(__file__).resolve().parents[1]
 REFINER = "scorehmr_ros/core/refiner.py"
@@ -52,23 +52,18 @@ def refine_at(rev: str):
     return module.refine
 
 
-def inputs(models, frames: int, views: int = 3) -> list[tuple]:
-    bm = models.body_model
-    out = []
-    for scene in heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames):
-        reg = regress_scene(bm, models.regressor, scene)
-        betas = shared_betas(reg.betas, scene, "combined")
-        out.append((scene, reg, betas, flat_cameras(scene), scene_observations(scene, "combined")))
-    return out
+def inputs(models, frames: int, views: int = 3) -> list[SceneBatch]:
+    scenes = heldout_scenes(models.body_model, num_views=views, seed=7, frame_stride=2, max_frames=frames)
+    return [scene_batch(models, scene, "combined") for scene in scenes]
 
 
 def run_all(fn, data, config, terms, denoiser, models) -> tuple[float, float]:
     """(seconds, mean MPJPE mm) of ``fn`` over every input."""
     bm, errors = models.body_model, []
     t0 = time.perf_counter()
-    for scene, reg, betas, cams, obs in data:
-        res = fn(reg.x, reg.cond, betas, reg.transl, cams, obs, terms, config, denoiser, bm, models.schedule)
-        errors.append(joint_errors_mm(bm, res.rotations, betas, scene)["mpjpe"])
+    for b in data:
+        res = fn(*b.refine_args(), terms, config, denoiser, bm, models.schedule)
+        errors.append(joint_errors_mm(bm, res.rotations, b.betas, b.scene)["mpjpe"])
     seconds = time.perf_counter() - t0
     return seconds, torch.cat(errors).mean().item()
 

@@ -43,8 +43,8 @@ from scorehmr_ros.core.engines import make_denoiser, tensorrt_status
 from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, Observations, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import MULTI_VIEW, RefineConfig, refine
-from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
-from scorehmr_ros.eval.variants import TERM_SETS, flat_cameras, scene_observations, shared_betas
+from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm
+from scorehmr_ros.eval.variants import TERM_SETS, scene_batch
 
 BATCHES = (1, 3, 8, 24, 64)
 
@@ -104,10 +104,9 @@ def bench_calls(models, engines: dict, runs: int, warmup: int) -> dict[str, dict
 def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> dict:
     bm = models.body_model
     scene = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames)[0]
-    reg = regress_scene(bm, models.regressor, scene)
+    batch = scene_batch(models, scene, "combined")
+    reg, betas = batch.reg, batch.betas
     terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
-    betas = shared_betas(reg.betas, scene, "combined")
-    cams, obs = flat_cameras(scene), scene_observations(scene, "combined")
     full = FullMeshBodyModel(bm)
     with torch.no_grad():  # both body-model paths give the same keypoints
         rot = reg.rotations
@@ -124,8 +123,7 @@ def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> d
 
     def run(name):
         denoiser, body = setups[name]
-        args = (reg.x, reg.cond, betas, reg.transl, cams, obs, terms, MULTI_VIEW)
-        return refine(*args, denoiser, body, models.schedule)
+        return refine(*batch.refine_args(), terms, MULTI_VIEW, denoiser, body, models.schedule)
 
     results = {name: run(name) for name in setups}  # warm-up, and the results compared below
     times: dict[str, list[float]] = {name: [] for name in setups}
@@ -176,25 +174,19 @@ def bench_early_stop(models, denoiser, frames: int, views: int) -> dict:
     bm = models.body_model
     scenes = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames)
     terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
-    inputs = []
-    for scene in scenes:
-        reg = regress_scene(bm, models.regressor, scene)
-        betas = shared_betas(reg.betas, scene, "combined")
-        inputs.append((scene, reg, betas, flat_cameras(scene), scene_observations(scene, "combined")))
+    batches = [scene_batch(models, scene, "combined") for scene in scenes]
     rows = {}
     for rel in tqdm(EARLY_STOP_THRESHOLDS, desc="early-stop thresholds", unit="threshold"):
         config = dataclasses.replace(QUALITY, early_stop_rel=rel)
         acc = {"seconds": 0.0, "iterations": [], "evals": 0, "evals_masked": 0, "mpjpe": [], "pa_mpjpe": []}
-        for scene, reg, betas, cams, obs in inputs:
+        for b in batches:
             t0 = time.perf_counter()
-            res = refine(
-                reg.x, reg.cond, betas, reg.transl, cams, obs, terms, config, denoiser, bm, models.schedule
-            )
+            res = refine(*b.refine_args(), terms, config, denoiser, bm, models.schedule)
             acc["seconds"] += time.perf_counter() - t0
             acc["iterations"].append(res.iterations_run.float())
             acc["evals"] += res.denoiser_evals
-            acc["evals_masked"] += res.denoiser_calls * reg.x.shape[0]  # had stopped samples stayed
-            err = joint_errors_mm(bm, res.rotations, betas, scene)
+            acc["evals_masked"] += res.denoiser_calls * b.reg.x.shape[0]  # had stopped samples stayed
+            err = joint_errors_mm(bm, res.rotations, b.betas, b.scene)
             acc["mpjpe"].append(err["mpjpe"])
             acc["pa_mpjpe"].append(err["pa_mpjpe"])
         iters = torch.cat(acc["iterations"])
@@ -224,16 +216,23 @@ def bench_batch_cost(models, denoiser, views: int, runs: int) -> dict:
     """Median ms of one refinement iteration per batch size, and the fit ms ≈ per_call + per_sample·B."""
     bm = models.body_model
     scene = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=20)[0]
-    reg = regress_scene(bm, models.regressor, scene)
-    obs = scene_observations(scene, "single")
-    cams = flat_cameras(scene)
+    batch = scene_batch(models, scene, "single")
+    reg, obs = batch.reg, batch.obs
     terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"]})
     config = dataclasses.replace(QUALITY, iterations=1)
     ms = {}
     for n in tqdm(BATCH_COST_SIZES, desc="iteration cost vs batch", unit="size"):
         sel = slice(0, n)
         sub = Observations.independent(obs.keypoints[sel], obs.confidence[sel])
-        args = (reg.x[sel], reg.cond[sel], reg.betas[sel], reg.transl[sel], cams.index(sel), sub, terms)
+        args = (
+            reg.x[sel],
+            reg.cond[sel],
+            reg.betas[sel],
+            reg.transl[sel],
+            batch.cameras.index(sel),
+            sub,
+            terms,
+        )
         refine(*args, config, denoiser, bm, models.schedule)  # warm-up
         times = []
         for _ in range(runs):

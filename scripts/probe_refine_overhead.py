@@ -28,8 +28,8 @@ from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import RefineConfig, refine
-from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
-from scorehmr_ros.eval.variants import flat_cameras, scene_observations, shared_betas
+from scorehmr_ros.eval.heldout import heldout_scenes
+from scorehmr_ros.eval.variants import scene_batch
 
 REALTIME = RefineConfig(tau=50, step=10, iterations=2)
 
@@ -55,12 +55,8 @@ def main() -> None:
 
     def setup(frames: int):
         scene = heldout_scenes(bm, num_views=3, seed=7, frame_stride=2, max_frames=frames)[0]
-        reg = regress_scene(bm, models.regressor, scene)
-        betas = shared_betas(reg.betas, scene, "combined")
-        cams, obs = flat_cameras(scene), scene_observations(scene, "combined")
-        return lambda body: refine(
-            reg.x, reg.cond, betas, reg.transl, cams, obs, terms, REALTIME, denoiser, body, models.schedule
-        )
+        batch = scene_batch(models, scene, "combined")
+        return lambda body: refine(*batch.refine_args(), terms, REALTIME, denoiser, body, models.schedule)
 
     def median_ms(run, body, runs: int = 30) -> float:
         run(body)

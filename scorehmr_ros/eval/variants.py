@@ -24,7 +24,7 @@ from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, Observations, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.core.scene import Scene
-from scorehmr_ros.eval.heldout import Regressed, camera_joints
+from scorehmr_ros.eval.heldout import Regressed, camera_joints, regress_scene
 from scorehmr_ros.eval.metrics import acceleration_error, mpjpe, pa_mpjpe, reprojection_error
 
 VARIANTS = ("regressor", "single", "multiview", "temporal", "combined")
@@ -97,6 +97,33 @@ def shared_betas(betas: torch.Tensor, scene: Scene, variant: str) -> torch.Tenso
     elif variant == "combined":
         b = b.mean((0, 1), keepdim=True).expand_as(b)
     return b.reshape(T * V, -1)
+
+
+@dataclass
+class SceneBatch:
+    """A scene regressed and laid out as one refinement batch for ``variant`` (see ``refine_args``)."""
+
+    scene: Scene
+    reg: Regressed
+    betas: torch.Tensor  # (T*V, 10), shared as the variant knows
+    cameras: PinholeCameras
+    obs: Observations
+
+    def refine_args(self) -> tuple:
+        """The first six arguments of :func:`refine`: x, cond, betas, transl, cameras, observations."""
+        return (self.reg.x, self.reg.cond, self.betas, self.reg.transl, self.cameras, self.obs)
+
+
+def scene_batch(models: ScoreHMRModels, scene: Scene, variant: str) -> SceneBatch:
+    """Regress every view-frame of ``scene`` and lay the batch out for ``variant``."""
+    reg = regress_scene(models.body_model, models.regressor, scene)
+    return SceneBatch(
+        scene,
+        reg,
+        shared_betas(reg.betas, scene, variant),
+        flat_cameras(scene),
+        scene_observations(scene, variant),
+    )
 
 
 def run_variant(
