@@ -1,0 +1,475 @@
+"""ROS-free multi-person 2D body keypoint detector from the two BlazePose models in the mediapipe wheel.
+
+The legacy ``mediapipe.solutions.pose`` graph (:mod:`scorehmr_ros.core.detector`) keeps only the
+best person detection. This module runs the same two TFLite models with ``ai-edge-litert`` and
+keeps every person:
+
+1. Letterbox the RGB image into 224x224 (aspect kept, zero border), values in [-1, 1].
+2. ``pose_detection.tflite`` -> 2254 anchor regressions ``(2254, 12)`` and score logits
+   ``(2254, 1)``. Decode against SSD anchors (5 layers, strides 8/16/32/32/32, fixed unit
+   size, offset 0.5), sigmoid the scores, keep those >= ``min_detection_score``, and merge
+   overlapping ones by weighted non-max suppression (IoU > ``nms_iou``, score-weighted
+   average of boxes and keypoints). Each detection carries four keypoints, see
+   :data:`DETECTOR_KEYPOINTS`.
+3. One rotated square ROI per detection: centred on ``hip_centre``, side
+   ``2 * |full_body_scale_rotation - hip_centre| * 1.25``, rotated so that the hip -> scale
+   point vector points up in the crop.
+4. Warp each ROI into 256x256 (``cv2.warpAffine``, replicated border, values in [0, 1]) and run
+   ``pose_landmark_full.tflite``: 39 landmarks x (x, y, z, visibility logit, presence logit),
+   a pose-presence flag, a 64x64x39 heatmap. Landmarks are refined on the heatmap (7x7
+   score-weighted window, when its peak is >= 0.5), mapped back to image pixels, and the first
+   33 (the ``blazepose33`` layout) are returned.
+
+Settings follow the public MediaPipe pose graphs (``pose_detection_cpu``, ``pose_detection_to_roi``,
+``pose_landmark_by_roi_cpu``, ``tensors_to_pose_landmarks_and_segmentation``); the code is our own.
+Coordinates are those of :class:`~scorehmr_ros.core.detector.BlazePoseDetector` (``x_norm * W``).
+Crops are resampled like MediaPipe's CPU ``ImageToTensorCalculator``: the crop's corner
+coordinates map straight onto OpenCV pixel coordinates, with no half-pixel shift. Measured
+against the legacy solution, that convention and the detector input range [-1, 1] (the public
+graph's and the one embedded in the wheel) agree best; the models are sensitive to a half-pixel
+shift of the crop (several pixels of landmark disagreement).
+
+Differences from the legacy solution: every detection above the threshold is kept (not just the
+first), people whose ROIs overlap strongly after landmarking are merged (``dedupe_iou``), and no
+temporal tracking or smoothing is done (every call is "static image mode").
+
+Thread safety: one instance holds two interpreters; ``detect`` serialises calls with a lock.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from scorehmr_ros.core.detector import Detection, ModelUnavailableError, validate_image
+from scorehmr_ros.core.keypoints import get_layout
+
+LAYOUT = "blazepose33"
+LANDMARK_NAMES = get_layout(LAYOUT).keypoint_names
+NUM_LANDMARKS = len(LANDMARK_NAMES)  # 33
+NUM_MODEL_LANDMARKS = 39  # 33 body + 2 ROI-alignment auxiliary + 4 unused
+# The four keypoints of a pose-detector box, in the model's order.
+DETECTOR_KEYPOINTS = (
+    "hip_centre",
+    "full_body_scale_rotation",
+    "shoulder_centre",
+    "upper_body_scale_rotation",
+)
+_KP = {n: i for i, n in enumerate(DETECTOR_KEYPOINTS)}
+
+DETECTOR_INPUT = 224
+LANDMARK_INPUT = 256
+HEATMAP_KERNEL = 7
+HEATMAP_MIN_CONFIDENCE = 0.5
+ROI_SCALE = 1.25
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
+
+
+@dataclass(frozen=True)
+class AnchorOptions:
+    """SSD anchor layout of ``pose_detection.tflite`` (MediaPipe ``SsdAnchorsCalculator`` options)."""
+
+    input_size: int = DETECTOR_INPUT
+    strides: tuple[int, ...] = (8, 16, 32, 32, 32)
+    anchor_offset: float = 0.5
+    anchors_per_cell_per_layer: int = 2  # aspect ratio 1.0 plus the interpolated-scale anchor
+
+
+def ssd_anchors(options: AnchorOptions = AnchorOptions()) -> np.ndarray:
+    """Anchor centres ``(A, 2)`` float32, normalised (x, y) in [0, 1]; A = 2254 for the defaults.
+
+    Fixed anchor size (width = height = 1), so only centres matter. Consecutive layers with the
+    same stride share one grid; per cell they contribute ``anchors_per_cell_per_layer`` anchors
+    each, cells in row-major order.
+    """
+    centres = []
+    layer = 0
+    n_layers = len(options.strides)
+    while layer < n_layers:
+        stride = options.strides[layer]
+        group = 0
+        while layer < n_layers and options.strides[layer] == stride:
+            group += 1
+            layer += 1
+        cells = math.ceil(options.input_size / stride)
+        grid = (np.arange(cells, dtype=np.float64) + options.anchor_offset) / cells
+        gy, gx = np.meshgrid(grid, grid, indexing="ij")
+        cell_xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        centres.append(np.repeat(cell_xy, group * options.anchors_per_cell_per_layer, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+@dataclass
+class PoseBox:
+    """A decoded person detection, in normalised coordinates of the letterboxed 224 input.
+
+    box: (4,) xmin, ymin, xmax, ymax. keypoints: (4, 2) x, y, ordered as
+    :data:`DETECTOR_KEYPOINTS`. score: sigmoid score in [0, 1].
+    """
+
+    box: np.ndarray
+    keypoints: np.ndarray
+    score: float
+
+
+def decode_boxes(
+    raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, scale: float = DETECTOR_INPUT
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode raw detector outputs against anchors.
+
+    raw_boxes: (A, 12) = (cx, cy, w, h, then 4 keypoints (x, y)) in input pixels relative to
+    the anchor centre. raw_scores: (A,) or (A, 1) logits. anchors: (A, 2) centres.
+    Returns boxes (A, 4) [xmin, ymin, xmax, ymax], keypoints (A, 4, 2), scores (A,), all
+    normalised to the detector input.
+    """
+    raw_boxes = np.asarray(raw_boxes, np.float32).reshape(len(anchors), -1)
+    centre = raw_boxes[:, 0:2] / scale + anchors
+    half = raw_boxes[:, 2:4] / scale / 2.0
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    kps = raw_boxes[:, 4:12].reshape(-1, len(DETECTOR_KEYPOINTS), 2) / scale + anchors[:, None, :]
+    scores = _sigmoid(np.asarray(raw_scores, np.float64).reshape(-1)).astype(np.float32)
+    return boxes, kps, scores
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one box (4,) against boxes (N, 4), both [xmin, ymin, xmax, ymax]. Returns (N,)."""
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=1)
+    area = np.prod(np.clip(box[2:] - box[:2], 0.0, None))
+    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None), axis=1)
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float
+) -> list[PoseBox]:
+    """Weighted non-max suppression, best score first.
+
+    The best remaining candidate and every remaining candidate with IoU > ``iou_threshold``
+    against it form a cluster; the output is their score-weighted mean box and keypoints with
+    the best score. boxes (N, 4), keypoints (N, K, 2), scores (N,).
+    """
+    order = np.argsort(-scores, kind="stable")
+    remaining = order
+    out: list[PoseBox] = []
+    while remaining.size:
+        best = remaining[0]
+        iou = box_iou(boxes[best], boxes[remaining])
+        cluster = remaining[iou > iou_threshold]
+        if cluster.size == 0 or cluster[0] != best:  # degenerate (empty) box: keep it alone
+            cluster = np.concatenate([[best], cluster[cluster != best]])
+        w = scores[cluster] / max(float(scores[cluster].sum()), 1e-12)
+        out.append(
+            PoseBox(
+                box=(w[:, None] * boxes[cluster]).sum(0).astype(np.float32),
+                keypoints=(w[:, None, None] * keypoints[cluster]).sum(0).astype(np.float32),
+                score=float(scores[best]),
+            )
+        )
+        remaining = remaining[~np.isin(remaining, cluster)]
+    return out
+
+
+@dataclass(frozen=True)
+class Roi:
+    """Rotated square region in image pixels: centre (cx, cy), side ``size``, ``rotation`` in radians.
+
+    ``rotation`` turns the crop's axes clockwise on screen (y down): the crop's x axis is
+    ``(cos r, sin r)`` in the image and its upward direction is ``(sin r, -cos r)``.
+    """
+
+    cx: float
+    cy: float
+    size: float
+    rotation: float
+
+    def crop_to_image(self, crop_size: int) -> np.ndarray:
+        """(2, 3) affine from crop coordinates ``[0, crop_size]^2`` to image pixel coordinates."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        k = self.size / crop_size
+        rot = np.array([[c, -s], [s, c]]) * k
+        t = np.array([self.cx, self.cy]) - rot @ np.array([crop_size / 2.0, crop_size / 2.0])
+        return np.concatenate([rot, t[:, None]], axis=1)
+
+    def corners(self) -> np.ndarray:
+        """(4, 2) image pixel corners (top-left, top-right, bottom-right, bottom-left of the crop)."""
+        m = self.crop_to_image(1)
+        unit = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+        return unit @ m[:, :2].T + m[:, 2]
+
+
+def normalize_radians(angle: float) -> float:
+    """Wrap an angle to [-pi, pi)."""
+    return angle - 2.0 * math.pi * math.floor((angle + math.pi) / (2.0 * math.pi))
+
+
+def alignment_roi(hip_centre: np.ndarray, scale_point: np.ndarray, scale: float = ROI_SCALE) -> Roi:
+    """BlazePose ROI from two image-pixel points (2,): centre, and the full-body scale/rotation point.
+
+    Side ``2 * |scale_point - hip_centre| * scale``; rotation such that the centre -> scale point
+    direction is "up" in the crop (target angle 90 degrees, y flipped for the image).
+    """
+    d = np.asarray(scale_point, np.float64) - np.asarray(hip_centre, np.float64)
+    rotation = normalize_radians(math.pi / 2.0 - math.atan2(-d[1], d[0]))
+    size = 2.0 * float(np.hypot(d[0], d[1])) * scale
+    return Roi(float(hip_centre[0]), float(hip_centre[1]), size, rotation)
+
+
+def letterbox(image: np.ndarray, size: int = DETECTOR_INPUT) -> tuple[np.ndarray, float, float, float]:
+    """Fit (H, W, 3) uint8 into (size, size, 3) uint8, aspect kept, centred, zero border.
+
+    Returns (image, scale, pad_x, pad_y): input pixel ``p`` lands at ``p * scale + pad``.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    pad_x, pad_y = (size - w * scale) / 2.0, (size - h * scale) / 2.0
+    m = np.array([[scale, 0.0, pad_x], [0.0, scale, pad_y]])
+    out = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return out, scale, pad_x, pad_y
+
+
+def refine_with_heatmap(
+    xy_norm: np.ndarray,
+    heatmap: np.ndarray,
+    kernel: int = HEATMAP_KERNEL,
+    min_confidence: float = HEATMAP_MIN_CONFIDENCE,
+) -> np.ndarray:
+    """Refine landmarks on the model's heatmap.
+
+    xy_norm: (L, 2) landmark positions normalised to the crop. heatmap: (h, w, L) logits.
+    For each landmark inside the heatmap, the sigmoid-weighted mean cell index (divided by the
+    heatmap size) over a ``kernel`` x ``kernel`` window around it replaces the position when
+    the window's peak is >= ``min_confidence``. Returns a refined copy (L, 2).
+    """
+    hm_h, hm_w, n = heatmap.shape
+    out = np.array(xy_norm, np.float32, copy=True)
+    half = (kernel - 1) // 2
+    for k in range(n):
+        col, row = int(out[k, 0] * hm_w), int(out[k, 1] * hm_h)
+        if out[k, 0] < 0 or out[k, 1] < 0 or not (0 <= col < hm_w and 0 <= row < hm_h):
+            continue
+        r0, r1 = max(0, row - half), min(hm_h, row + half + 1)
+        c0, c1 = max(0, col - half), min(hm_w, col + half + 1)
+        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, k].astype(np.float64)))
+        total = conf.sum()
+        if total > 0 and conf.max() >= min_confidence:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[k, 0] = (conf * cols).sum() / total / hm_w
+            out[k, 1] = (conf * rows).sum() / total / hm_h
+    return out
+
+
+@dataclass
+class PersonDetection:
+    """One person found by :class:`MultiPersonPoseDetector`.
+
+    xy: (33, 2) float32 image pixels (``blazepose33`` order; may lie outside the image).
+    confidence: (33,) float32 = visibility × presence (as :class:`~scorehmr_ros.core.detector.Detection`).
+    visibility, presence: (33,) float32 sigmoid outputs of the landmark model.
+    score: person-detector score in [0, 1]. pose_presence: landmark model's pose flag in [0, 1].
+    box: (4,) float32 [xmin, ymin, xmax, ymax] pixels, bounds of the 33 landmarks clipped to the image.
+    roi: the rotated crop the landmarks came from. image_size: (width, height).
+    latency_s: wall time of the whole ``detect`` call (shared by all people of one image).
+    """
+
+    xy: np.ndarray
+    confidence: np.ndarray
+    visibility: np.ndarray
+    presence: np.ndarray
+    score: float
+    pose_presence: float
+    box: np.ndarray
+    roi: Roi
+    image_size: tuple[int, int]
+    latency_s: float = 0.0
+    layout: str = LAYOUT
+
+    def as_detection(self) -> Detection:
+        """The single-person :class:`~scorehmr_ros.core.detector.Detection` view of this person."""
+        return Detection(
+            xy=self.xy, confidence=self.confidence, image_size=self.image_size, latency_s=self.latency_s
+        )
+
+
+def _model_dir() -> str:
+    import mediapipe
+
+    return os.path.join(os.path.dirname(mediapipe.__file__), "modules")
+
+
+class MultiPersonPoseDetector:
+    """All people in an RGB image, 33 BlazePose landmarks each; see the module docstring.
+
+    Args:
+        min_detection_score: person-detector score threshold (MediaPipe's default 0.5).
+        nms_iou: IoU above which detector boxes merge (weighted NMS), 0.3 as in MediaPipe.
+        min_pose_presence: landmark-model pose flag below which a person is dropped (0.5).
+        max_people: keep at most this many detections (best scores first) before landmarking.
+        dedupe_iou: after landmarking, a person whose landmark box overlaps a better-scored
+            person's by more than this IoU is dropped (two detector hits on one body); None: off.
+        num_threads: TFLite CPU threads per interpreter.
+    """
+
+    def __init__(
+        self,
+        min_detection_score: float = 0.5,
+        nms_iou: float = 0.3,
+        min_pose_presence: float = 0.5,
+        max_people: int = 10,
+        dedupe_iou: float | None = 0.6,
+        num_threads: int = 2,
+    ) -> None:
+        for name, value in (
+            ("min_detection_score", min_detection_score),
+            ("nms_iou", nms_iou),
+            ("min_pose_presence", min_pose_presence),
+        ):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        det_path = os.path.join(_model_dir(), "pose_detection", "pose_detection.tflite")
+        lm_path = os.path.join(_model_dir(), "pose_landmark", "pose_landmark_full.tflite")
+        for path in (det_path, lm_path):
+            if not os.path.isfile(path):
+                raise ModelUnavailableError(f"{path} is not installed (it ships with the mediapipe wheel)")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ModelUnavailableError(
+                "MultiPersonPoseDetector needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
+            ) from exc
+        self.min_detection_score = float(min_detection_score)
+        self.nms_iou = float(nms_iou)
+        self.min_pose_presence = float(min_pose_presence)
+        self.max_people = int(max_people)
+        self.dedupe_iou = dedupe_iou
+        self._lock = threading.Lock()
+        self._det = Interpreter(model_path=det_path, num_threads=num_threads)
+        self._lm = Interpreter(model_path=lm_path, num_threads=num_threads)
+        self._det.allocate_tensors()
+        self._lm.allocate_tensors()
+        self._det_in = self._det.get_input_details()[0]["index"]
+        self._lm_in = self._lm.get_input_details()[0]["index"]
+        det_out = {tuple(d["shape"][1:]): d["index"] for d in self._det.get_output_details()}
+        self._det_boxes = det_out[(2254, 12)]
+        self._det_scores = det_out[(2254, 1)]
+        lm_out = {tuple(d["shape"][1:]): d["index"] for d in self._lm.get_output_details()}
+        self._lm_landmarks = lm_out[(NUM_MODEL_LANDMARKS * 5,)]
+        self._lm_flag = lm_out[(1,)]
+        self._lm_heatmap = lm_out[(64, 64, NUM_MODEL_LANDMARKS)]
+        self._anchors = ssd_anchors()
+
+    # -- stages (public for tests and diagnostics) --------------------------------------------
+    def detect_boxes(self, image_rgb: np.ndarray) -> list[tuple[PoseBox, np.ndarray]]:
+        """Person-detector stage: NMS-merged detections, best first, each with its 4 keypoints
+        in image pixels ((4, 2), :data:`DETECTOR_KEYPOINTS` order)."""
+        boxed, scale, pad_x, pad_y = letterbox(image_rgb, DETECTOR_INPUT)
+        tensor = (boxed.astype(np.float32) / 127.5 - 1.0)[None]
+        self._det.set_tensor(self._det_in, tensor)
+        self._det.invoke()
+        raw_boxes = self._det.get_tensor(self._det_boxes)[0]
+        raw_scores = self._det.get_tensor(self._det_scores)[0]
+        boxes, kps, scores = decode_boxes(raw_boxes, raw_scores, self._anchors)
+        keep = scores >= self.min_detection_score
+        merged = weighted_nms(boxes[keep], kps[keep], scores[keep], self.nms_iou)[: self.max_people]
+        offset = np.array([pad_x, pad_y], np.float32)
+        return [(p, (p.keypoints * DETECTOR_INPUT - offset) / scale) for p in merged]
+
+    def landmarks_in_roi(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, ...]:
+        """Landmark stage for one ROI: returns xy (39, 2) image px, visibility (39,), presence (39,),
+        pose flag (float)."""
+        import cv2
+
+        to_image = roi.crop_to_image(LANDMARK_INPUT)
+        to_crop = cv2.invertAffineTransform(to_image)
+        crop = cv2.warpAffine(
+            image_rgb,
+            to_crop,
+            (LANDMARK_INPUT, LANDMARK_INPUT),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        self._lm.set_tensor(self._lm_in, (crop.astype(np.float32) / 255.0)[None])
+        self._lm.invoke()
+        raw = self._lm.get_tensor(self._lm_landmarks)[0].reshape(NUM_MODEL_LANDMARKS, 5)
+        flag = float(self._lm.get_tensor(self._lm_flag).reshape(-1)[0])
+        heatmap = self._lm.get_tensor(self._lm_heatmap)[0]
+        xy_norm = refine_with_heatmap(raw[:, :2] / LANDMARK_INPUT, heatmap)
+        xy = xy_norm * LANDMARK_INPUT @ to_image[:, :2].T + to_image[:, 2]
+        return xy.astype(np.float32), _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4]), flag
+
+    def detect(self, image_rgb: np.ndarray) -> list[PersonDetection]:
+        """Every person in ``image_rgb`` (H, W, 3) uint8 RGB, best detector score first ([] if none)."""
+        validate_image(image_rgb)
+        image = np.ascontiguousarray(image_rgb)
+        height, width = image.shape[:2]
+        with self._lock:
+            if self._det is None:
+                raise RuntimeError("MultiPersonPoseDetector is closed")
+            start = time.perf_counter()
+            people: list[PersonDetection] = []
+            for pose_box, kps in self.detect_boxes(image):
+                roi = alignment_roi(kps[_KP["hip_centre"]], kps[_KP["full_body_scale_rotation"]])
+                if roi.size < 1.0:
+                    continue
+                xy, vis, pres, flag = self.landmarks_in_roi(image, roi)
+                if flag < self.min_pose_presence:
+                    continue
+                body = xy[:NUM_LANDMARKS]
+                lo = np.clip(body.min(0), 0, [width, height])
+                hi = np.clip(body.max(0), 0, [width, height])
+                people.append(
+                    PersonDetection(
+                        xy=body,
+                        confidence=np.clip(vis[:NUM_LANDMARKS] * pres[:NUM_LANDMARKS], 0.0, 1.0).astype(
+                            np.float32
+                        ),
+                        visibility=vis[:NUM_LANDMARKS].astype(np.float32),
+                        presence=pres[:NUM_LANDMARKS].astype(np.float32),
+                        score=pose_box.score,
+                        pose_presence=flag,
+                        box=np.concatenate([lo, hi]).astype(np.float32),
+                        roi=roi,
+                        image_size=(width, height),
+                    )
+                )
+            people = self._dedupe(people)
+            latency = time.perf_counter() - start
+        for p in people:
+            p.latency_s = latency
+        return people
+
+    def _dedupe(self, people: list[PersonDetection]) -> list[PersonDetection]:
+        if self.dedupe_iou is None:
+            return people
+        kept: list[PersonDetection] = []
+        for p in people:  # already best score first
+            if kept and box_iou(p.box, np.stack([k.box for k in kept])).max() > self.dedupe_iou:
+                continue
+            kept.append(p)
+        return kept
+
+    def close(self) -> None:
+        """Release the interpreters (idempotent)."""
+        with self._lock:
+            self._det = None
+            self._lm = None
+
+    def __enter__(self) -> MultiPersonPoseDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
