@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import roma
-import torch
 from geometry_msgs.msg import Point, Quaternion
 
 from scorehmr_ros.core.skeleton import NUM_JOINTS
 from scorehmr_ros.msg import Body, Keypoints2D
+from scorehmr_ros.ros.rotations import quat_to_rotmat, rotmat_to_quat
 
 
 @dataclass
@@ -35,7 +34,7 @@ class BodyEstimate:
 
 
 def body_to_msg(body: BodyEstimate, header) -> Body:
-    """Fill a ``Body`` message (quaternions x, y, z, w via roma) from a :class:`BodyEstimate`."""
+    """Fill a ``Body`` message (quaternions x, y, z, w; numpy) from a :class:`BodyEstimate`."""
     rotations = np.asarray(body.rotations, dtype=np.float64)
     joints = np.asarray(body.joints, dtype=np.float64)
     if rotations.shape != (NUM_JOINTS, 3, 3) or joints.shape != (NUM_JOINTS, 3):
@@ -44,7 +43,7 @@ def body_to_msg(body: BodyEstimate, header) -> Body:
         )
     if len(body.view_frame_ids) != len(body.reprojection_error_px):
         raise ValueError("view_frame_ids and reprojection_error_px must have the same length")
-    quats = roma.rotmat_to_unitquat(torch.from_numpy(rotations)).numpy()  # (24, 4) xyzw
+    quats = rotmat_to_quat(rotations)  # (24, 4) xyzw
     msg = Body()
     msg.header = header
     msg.body_id = str(body.body_id)
@@ -62,10 +61,10 @@ def body_to_msg(body: BodyEstimate, header) -> Body:
 
 def body_from_msg(msg: Body) -> BodyEstimate:
     """Inverse of :func:`body_to_msg`."""
-    quats = torch.tensor([[q.x, q.y, q.z, q.w] for q in msg.pose], dtype=torch.float64)
+    quats = np.array([[q.x, q.y, q.z, q.w] for q in msg.pose], dtype=np.float64)
     return BodyEstimate(
         body_id=msg.body_id,
-        rotations=roma.unitquat_to_rotmat(quats).numpy(),
+        rotations=quat_to_rotmat(quats),
         betas=np.asarray(msg.betas, dtype=np.float64),
         translation=np.array([msg.translation.x, msg.translation.y, msg.translation.z]),
         joints=np.array([[p.x, p.y, p.z] for p in msg.joints]),

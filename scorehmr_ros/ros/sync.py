@@ -51,10 +51,13 @@ from __future__ import annotations
 import bisect
 import functools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from rclpy.clock import Clock, ClockType
 
 __all__ = ["ApproximateTimeSync", "SyncStats", "SyncedSet", "SynchronizerNodeAdapter", "stamp_to_ns"]
 
@@ -159,6 +162,7 @@ class ApproximateTimeSync:
         self._last_end: int | None = None
         self._newest_seen: int | None = None
         self._out: list[SyncedSet] = []
+        self._arrival: dict[tuple[int, int], int] = {}  # (input, stamp) -> arrival time, if given
 
     # ------------------------------------------------------------------ public API
 
@@ -167,12 +171,19 @@ class ApproximateTimeSync:
         """Messages still queued (including those hidden by an ongoing candidate search)."""
         return sum(len(q) + len(p) for q, p in zip(self._deques, self._past, strict=True))
 
-    def add(self, input_index: int, stamp_ns: int, msg: Any) -> list[SyncedSet]:
-        """Queue ``msg`` (stamp ``stamp_ns``) on input ``input_index``; return the sets it completed."""
+    def add(
+        self, input_index: int, stamp_ns: int, msg: Any, arrival_ns: int | None = None
+    ) -> list[SyncedSet]:
+        """Queue ``msg`` (stamp ``stamp_ns``) on input ``input_index``; return the sets it completed.
+
+        ``arrival_ns`` (any monotonic clock) lets :meth:`poll` time partial sets by arrival.
+        """
         if not 0 <= input_index < self.num_inputs:
             raise IndexError(f"input_index {input_index} out of range [0, {self.num_inputs})")
         i, stamp = input_index, int(stamp_ns)
         self.stats.received += 1
+        if arrival_ns is not None:
+            self._arrival[(i, stamp)] = int(arrival_ns)
         if self._newest_seen is None or stamp > self._newest_seen:
             self._newest_seen = stamp
         if self._watermark[i] is not None and stamp <= self._watermark[i]:
@@ -204,20 +215,33 @@ class ApproximateTimeSync:
                 self._process(self._all)
         return self._take_out()
 
-    def poll(self, now_ns: int | None = None) -> list[SyncedSet]:
+    def poll(self, now_ns: int | None = None, *, arrival_now_ns: int | None = None) -> list[SyncedSet]:
         """Partial-set timeout check (no-op without ``partial_timeout_ns``); call it from a timer.
 
-        ``now_ns`` defaults to the newest stamp received so far on any input.
+        By stamp: a message expires once its stamp is older than ``now_ns - partial_timeout_ns``
+        (``now_ns`` defaults to the newest stamp received so far on any input). By arrival (pass
+        ``arrival_now_ns``, on the clock of :meth:`add`'s ``arrival_ns``): once it has waited
+        ``partial_timeout_ns`` since it arrived, whatever the stamps say (bag replay slower or
+        faster than real time, a source clock far from the node's).
         """
         if self.partial_timeout_ns is None:
             return []
-        now = self._newest_seen if now_ns is None else int(now_ns)
+        by_arrival = arrival_now_ns is not None
+        now = int(arrival_now_ns) if by_arrival else (self._newest_seen if now_ns is None else int(now_ns))
         if now is None:
             return []
         deadline = now - self.partial_timeout_ns
+
+        def age_key(i: int, stamp: int) -> int:
+            return self._arrival.get((i, stamp), now) if by_arrival else stamp
+
         while True:
-            oldest = self._oldest_pending()
-            if oldest is None or oldest >= deadline:
+            heads = [
+                age_key(i, (p[0] if p else q[0])[0])
+                for i, (q, p) in enumerate(zip(self._deques, self._past, strict=True))
+                if q or p
+            ]
+            if not heads or min(heads) >= deadline:
                 break
             if self._pivot is not None:
                 # A full candidate is waiting for a message that does not come: publish it as is.
@@ -234,7 +258,7 @@ class ApproximateTimeSync:
             else:
                 for i in self._all:
                     q = self._deques[i]
-                    while q and q[0][0] < deadline:
+                    while q and age_key(i, q[0][0]) < deadline:
                         q.popleft()
                         self._drop(i, "dropped_timeout")
         return self._take_out()
@@ -365,10 +389,6 @@ class ApproximateTimeSync:
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
         self.stats.per_input_dropped[i] += 1
 
-    def _oldest_pending(self) -> int | None:
-        heads = [p[0][0] if p else q[0][0] for q, p in zip(self._deques, self._past, strict=True) if q or p]
-        return min(heads) if heads else None
-
     def _drop_not_after_last_end(self) -> None:
         """Before a partial set: queued messages not after the last emitted set's end are too late."""
         if self._last_end is None:
@@ -381,6 +401,9 @@ class ApproximateTimeSync:
 
     def _take_out(self) -> list[SyncedSet]:
         out, self._out = self._out, []
+        if self._arrival:  # forget arrival times of messages no longer queued
+            queued = {(i, s) for i in self._all for s, _ in (*self._deques[i], *self._past[i])}
+            self._arrival = {k: v for k, v in self._arrival.items() if k in queued}
         return out
 
 
@@ -390,8 +413,9 @@ class SynchronizerNodeAdapter:
     ``inputs`` is a sequence of ``(msg_type, topic, qos)``. Messages are positional by input and
     ``None`` for an input missing from a partial set. With ``partial_timeout_ns`` a timer (period
     ``poll_period_ns``, default a quarter of the timeout) calls :meth:`ApproximateTimeSync.poll`
-    with the node clock's time. The callback runs under the adapter's lock, so sets are delivered
-    in order even with a multi-threaded executor.
+    timing each message from its arrival (``time.monotonic_ns``), not from its stamp: complete sets
+    of a bag replayed slower than real time (with ``/clock``) are not split. The callback runs under
+    the adapter's lock, so sets are delivered in order even with a multi-threaded executor.
     """
 
     def __init__(
@@ -424,7 +448,13 @@ class SynchronizerNodeAdapter:
         self._timer = None
         if partial_timeout_ns is not None:
             period_ns = poll_period_ns or max(partial_timeout_ns // 4, 1_000_000)
-            self._timer = node.create_timer(period_ns / _NS_PER_S, self._on_timer, callback_group=group)
+            # A steady clock: polling goes on while a replay's /clock is slow or paused.
+            self._timer = node.create_timer(
+                period_ns / _NS_PER_S,
+                self._on_timer,
+                callback_group=group,
+                clock=Clock(clock_type=ClockType.STEADY_TIME),
+            )
 
     def reset(self) -> None:
         """Forget every queued message and the time order (e.g. after the source clock jumped back)."""
@@ -435,11 +465,11 @@ class SynchronizerNodeAdapter:
         if self._accept is not None and not self._accept(index, msg):
             return
         with self._lock:
-            self._deliver(self.sync.add(index, stamp_to_ns(msg.header.stamp), msg))
+            self._deliver(self.sync.add(index, stamp_to_ns(msg.header.stamp), msg, time.monotonic_ns()))
 
     def _on_timer(self) -> None:
         with self._lock:
-            self._deliver(self.sync.poll(self._node.get_clock().now().nanoseconds))
+            self._deliver(self.sync.poll(arrival_now_ns=time.monotonic_ns()))
 
     def _deliver(self, sets: list[SyncedSet]) -> None:
         for synced in sets:

@@ -72,3 +72,17 @@ class StaticTransformBroadcaster:
         for t in _as_list(transforms):
             self._by_child[t.child_frame_id] = t
         self._publisher.publish(TFMessage(transforms=list(self._by_child.values())))
+
+
+def static_transforms(msg: TFMessage) -> dict[str, tuple[str, np.ndarray]]:
+    """``/tf_static`` message -> child frame -> (parent frame, 4x4 child->parent), in numpy."""
+    from scorehmr_ros.ros.rotations import quat_to_rotmat
+
+    out = {}
+    for t in msg.transforms:
+        q, p = t.transform.rotation, t.transform.translation
+        T = np.eye(4)
+        T[:3, :3] = quat_to_rotmat(np.array([q.x, q.y, q.z, q.w]))
+        T[:3, 3] = [p.x, p.y, p.z]
+        out[t.child_frame_id] = (t.header.frame_id, T)
+    return out

@@ -1,0 +1,157 @@
+"""Input checks of the multi-camera node (ros/validation.py), numpy rotations and the fast marker
+serialisation: pure functions, no DDS."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scorehmr_ros.ros import validation
+from scorehmr_ros.ros.diagnostics import OK, WARN
+from scorehmr_ros.ros.node_diagnostics import NodeMetrics
+
+K_GOOD = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
+
+
+def _k(fx=500.0, fy=500.0, cx=320.0, cy=240.0):
+    return [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+
+
+def test_plausible_intrinsics_pass():
+    assert validation.check_intrinsics(K_GOOD, 640, 480) is None
+    assert validation.check_intrinsics(_k(fx=100, fy=100), 640, 480) is None  # wide angle
+
+
+@pytest.mark.parametrize(
+    "k",
+    [
+        _k(fx=1e-6, fy=1e-6),  # near-zero focal length
+        _k(fx=0.0, fy=0.0),
+        _k(fx=1e6, fy=1e6),
+        _k(fx=500, fy=2000),  # aspect 4
+        _k(cx=5000.0),  # principal point far outside the image
+        _k(cy=-300.0),
+        [float("nan")] * 9,
+        [500.0, 0, 320, 0, 500, 240, 0, 1, 1],  # bad last row
+    ],
+)
+def test_implausible_intrinsics_dropped(k):
+    reason, detail = validation.check_intrinsics(k, 640, 480)
+    assert reason == "bad_intrinsics" and detail
+
+
+def test_frame_ids():
+    assert validation.check_frame_id("cam1_optical_frame") is None
+    for bad in ("", "  ", "/cam1", " cam1"):
+        assert validation.check_frame_id(bad)[0] == "bad_frame_id"
+
+
+def test_stamp_window():
+    now = 100 * 10**9
+    assert validation.check_stamp(now - 10**9, now, 5.0, 1.0) is None
+    assert validation.check_stamp(now - 6 * 10**9, now, 5.0, 1.0)[0] == "bad_stamp"
+    assert validation.check_stamp(now + 2 * 10**9, now, 5.0, 1.0)[0] == "bad_stamp"
+
+
+def test_keypoint_checks():
+    xy, conf = np.zeros((33, 2)), np.ones(33)
+    assert validation.check_keypoints("blazepose33", xy, conf, "blazepose33", 33) is None
+    assert validation.check_keypoints("coco17", xy, conf, "blazepose33", 33)[0] == "bad_keypoints"
+    assert (
+        validation.check_keypoints("blazepose33", xy[:17], conf[:17], "blazepose33", 33)[0] == "bad_keypoints"
+    )
+    xy[3, 0], conf[5] = np.nan, np.inf
+    assert validation.nonfinite_keypoints(xy, conf) == 2
+
+
+def _tf(x):
+    T = np.eye(4)
+    T[0, 3] = x
+    return T
+
+
+def test_camera_missing_from_tf_static_is_dropped_not_uncalibrated():
+    cams = ["cam1", "cam2", "cam3"]
+    frames = {c: f"{c}_optical" for c in cams}
+    static = {"cam1_optical": ("world", _tf(0.0)), "cam3_optical": ("world", _tf(2.0))}
+    cam_to_ref, missing = validation.calibrated_cameras(cams, frames, static)
+    assert set(cam_to_ref) == {"cam1", "cam3"} and missing == ["cam2"]
+    np.testing.assert_allclose(cam_to_ref["cam3"][0, 3], 2.0)
+    # The reference camera itself missing: the next calibrated camera is the reference.
+    static = {"cam2_optical": ("world", _tf(1.0)), "cam3_optical": ("world", _tf(2.0))}
+    cam_to_ref, missing = validation.calibrated_cameras(cams, frames, static)
+    assert missing == ["cam1"] and np.allclose(cam_to_ref["cam2"], np.eye(4))
+    # No extrinsics at all: uncalibrated mode, nothing dropped.
+    assert validation.calibrated_cameras(cams, frames, {}) == ({}, [])
+
+
+def test_camera_levels_recover_once_drops_stop():
+    t = [0.0]
+    m = NodeMetrics(["cam1"], window_s=5.0, clock=lambda: t[0])
+    for _ in range(10):
+        m.received("cam1")
+        t[0] += 0.1
+    m.drop("cam1", "bad_intrinsics")
+    level, _, values = m.camera_statuses()["cam1"]
+    assert level == WARN and values["bad_intrinsics"] == 1 and values["drops_recent"] == 1
+    assert values["input_rate_hz"] == pytest.approx(10 / 5.0)
+    for _ in range(70):  # 7 s of messages without drops
+        m.received("cam1")
+        t[0] += 0.1
+    level, message, values = m.camera_statuses()["cam1"]
+    assert level == OK and message == "receiving" and values["drops_recent"] == 0
+    assert values["bad_intrinsics"] == 1  # the total stays
+
+
+def test_rotations_match_roma():
+    import roma
+    import torch
+
+    from scorehmr_ros.ros.rotations import quat_to_rotmat, rotmat_to_quat, rotmat_to_rotvec
+
+    R = roma.random_rotmat(500, dtype=torch.float64)
+    R[0] = torch.eye(3, dtype=torch.float64)
+    R[1] = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # 180 degrees
+    q = rotmat_to_quat(R.numpy())
+    ref = roma.rotmat_to_unitquat(R).numpy()
+    ref[ref[:, 3] < 0] *= -1
+    np.testing.assert_allclose(q, ref, atol=1e-12)
+    np.testing.assert_allclose(quat_to_rotmat(q), R.numpy(), atol=1e-12)
+    rv = rotmat_to_rotvec(R.numpy())
+    np.testing.assert_allclose(roma.rotvec_to_rotmat(torch.from_numpy(rv)).numpy(), R.numpy(), atol=1e-12)
+
+
+def test_fast_marker_bytes_equal_the_message():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from std_msgs.msg import Header
+    from visualization_msgs.msg import MarkerArray
+
+    from scorehmr_ros.ros.outputs import mesh_marker, serialize_markers, skeleton_marker
+
+    rng = np.random.default_rng(0)
+    V, F, J = rng.normal(size=(500, 3)), rng.integers(0, 500, (900, 3)), rng.normal(size=(24, 3))
+    h = Header(frame_id="cam1_optical_frame")
+    h.stamp.sec, h.stamp.nanosec = 12, 345
+    for frame in ("c", "ab", "abcd", "cam1_optical_frame", "abcdefg"):  # alignments before the points
+        h.frame_id = frame
+        ref = MarkerArray(
+            markers=[mesh_marker(h, "b0", V, F, lifetime_s=0.5), skeleton_marker(h, "b0", J, lifetime_s=0.5)]
+        )
+        fast = serialize_markers(h, "b0", J, V, F, lifetime_s=0.5)
+        # Same length and message (CDR padding bytes are not initialised: compare decoded).
+        assert len(fast) == len(serialize_message(ref))
+        assert deserialize_message(fast, MarkerArray) == deserialize_message(
+            serialize_message(ref), MarkerArray
+        )
+    msg = deserialize_message(serialize_markers(h, "b0", J, V, F, 0.5), MarkerArray)
+    assert len(msg.markers[0].points) == 2700 and msg.markers[0].lifetime.nanosec == 500_000_000
+
+
+def test_node_module_imports_no_torch():
+    code = (
+        "import sys; import scorehmr_ros.ros.multiview_node; "
+        "bad = [m for m in ('torch', 'roma') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
