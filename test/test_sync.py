@@ -310,3 +310,70 @@ def test_rclpy_adapter_delivers_synced_and_partial_sets(ros_context):
     assert all(a.header.stamp == b.header.stamp and a.width == b.width for a, b in full)
     assert all((a.header.frame_id, b.header.frame_id) == ("cam0", "cam1") for a, b in full)
     assert all(m[0] is not None and m[0].header.frame_id == "cam0" for m in received if m[1] is None)
+
+
+def test_slow_replay_with_sim_time_splits_no_set(ros_context):
+    """A 0.25x replay with /clock and use_sim_time, header stamps 0.6 s behind the recorded clock
+    (detector latency in the bag) and one camera 60 ms late: every set comes out complete."""
+    import time as _time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import Header
+
+    from scorehmr_ros.msg import Keypoints2D
+    from scorehmr_ros.ros.sync import SynchronizerNodeAdapter
+
+    node = Node(
+        "sync_sim_time",
+        context=ros_context,
+        parameter_overrides=[Parameter("use_sim_time", value=True)],
+    )
+    player = Node("player", context=ros_context)
+    sets = []
+    adapter = SynchronizerNodeAdapter(
+        node,
+        [(Keypoints2D, f"c{i}/keypoints", 10) for i in range(3)],
+        lambda *m: sets.append(m),
+        queue_size=10,
+        slop_ns=30_000_000,
+        partial_timeout_ns=500_000_000,
+    )
+    clock_pub = player.create_publisher(Clock, "/clock", 10)
+    pubs = [player.create_publisher(Keypoints2D, f"c{i}/keypoints", 10) for i in range(3)]
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(player)
+
+    def spin_for(seconds):
+        end = _time.monotonic() + seconds
+        while _time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.01)
+
+    try:
+        end = _time.monotonic() + 10
+        while _time.monotonic() < end and not all(p.get_subscription_count() for p in pubs):
+            spin_for(0.05)
+        sim = 1000 * 10**9
+        frames = 12
+        for _ in range(frames):
+            sim += 33_333_333
+            clock_pub.publish(Clock(clock=rclpy.time.Time(nanoseconds=sim).to_msg()))
+            stamp = rclpy.time.Time(nanoseconds=sim - 600_000_000).to_msg()
+            for i in (0, 1):
+                pubs[i].publish(Keypoints2D(header=Header(stamp=stamp)))
+            spin_for(0.06)
+            pubs[2].publish(Keypoints2D(header=Header(stamp=stamp)))
+            spin_for(0.133 - 0.06)  # 30 Hz at 0.25x
+        spin_for(1.0)
+        stats = adapter.sync.stats
+        assert stats.emitted_partial == 0, stats
+        assert stats.emitted_full >= frames - 1 and all(None not in s for s in sets)
+    finally:
+        adapter.destroy()
+        executor.shutdown()
+        node.destroy_node()
+        player.destroy_node()
