@@ -18,6 +18,7 @@ from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.msg import BodyArray, Keypoints2D
+from scorehmr_ros.ros.diagnostics import ERROR
 from scorehmr_ros.ros.image_conversion import cv2_to_imgmsg
 from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.multiview_node import BODY_ID, MultiviewNode
@@ -81,7 +82,10 @@ class Harness:
     def start(self):
         assert self.node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert self.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-        time.sleep(0.5)  # discovery
+        # Discovery: wait until the node's subscriptions match our publishers (graph state).
+        inputs = self.kp_pubs if self.node.p["detector"] == "topic" else self.img_pubs
+        pubs = [*inputs.values(), *self.info_pubs.values()]
+        assert self.wait(lambda: all(p.get_subscription_count() >= 1 for p in pubs), timeout=10)
 
     def camera_info(self, scene, v, stamp, k_scale=1.0):
         msg = CameraInfo()
@@ -120,8 +124,7 @@ class Harness:
         return {}
 
     def close(self):
-        self.node._stop_worker()
-        self.node._stop_compute()
+        self.node.close()
         self.executor.shutdown()
         self.node.destroy_node()
         self.io.destroy_node()
@@ -187,13 +190,17 @@ def test_bad_input_is_dropped_and_counted_while_other_cameras_continue(ros_conte
         h.publish_frame(scene, 2, h.now(3600.0))
         h.publish_frame(scene, 3, h.now(-3600.0))
         assert h.wait(lambda: int(h.diag_values("scorehmr_multiview: pipeline").get("dropped_stamp", 0)) >= 1)
+        assert h.wait(lambda: int(h.diag_values("scorehmr_multiview: cam1").get("bad_stamp", 0)) >= 1)
         # Wrong layout on every camera: no body, node alive.
         header = Header(stamp=h.now(), frame_id="cam1_optical_frame")
         for cam in CAMS:
             h.kp_pubs[cam].publish(
                 keypoints_to_msg(header, "coco17", np.zeros((17, 2)), np.ones(17), (640, 480))
             )
-        time.sleep(1.0)
+        assert h.wait(
+            lambda: all("bad_keypoints" in h.diag_values(f"scorehmr_multiview: {c}") for c in CAMS), 10
+        )
+        assert h.node.compute.alive()
         # A camera going silent, then coming back: partial sets keep bodies coming.
         for t in range(4, 8):
             h.publish_frame(scene, t, h.now(), skip=(2,))
@@ -241,6 +248,12 @@ def test_parameter_updates_are_validated(ros_context):
         assert not bad.successful
         ro = h.node.set_parameters([Parameter("cameras", value="a,b")])[0]
         assert not ro.successful
+        wrong_type = h.node.set_parameters([Parameter("overlay_rate_hz", value="fast")])[0]
+        assert not wrong_type.successful and "double" in wrong_type.reason and "str" in wrong_type.reason
+        unknown = h.node.set_parameters([Parameter("overlay_rate", value=1.0)])[0]
+        assert not unknown.successful and "'overlay_rate'" in unknown.reason
+        zero_age = h.node.set_parameters([Parameter("max_stamp_age_s", value=0.0)])[0]
+        assert not zero_age.successful and "max_stamp_age_s" in zero_age.reason
         ok = h.node.set_parameters([Parameter("preset", value="quality")])[0]
         assert ok.successful and h.node.p["preset"] == "quality"
     finally:
@@ -253,8 +266,10 @@ def test_configure_fails_cleanly_on_corrupt_weights(ros_context, tmp_path):
     h = Harness(ros_context, denoiser_path=str(corrupt))
     try:
         assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
-        h2_missing = tmp_path / "missing.npz"
-        assert not h2_missing.exists()
+        # Still unconfigured, no compute process, and the reason is on /diagnostics.
+        assert h.node._state_machine.current_state[1] == "unconfigured" and h.node.compute is None
+        (models,) = [s for s in h.node.diagnostics.statuses() if s.name.endswith("models")]
+        assert models.level == ERROR and "denoiser.pt" in models.message
     finally:
         h.close()
 
@@ -303,7 +318,143 @@ def test_images_through_mediapipe_and_bad_images(ros_context):
         assert h.wait(
             lambda: {"bad_image", "size_mismatch"} <= set(h.diag_values("scorehmr_multiview: cam2")), 30
         )
+        # cam2 healthy again: full three-view bodies resume.
         n = len(h.received["bodies"])
-        assert h.wait(lambda: len(h.received["bodies"]) > n or n >= 4, timeout=10)
+        for t in range(2, 5):
+            stamp = h.now()
+            for v, cam in enumerate(CAMS):
+                h.info_pubs[cam].publish(h.camera_info(_S, v, stamp))
+                header = Header(stamp=stamp, frame_id=f"{cam}_optical_frame")
+                h.img_pubs[cam].publish(cv2_to_imgmsg(seq.images[t, v], "rgb8", header))
+            time.sleep(0.5)
+        assert h.wait(lambda: len(h.received["bodies"]) > n, timeout=30)
     finally:
         h.close()
+
+
+def _wait(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_external_lifecycle_manager_drives_two_full_cycles(ros_context):
+    """autostart off: a client drives configure/activate/deactivate/cleanup twice through
+    ~/change_state; publishers and subscriptions, counted through the graph, are never duplicated."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    values = {"detector": "topic", "autostart": False, "overlay_rate_hz": 0.0}
+    from scorehmr_ros.ros.multiview_node import SPECS
+
+    node = MultiviewNode(parameter_overrides(values, SPECS), context=ros_context)
+    manager = Node("test_lifecycle_manager", context=ros_context)
+    executor = MultiThreadedExecutor(num_threads=2, context=ros_context)
+    executor.add_node(node)
+    executor.add_node(manager)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    change = manager.create_client(ChangeState, "/scorehmr_multiview/change_state")
+    get_state = manager.create_client(GetState, "/scorehmr_multiview/get_state")
+    try:
+        assert change.wait_for_service(timeout_sec=10) and get_state.wait_for_service(timeout_sec=10)
+
+        def transition(tid):
+            future = change.call_async(ChangeState.Request(transition=Transition(id=tid)))
+            assert _wait(future.done, timeout=120)
+            assert future.result().success
+            future = get_state.call_async(GetState.Request())
+            assert _wait(future.done)
+            return future.result().current_state.label
+
+        def counts():
+            return (
+                manager.count_publishers("/scorehmr_multiview/bodies"),
+                manager.count_publishers("/humans/bodies/tracked"),
+                manager.count_subscribers("/cam1/keypoints"),
+                manager.count_subscribers("/cam2/camera_info"),
+            )
+
+        assert counts() == (0, 0, 0, 0)
+        for _cycle in range(2):
+            assert transition(Transition.TRANSITION_CONFIGURE) == "inactive"
+            assert _wait(lambda: counts() == (1, 1, 0, 0)), counts()
+            assert transition(Transition.TRANSITION_ACTIVATE) == "active"
+            assert _wait(lambda: counts() == (1, 1, 1, 1)), counts()
+            assert node.compute.alive() and node.dispatcher.running
+            assert transition(Transition.TRANSITION_DEACTIVATE) == "inactive"
+            assert _wait(lambda: counts() == (1, 1, 0, 0)), counts()
+            assert transition(Transition.TRANSITION_CLEANUP) == "unconfigured"
+            assert _wait(lambda: counts() == (0, 0, 0, 0)), counts()
+            assert node.compute is None and node.dispatcher is None
+        # Shutdown from active stops the synchroniser, timers, dispatcher and compute process.
+        transition(Transition.TRANSITION_CONFIGURE)
+        transition(Transition.TRANSITION_ACTIVATE)
+        proc = node.compute._proc
+        assert transition(Transition.TRANSITION_ACTIVE_SHUTDOWN) == "finalized"
+        assert node._sync is None and node._active == [] and node.dispatcher is None
+        assert node.compute is None and not proc.is_alive()
+        assert _wait(lambda: counts() == (0, 0, 0, 0)), counts()
+    finally:
+        node.close()
+        executor.shutdown()
+        node.destroy_node()
+        manager.destroy_node()
+
+
+def test_tracked_list_empties_and_markers_are_deleted_when_the_person_leaves(ros_context, scene):
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    h = Harness(ros_context, partial_timeout_s=0.0)
+    markers = []
+    h.io.create_subscription(MarkerArray, "/scorehmr_multiview/markers", markers.append, 50)
+    try:
+        h.start()
+        for t in range(4):
+            h.publish_frame(scene, t, h.now())
+            time.sleep(0.2)
+        assert h.wait(lambda: len(h.received["bodies"]) >= 3)
+        assert h.wait(lambda: bool(h.received["tracked"]) and h.received["tracked"][-1].ids == [BODY_ID])
+        live = [m for a in markers for m in a.markers if m.action == Marker.ADD]
+        assert live and all(m.lifetime.sec + m.lifetime.nanosec / 1e9 > 0 for m in live)
+        # The person leaves (no more sets): [] within 1 s of the last body, and a DELETEALL.
+        last_body = time.monotonic()
+        assert h.wait(lambda: h.received["tracked"][-1].ids == [], timeout=1.0)
+        assert time.monotonic() - last_body <= 1.0
+        assert h.wait(lambda: any(m.action == Marker.DELETEALL for a in markers for m in a.markers), 1.0)
+        # And it keeps being published (on the timer) while nobody is seen.
+        n = len(h.received["tracked"])
+        assert h.wait(lambda: len(h.received["tracked"]) >= n + 3, timeout=2.0)
+        assert all(m.ids == [] for m in h.received["tracked"][n:])
+    finally:
+        h.close()
+
+
+def test_sigint_to_the_entry_point_exits_0_without_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "scorehmr_ros.ros.multiview_node", "--ros-args", "-p", "detector:=topic"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "active: waiting" in line:
+                break
+        assert any("active: waiting" in line for line in lines), "".join(lines)
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines) + out
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
