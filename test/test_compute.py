@@ -43,7 +43,7 @@ def test_start_reports_why_it_failed(tmp_path):
     proc = ComputeProcess(
         ComputeConfig(cameras=CAMS, detector="topic", preset="realtime", regressor_path=str(corrupt))
     )
-    with pytest.raises(RuntimeError, match=r"regressor\.pt|checkpoint|pickle|load"):
+    with pytest.raises(RuntimeError, match=r"regressor\.pt"):  # names the file it could not load
         proc.start(timeout_s=120)
     assert not proc.alive()
 

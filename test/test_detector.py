@@ -247,7 +247,7 @@ def test_detector_node_over_dds(ros_context, astronaut):
         assert send_until(None, latest_complete, timeout=5.0)
         values = latest_complete()
         assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"]) > 0
-        assert float(values["input_rate_hz"]) >= 0
+        assert float(values["input_rate_hz"]) > 0  # messages were received in the window
     finally:
         executor.shutdown()
         detector.destroy_node()
