@@ -28,11 +28,12 @@ from pathlib import Path
 import torch
 
 from scorehmr_ros.core.engines import make_denoiser
-from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
+from scorehmr_ros.core.guidance import make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS, VARIANT_TERMS
 from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm
-from scorehmr_ros.eval.variants import TERM_SETS, SceneBatch, scene_batch
+from scorehmr_ros.eval.variants import SceneBatch, scene_batch
 
 REPO = Path(__file__).resolve().parents[1]
 REFINER = "scorehmr_ros/core/refiner.py"
@@ -79,7 +80,7 @@ def main() -> None:
     torch.set_num_threads(1)
     models = ScoreHMRModels.load()
     denoiser = make_denoiser(models.denoiser, backend="onnxruntime", num_threads=1)
-    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
+    terms = make_terms({n: GUIDANCE_WEIGHTS[n] for n in VARIANT_TERMS["combined"]})
     sides = {"base": refine_at(args.base), "current": refine}
 
     print(f"| case | {args.base} | working tree | MPJPE mm (base / current) |\n|---|---:|---:|---:|")

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_regressor import train_regressor
 
 from scorehmr_ros.core.body_model import load_body_model
-from scorehmr_ros.core.mocap import augmented_training_poses
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
+from scorehmr_ros.sim.mocap import augmented_training_poses
 
 SETTINGS = {
     "all": {},

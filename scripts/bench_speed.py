@@ -6,7 +6,7 @@
    sizes 1, 3, 8, 24, 64: eager torch, torch.compile, ONNX Runtime (session.run with numpy arrays,
    and run_with_iobinding on the torch buffers).
 2. A full ``refine()`` on one synchronized 3-camera set with a window of 8 frames (24 samples;
-   keypoints + multi-view + temporal terms; ``MULTI_VIEW`` config) for
+   keypoints + multi-view + temporal terms; ``PAPER_MULTI_VIEW`` config) for
    (a) eager denoiser + full-mesh body model (smplx forward, then keypoints gathered from the mesh),
    (b) eager denoiser + joints-only body model (``BodyModel.pose_keypoints``),
    (c) ONNX Runtime denoiser + joints-only body model;
@@ -40,11 +40,12 @@ import torch
 from tqdm import tqdm
 
 from scorehmr_ros.core.engines import make_denoiser, tensorrt_status
-from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, Observations, make_terms
+from scorehmr_ros.core.guidance import Observations, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
-from scorehmr_ros.core.refiner import MULTI_VIEW, RefineConfig, refine
+from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS, PAPER_MULTI_VIEW, VARIANT_TERMS
+from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm
-from scorehmr_ros.eval.variants import TERM_SETS, scene_batch
+from scorehmr_ros.eval.variants import scene_batch
 
 BATCHES = (1, 3, 8, 24, 64)
 
@@ -106,7 +107,7 @@ def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> d
     scene = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames)[0]
     batch = scene_batch(models, scene, "combined")
     reg, betas = batch.reg, batch.betas
-    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
+    terms = make_terms({n: GUIDANCE_WEIGHTS[n] for n in VARIANT_TERMS["combined"]})
     full = FullMeshBodyModel(bm)
     with torch.no_grad():  # both body-model paths give the same keypoints
         rot = reg.rotations
@@ -123,7 +124,7 @@ def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> d
 
     def run(name):
         denoiser, body = setups[name]
-        return refine(*batch.refine_args(), terms, MULTI_VIEW, denoiser, body, models.schedule)
+        return refine(*batch.refine_args(), terms, PAPER_MULTI_VIEW, denoiser, body, models.schedule)
 
     results = {name: run(name) for name in setups}  # warm-up, and the results compared below
     times: dict[str, list[float]] = {name: [] for name in setups}
@@ -156,8 +157,8 @@ def bench_refine(models, engines: dict, frames: int, views: int, runs: int) -> d
     regressor_mpjpe = joint_errors_mm(bm, reg.rotations, reg.betas, scene)["mpjpe"].mean().item()
     return {
         "scene": {"frames": scene.num_frames, "views": scene.num_views, "samples": reg.x.shape[0]},
-        "config": {k: getattr(MULTI_VIEW, k) for k in ("tau", "step", "iterations", "layout")},
-        "terms": list(TERM_SETS["combined"]),
+        "config": {k: getattr(PAPER_MULTI_VIEW, k) for k in ("tau", "step", "iterations", "layout")},
+        "terms": list(VARIANT_TERMS["combined"]),
         "keypoints_fullmesh_vs_joints_max_abs_diff_m": kp_diff,
         "regressor_mpjpe_mm": regressor_mpjpe,
         "runs": runs,
@@ -173,7 +174,7 @@ def bench_early_stop(models, denoiser, frames: int, views: int) -> dict:
     """Per threshold: iterations, evaluations, seconds and errors summed over the held-out clips."""
     bm = models.body_model
     scenes = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=frames)
-    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
+    terms = make_terms({n: GUIDANCE_WEIGHTS[n] for n in VARIANT_TERMS["combined"]})
     batches = [scene_batch(models, scene, "combined") for scene in scenes]
     rows = {}
     for rel in tqdm(EARLY_STOP_THRESHOLDS, desc="early-stop thresholds", unit="threshold"):
@@ -218,7 +219,7 @@ def bench_batch_cost(models, denoiser, views: int, runs: int) -> dict:
     scene = heldout_scenes(bm, num_views=views, seed=7, frame_stride=2, max_frames=20)[0]
     batch = scene_batch(models, scene, "single")
     reg, obs = batch.reg, batch.obs
-    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"]})
+    terms = make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]})
     config = dataclasses.replace(QUALITY, iterations=1)
     ms = {}
     for n in tqdm(BATCH_COST_SIZES, desc="iteration cost vs batch", unit="size"):
@@ -336,7 +337,7 @@ def main() -> None:
     sc = r["scene"]
     print(
         f"\nrefine(): {sc['views']} cameras x {sc['frames']} frames = {sc['samples']} samples, "
-        f"terms {'+'.join(r['terms'])}, MULTI_VIEW {r['config']}, median of {r['runs']} "
+        f"terms {'+'.join(r['terms'])}, PAPER_MULTI_VIEW {r['config']}, median of {r['runs']} "
         f"(regressor init MPJPE {r['regressor_mpjpe_mm']:.1f} mm; full-mesh vs joints-only keypoints "
         f"differ by {r['keypoints_fullmesh_vs_joints_max_abs_diff_m']:.1e} m):\n"
     )

@@ -3,7 +3,7 @@
 
 Reads ``pybullet_data/data/motions/humanoid3d_*.txt`` and ``.../walker/*.txt``, checks the clip
 skeleton's forward kinematics against pybullet's own (humanoid.urdf, globalScaling 0.25), retargets
-with :func:`scorehmr_ros.core.mocap.retarget_frames`, checks bone directions, and writes
+with :func:`scorehmr_ros.sim.mocap.retarget_frames`, checks bone directions, and writes
 
 * ``scorehmr_ros/data/mocap_smpl.npz`` (deterministic bytes: fixed zip timestamps, sorted clips),
 * ``docs/retargeted_poses.png`` (clip skeleton vs. retargeted SMPL skeleton, front and side views).
@@ -26,8 +26,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scorehmr_ros.core import mocap  # noqa: E402
 from scorehmr_ros.core.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS  # noqa: E402
+from scorehmr_ros.sim import mocap  # noqa: E402
 
 try:
     from tqdm import tqdm

@@ -22,8 +22,9 @@ from scorehmr_ros.core.checkpoint import load_checkpoint
 from scorehmr_ros.core.denoiser import load_denoiser
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import VARIANT_SCHEDULES
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
-from scorehmr_ros.eval.variants import DEFAULT_CONFIGS, run_variant, score
+from scorehmr_ros.eval.variants import run_variant, score
 
 
 def call_ms(fn, batch: int = 24, runs: int = 200) -> float:
@@ -75,7 +76,7 @@ def main() -> None:
             "combined": evaluate(models, scenes, regs, "combined"),
         }
         if i == 0:
-            cfg = dataclasses.replace(DEFAULT_CONFIGS["single"], grad_through_denoiser=True)
+            cfg = dataclasses.replace(VARIANT_SCHEDULES["single"], grad_through_denoiser=True)
             row["single_grad_through_denoiser"] = evaluate(models, scenes, regs, "single", cfg)
         results[str(path)] = row
         print(json.dumps({str(path): row}, indent=1, default=float), flush=True)

@@ -19,8 +19,9 @@ import torch
 from tqdm import tqdm
 
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import VARIANT_SCHEDULES
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
-from scorehmr_ros.eval.variants import DEFAULT_CONFIGS, VARIANTS, run_variant, score
+from scorehmr_ros.eval.variants import VARIANTS, run_variant, score
 
 METRICS = ("mpjpe", "pa_mpjpe", "err_2d", "accel", "ms_per_view_frame")
 # The paper's reported relative changes (ScoreHMR vs its regression init) on its benchmarks.
@@ -86,7 +87,7 @@ def main() -> None:
         "stride": args.stride,
         "seed": args.seed,
         "frames": frames,
-        "configs": {k: vars(c) for k, c in DEFAULT_CONFIGS.items()},
+        "configs": {k: vars(c) for k, c in VARIANT_SCHEDULES.items()},
         "git_revision": rev.stdout.strip(),
         "seconds": time.time() - t0,
         "markdown": text,

@@ -17,8 +17,8 @@ import torch
 
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import PRESETS
 from scorehmr_ros.core.refiner import RefineConfig
-from scorehmr_ros.core.streaming import PRESETS
 from scorehmr_ros.eval.heldout import heldout_scenes
 from scorehmr_ros.eval.streaming import HEADER, evaluate_streaming
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/fit_pose_prior.py [--samples 20000] [--seed 0] [--out PATH.npz]
 
-Data: the TRAINING clips only (``core.mocap.train_clips``: their raw frames plus
+Data: the TRAINING clips only (``sim.mocap.train_clips``: their raw frames plus
 ``augmented_training_poses(samples, seed)``); the held-out clips are never read. The body pose is the
 23 non-root joints' local rotations as axis-angle (SMPL ``body_pose`` order, 3 numbers per joint),
 the representation SMPLify's GMM uses. EM in float64 (k-means++ seeding, a few Lloyd steps, then EM);
@@ -25,7 +25,7 @@ import numpy as np
 import roma
 import torch
 
-from scorehmr_ros.core.mocap import augmented_training_poses, load_mocap, train_clips
+from scorehmr_ros.sim.mocap import augmented_training_poses, load_mocap, train_clips
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "scorehmr_ros" / "data" / "gmm_pose_prior.npz"
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scorehmr_ros.core.synthetic_body import build_model, save_model  # noqa: E402
+from scorehmr_ros.sim.synthetic_body import build_model, save_model  # noqa: E402
 
 DEFAULT_OUT = ROOT / "scorehmr_ros" / "data" / "synthetic_smpl.npz"
 

@@ -25,8 +25,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from scorehmr_ros.core.engines import make_denoiser
-from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
+from scorehmr_ros.core.guidance import make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS
 from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes
 from scorehmr_ros.eval.variants import scene_batch
@@ -51,7 +52,7 @@ def main() -> None:
     models = ScoreHMRModels.load()
     bm = models.body_model
     denoiser = make_denoiser(models.denoiser, backend="onnxruntime", num_threads=1)
-    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in ("keypoints", "multiview")})
+    terms = make_terms({n: GUIDANCE_WEIGHTS[n] for n in ("keypoints", "multiview")})
 
     def setup(frames: int):
         scene = heldout_scenes(bm, num_views=3, seed=7, frame_stride=2, max_frames=frames)[0]

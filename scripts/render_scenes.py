@@ -2,7 +2,7 @@
 """Render synthetic multi-camera scenes and check them with MediaPipe BlazePose.
 
 1. Builds a 3-view scene of a held-out clip (default ``humanoid3d_run``) with the packaged body
-   model, renders every view (``core.render``) and writes ``docs/synthetic_scene.png``: a grid of
+   model, renders every view (``viz.render``) and writes ``docs/synthetic_scene.png``: a grid of
    views (rows) x frames (columns) with the projected ground-truth BlazePose keypoints overlaid.
 2. Runs MediaPipe BlazePose (legacy ``mediapipe.solutions.pose.Pose(static_image_mode=True,
    model_complexity=1)``) on the renders of the scene plus a few more held-out scenes, and reports
@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from scorehmr_ros.core.body_model import load_body_model  # noqa: E402
 from scorehmr_ros.core.camera import world_to_camera  # noqa: E402
-from scorehmr_ros.core.mocap import load_mocap  # noqa: E402
-from scorehmr_ros.core.render import HAIR, body_face_colors, draw_keypoints, render_mesh  # noqa: E402
-from scorehmr_ros.core.scene import CLEAN, make_scene, scene_vertices  # noqa: E402
+from scorehmr_ros.sim.mocap import load_mocap  # noqa: E402
+from scorehmr_ros.sim.scene import CLEAN, make_scene, scene_vertices  # noqa: E402
+from scorehmr_ros.viz.render import HAIR, body_face_colors, draw_keypoints, render_mesh  # noqa: E402
 
 torch.set_num_threads(1)
 cv2.setNumThreads(1)

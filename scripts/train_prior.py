@@ -22,9 +22,9 @@ from scorehmr_ros.core.body_model import load_body_model, rotmat_to_pose6d
 from scorehmr_ros.core.checkpoint import save_checkpoint
 from scorehmr_ros.core.denoiser import DEFAULT_WEIGHTS, Denoiser, DenoiserConfig
 from scorehmr_ros.core.diffusion import Schedule
-from scorehmr_ros.core.mocap import augmented_training_poses, heldout_clips, load_mocap
 from scorehmr_ros.core.regressor import load_regressor
-from scorehmr_ros.core.view_sampling import sample_views
+from scorehmr_ros.sim.mocap import augmented_training_poses, heldout_clips, load_mocap
+from scorehmr_ros.sim.view_sampling import sample_views
 
 
 def make_batch(body_model, regressor, poses, gen):

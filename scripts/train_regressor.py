@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_regressor.py [--steps 3000] [--out scorehmr_ros/data/regressor.pt]
 
 Each step samples augmented training poses (held-out clips never enter), random betas, a random
-camera and detector-like keypoint corruption (scorehmr_ros.core.view_sampling). Losses: rotation
+camera and detector-like keypoint corruption (scorehmr_ros.sim.view_sampling). Losses: rotation
 matrices (MSE), root-relative camera-frame joints (L1, m), betas (MSE). Prints held-out MPJPE /
 PA-MPJPE at the end (scripts/eval_regressor.py reports them in detail).
 """
@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.checkpoint import save_checkpoint
-from scorehmr_ros.core.mocap import augmented_training_poses
 from scorehmr_ros.core.regressor import DEFAULT_WEIGHTS, KeypointRegressor, RegressorConfig
-from scorehmr_ros.core.view_sampling import sample_views
+from scorehmr_ros.sim.mocap import augmented_training_poses
+from scorehmr_ros.sim.view_sampling import sample_views
 
 
 def regressor_loss(body_model, model, views):

@@ -4,7 +4,8 @@
 
 Held-out clips are never used here (they are only for reporting). For each variant, every
 candidate (τ, step, K, scale) runs on seeded 3-view scenes of the training clips; the one with
-the lowest MPJPE is written to the JSON and printed, to be copied into DEFAULT_CONFIGS.
+the lowest MPJPE is written to the JSON and printed, to be copied into ``VARIANT_SCHEDULES``
+(scorehmr_ros/core/presets.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from scorehmr_ros.core.mocap import load_mocap, train_clips
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import RefineConfig
-from scorehmr_ros.core.scene import make_scene
 from scorehmr_ros.eval.heldout import regress_scene
 from scorehmr_ros.eval.variants import run_variant, score
+from scorehmr_ros.sim.mocap import load_mocap, train_clips
+from scorehmr_ros.sim.scene import make_scene
 
 SCHEDULES = {
     "tau50_step2_K10": RefineConfig(tau=50, step=2, iterations=10),

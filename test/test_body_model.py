@@ -24,7 +24,7 @@ from scorehmr_ros.core.body_model import (
     rotmat_to_pose6d,
 )
 from scorehmr_ros.core.skeleton import JOINT_INDEX, SMPL_PARENTS
-from scorehmr_ros.core.synthetic_body import SHAPE_NAMES, build_model, save_model
+from scorehmr_ros.sim.synthetic_body import SHAPE_NAMES, build_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -184,17 +184,18 @@ def test_compile_matches_eager(model):
 
 
 def test_refine_with_onnxruntime_matches_eager(cache_dir):
-    from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, make_terms
+    from scorehmr_ros.core.guidance import make_terms
     from scorehmr_ros.core.models import ScoreHMRModels
+    from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS, VARIANT_TERMS
     from scorehmr_ros.core.refiner import RefineConfig, refine
     from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
-    from scorehmr_ros.eval.variants import TERM_SETS, flat_cameras, scene_observations, shared_betas
+    from scorehmr_ros.eval.variants import flat_cameras, scene_observations, shared_betas
 
     models = ScoreHMRModels.load()
     scene = heldout_scenes(models.body_model, num_views=3, seed=7, frame_stride=4, max_frames=3)[:1][0]
     reg = regress_scene(models.body_model, models.regressor, scene)
     config = RefineConfig(tau=50, step=10, iterations=1)
-    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in TERM_SETS["combined"]})
+    terms = make_terms({n: GUIDANCE_WEIGHTS[n] for n in VARIANT_TERMS["combined"]})
     betas = shared_betas(reg.betas, scene, "combined")
     cams, obs = flat_cameras(scene), scene_observations(scene, "combined")
 

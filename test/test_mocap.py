@@ -1,4 +1,4 @@
-"""Tests for the retargeted mocap data and its augmentation (scorehmr_ros.core.mocap)."""
+"""Tests for the retargeted mocap data and its augmentation (scorehmr_ros.sim.mocap)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import roma
 import torch
 
-from scorehmr_ros.core import mocap
 from scorehmr_ros.core.skeleton import JOINT_INDEX as J
+from scorehmr_ros.sim import mocap
 
 LIMB_THRESHOLD_DEG = 5.0
 

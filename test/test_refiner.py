@@ -8,8 +8,9 @@ import torch
 
 from scorehmr_ros.core.checkpoint import WeightsError
 from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig, load_denoiser
-from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, Observations, make_terms, total_loss
+from scorehmr_ros.core.guidance import Observations, make_terms, total_loss
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS
 from scorehmr_ros.core.refiner import RefineConfig, body_state, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
 from scorehmr_ros.eval.variants import flat_cameras, run_variant, scene_observations, score
@@ -64,7 +65,7 @@ def test_combined_terms_all_contribute(models, scenes):
     scene = scenes[1]
     reg = regress_scene(models.body_model, models.regressor, scene)
     obs = scene_observations(scene, "combined")
-    terms = make_terms({n: DEFAULT_WEIGHTS[n] for n in ("keypoints", "multiview", "temporal")})
+    terms = make_terms({n: GUIDANCE_WEIGHTS[n] for n in ("keypoints", "multiview", "temporal")})
     state = body_state(models.body_model, reg.x, reg.betas, reg.transl, "blazepose33")
     total, parts = total_loss(terms, reg.x, state, flat_cameras(scene), obs)
     assert set(parts) == {"keypoints", "multiview", "temporal"}
@@ -87,7 +88,7 @@ def _single_inputs(models, scene, n):
 def test_batch_equals_one_by_one_and_inputs_untouched(models, scenes):
     x, c, b, t, cams, obs = _single_inputs(models, scenes[0], 3)
     copies = [v.clone() for v in (x, c, b, t, obs.keypoints, obs.confidence)]
-    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"]})
+    terms = make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]})
     args = (terms, FAST, models.denoiser, models.body_model, models.schedule)
     batch = refine(x, c, b, t, cams, obs, *args)
     for original, now in zip(copies, (x, c, b, t, obs.keypoints, obs.confidence), strict=True):
@@ -119,7 +120,7 @@ def test_stopped_samples_leave_the_batch_without_changing_the_others(models, sce
     conf = obs.confidence.clone()
     conf[[0, 2]] = 0
     obs = Observations.independent(obs.keypoints, conf)
-    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"]})
+    terms = make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]})
     config = dataclasses.replace(FAST, iterations=4, early_stop_rel=1e-12)
     recorder = _BatchSizeRecorder(models.denoiser)
     res = refine(x, c, b, t, cams, obs, terms, config, recorder, models.body_model, models.schedule)
@@ -152,7 +153,7 @@ def test_coupled_terms_see_a_stopped_sample_as_its_frozen_result(models, scenes)
         anchor_pose=torch.zeros(2, 144),
         has_anchor=torch.zeros(2, dtype=torch.bool),
     )
-    terms = make_terms({"keypoints": DEFAULT_WEIGHTS["keypoints"], "temporal": DEFAULT_WEIGHTS["temporal"]})
+    terms = make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"], "temporal": GUIDANCE_WEIGHTS["temporal"]})
     # No translation steps, so that no Adam momentum carries over between the runs compared.
     config = dataclasses.replace(FAST, iterations=4, early_stop_rel=1e-12, transl_lr=0.0)
     two = dataclasses.replace(config, iterations=2)

@@ -13,7 +13,7 @@ import torch
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.camera import intrinsics, look_at, project, world_to_camera
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.render import (
+from scorehmr_ros.viz.render import (
     BACKGROUND,
     HAIR,
     LEFT_COLOR,

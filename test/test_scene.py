@@ -11,8 +11,8 @@ import torch
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.camera import look_at, project, world_to_camera
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.mocap import load_mocap
-from scorehmr_ros.core.scene import (
+from scorehmr_ros.sim.mocap import load_mocap
+from scorehmr_ros.sim.scene import (
     CLEAN,
     KeypointCorruption,
     Scene,

@@ -5,7 +5,6 @@ import torch
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.camera import project
-from scorehmr_ros.core.mocap import heldout_clips, load_mocap, train_clips
 from scorehmr_ros.core.regressor import load_regressor
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
 from scorehmr_ros.eval.smplify import (
@@ -15,6 +14,7 @@ from scorehmr_ros.eval.smplify import (
     run_smplify,
 )
 from scorehmr_ros.eval.variants import flat_cameras
+from scorehmr_ros.sim.mocap import heldout_clips, load_mocap, train_clips
 
 torch.set_num_threads(1)
 FAST = SMPLifyConfig(camera_iters=20, body_iters=30)

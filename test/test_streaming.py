@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from scorehmr_ros.core.models import ScoreHMRModels
-from scorehmr_ros.core.streaming import PRESETS, StreamingEstimator, ViewInput
+from scorehmr_ros.core.presets import PRESETS
+from scorehmr_ros.core.streaming import StreamingEstimator, ViewInput
 from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes
 from scorehmr_ros.eval.metrics import mpjpe
 

@@ -1,7 +1,7 @@
 """SMPL-format body model loading (through ``smplx.SMPLLayer``) and 6D rotation helpers.
 
 ``load_body_model()`` reads, without any licensed asset, the packaged synthetic model
-(``scorehmr_ros/data/synthetic_smpl.npz``, see ``core.synthetic_body``), or a user's
+(``scorehmr_ros/data/synthetic_smpl.npz``, see ``sim.synthetic_body``), or a user's
 ``SMPL_NEUTRAL.pkl`` / ``.npz``. Licensed SMPL pickles hold chumpy arrays and a scipy sparse
 ``J_regressor``; they are read by a restricted unpickler that only materialises arrays and
 refuses every other global (a pickle that calls ``os.system`` raises instead of running).

@@ -148,17 +148,11 @@ TERMS: dict[str, Term] = {
     "temporal": temporal_smoothness,
 }
 
-# Reference weights (ScoreHMR): keypoints 0.003, multi-view 0.005 (with the 300² scale), temporal 30.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "keypoints": 0.003,
-    "multiview": 0.005,
-    "multiview_calibrated": 1.0,
-    "temporal": 30.0,
-}
-
 
 def make_terms(weights: dict[str, float]) -> list[WeightedTerm]:
-    """Weighted terms from ``{name: weight}`` (names from :data:`TERMS`); zero weights are dropped."""
+    """Weighted terms from ``{name: weight}`` (names from :data:`TERMS`); zero weights are dropped.
+
+    The weights the project uses, and how they relate to the official code: ``core.presets``."""
     unknown = set(weights) - set(TERMS)
     if unknown:
         raise KeyError(f"unknown guidance terms {sorted(unknown)}; known: {sorted(TERMS)}")

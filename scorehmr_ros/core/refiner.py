@@ -42,10 +42,6 @@ class RefineConfig:
     layout: str = "blazepose33"
 
 
-# The paper's multi-view schedule (used by scripts/bench_speed.py); eval/variants.py has the tuned ones.
-MULTI_VIEW = RefineConfig(tau=100, step=10, iterations=2)
-
-
 @dataclass
 class RefineResult:
     """x0: (B, 144) refined pose; rotations (B, 24, 3, 3); transl (B, 3); loss (B,) final guidance loss.
@@ -96,6 +92,102 @@ class _Counters:
         self.body_evals += n
 
 
+@dataclass
+class _Run:
+    """What one refine() call shares between its helpers (built once per call, never returned).
+
+    transl (B, 3) requires grad and is stepped by ``opt``; ``frozen`` is the body of the last
+    iteration's results, read only for samples that stopped (None until the first iteration ends).
+    """
+
+    betas: torch.Tensor
+    transl: torch.Tensor
+    opt: torch.optim.Optimizer
+    cameras: PinholeCameras
+    obs: Observations
+    terms: Sequence[WeightedTerm]
+    config: RefineConfig
+    denoiser: DenoiseFn
+    body_model: object
+    schedule: Schedule
+    counts: _Counters
+    frozen: BodyState | None = None
+
+    def eps(self, x_t: torch.Tensor, level: int, cond: torch.Tensor) -> torch.Tensor:
+        """ε̂ (A, 144) of the denoiser at ``level`` for A samples."""
+        self.counts.denoiser(x_t.shape[0])
+        return self.denoiser(x_t, torch.full((x_t.shape[0],), level, dtype=torch.long), cond)
+
+    def body(self, x0_live: torch.Tensor, idx: torch.Tensor | None) -> BodyState:
+        """Body of the whole batch: live samples from ``x0_live`` (A, 144), stopped ones frozen."""
+        self.counts.body(x0_live.shape[0])
+        layout = self.config.layout
+        if idx is None:  # everyone is live: no indexing (it would add autograd nodes on transl)
+            return body_state(self.body_model, x0_live, self.betas, self.transl, layout)
+        live = body_state(self.body_model, x0_live, self.betas[idx], self.transl[idx], layout)
+        return BodyState(
+            _merge(self.frozen.rotations, idx, live.rotations),
+            _merge(self.frozen.keypoints3d, idx, live.keypoints3d),
+            self.transl,
+        )
+
+
+def _level_index(level: int) -> int:
+    """Schedule index of a ladder level: level 0 is the clean sample (ᾱ = 1, index -1)."""
+    return level if level > 0 else -1
+
+
+@torch.no_grad()
+def _invert(run: _Run, x0: torch.Tensor, cond: torch.Tensor, levels: list[int]) -> torch.Tensor:
+    """Deterministic DDIM inversion 0 → τ of clean poses x0 (A, 144): the denoiser only."""
+    x_t = x0
+    for cur, nxt in pairwise(levels):
+        x_t = ddim_step(run.schedule, x_t, run.eps(x_t, cur, cond), _level_index(cur), nxt)
+    return x_t
+
+
+def _guided_step(
+    run: _Run,
+    x_t: torch.Tensor,
+    cond: torch.Tensor,
+    cur: int,
+    prv: int,
+    x_batch: torch.Tensor,
+    idx: torch.Tensor | None,
+    active: torch.Tensor,
+    transl_final: torch.Tensor,
+) -> torch.Tensor:
+    """One guided DDIM step cur → prv for the live samples x_t (A, 144); returns x_prv (A, 144).
+
+    ε̂ ← ε̂ + s·√(1−ᾱ)·∂L/∂x_t with L the weighted guidance on x̂0 (stopped samples of ``x_batch``
+    (B, 144) enter the coupled terms as constants); then one Adam step on the translation, which
+    leaves stopped samples at ``transl_final``.
+    """
+    config = run.config
+    x_req = x_t.detach().requires_grad_(True)
+    if config.grad_through_denoiser:
+        eps = run.eps(x_req, cur, cond)
+    else:
+        with torch.no_grad():
+            eps = run.eps(x_req.detach(), cur, cond)
+    x0_hat = predict_x0(run.schedule, x_req, eps, cur)
+    loss, _ = total_loss(run.terms, _merge(x_batch, idx, x0_hat), run.body(x0_hat, idx), run.cameras, run.obs)
+    if loss.requires_grad:
+        grad_x, grad_t = torch.autograd.grad(loss.sum(), [x_req, run.transl], allow_unused=True)
+    else:  # no guidance terms: plain DDIM inversion + sampling
+        grad_x, grad_t = None, None
+    grad_x = torch.nan_to_num(grad_x) if grad_x is not None else torch.zeros_like(x_t)
+    abar = run.schedule.alpha_bar(cur, x_t)
+    eps_guided = eps.detach() + config.guidance_scale * (1 - abar).sqrt() * grad_x
+    x_prv = ddim_step(run.schedule, x_t.detach(), eps_guided, cur, _level_index(prv))
+    run.opt.zero_grad(set_to_none=True)
+    run.transl.grad = None if grad_t is None else torch.nan_to_num(grad_t) * active.unsqueeze(-1)
+    run.opt.step()
+    with torch.no_grad():  # Adam's momentum must not move stopped samples
+        run.transl.copy_(torch.where(active.unsqueeze(-1), run.transl, transl_final))
+    return x_prv
+
+
 def refine(
     x_init: torch.Tensor,
     cond: torch.Tensor,
@@ -121,90 +213,48 @@ def refine(
     B = x_init.shape[0]
     x = x_init.detach().clone()
     transl = transl_init.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([transl], lr=config.transl_lr)
+    run = _Run(
+        betas, transl, torch.optim.Adam([transl], lr=config.transl_lr), cameras, obs, terms, config,
+        denoiser, body_model, schedule, _Counters(),
+    )  # fmt: skip
     cond = cond.detach()
     active = torch.ones(B, dtype=torch.bool)
     iterations_run = torch.zeros(B, dtype=torch.long)
     prev_loss = torch.full((B,), float("inf"))
     transl_final = transl.detach().clone()  # last translation of each sample while it was active
-    frozen: BodyState | None = None  # body of the last results; only read once a sample has stopped
     history: list[torch.Tensor] = []
-    counts = _Counters()
-
-    def level_index(level: int) -> int:  # level 0 is the clean sample (ᾱ = 1)
-        return level if level > 0 else -1
-
-    def eps_at(x_t: torch.Tensor, level: int, c: torch.Tensor) -> torch.Tensor:
-        counts.denoiser(x_t.shape[0])
-        return denoiser(x_t, torch.full((x_t.shape[0],), level, dtype=torch.long), c)
-
-    def live_body(x0_live: torch.Tensor, idx: torch.Tensor | None) -> BodyState:
-        """Body of the whole batch: live samples from ``x0_live`` (A, 144), stopped ones frozen."""
-        counts.body(x0_live.shape[0])
-        if idx is None:  # everyone is live: no indexing (it would add autograd nodes on transl)
-            return body_state(body_model, x0_live, betas, transl, config.layout)
-        live = body_state(body_model, x0_live, betas[idx], transl[idx], config.layout)
-        return BodyState(
-            _merge(frozen.rotations, idx, live.rotations),
-            _merge(frozen.keypoints3d, idx, live.keypoints3d),
-            transl,
-        )
 
     for _ in range(config.iterations):
         if not active.any():
             break
         idx = None if active.all() else active.nonzero().squeeze(-1)
         cond_live = cond if idx is None else cond[idx]
-        # 1) deterministic DDIM inversion of the current estimate, 0 → τ (denoiser only).
-        x_t = x if idx is None else x[idx]
-        with torch.no_grad():
-            for cur, nxt in pairwise(levels):
-                x_t = ddim_step(schedule, x_t, eps_at(x_t, cur, cond_live), level_index(cur), nxt)
+        # 1) deterministic DDIM inversion of the current estimate, 0 → τ.
+        x_t = _invert(run, x if idx is None else x[idx], cond_live, levels)
         # 2) guided deterministic DDIM, τ → 0, with one translation step per guided step.
         for prv, cur in reversed(list(pairwise(levels))):
-            x_req = x_t.detach().requires_grad_(True)
-            if config.grad_through_denoiser:
-                eps = eps_at(x_req, cur, cond_live)
-            else:
-                with torch.no_grad():
-                    eps = eps_at(x_req.detach(), cur, cond_live)
-            x0_hat = predict_x0(schedule, x_req, eps, cur)
-            loss, _ = total_loss(terms, _merge(x, idx, x0_hat), live_body(x0_hat, idx), cameras, obs)
-            if loss.requires_grad:
-                grad_x, grad_t = torch.autograd.grad(loss.sum(), [x_req, transl], allow_unused=True)
-            else:  # no guidance terms: plain DDIM inversion + sampling
-                grad_x, grad_t = None, None
-            grad_x = torch.nan_to_num(grad_x) if grad_x is not None else torch.zeros_like(x_t)
-            abar = schedule.alpha_bar(cur, x_t)
-            eps_guided = eps.detach() + config.guidance_scale * (1 - abar).sqrt() * grad_x
-            x_t = ddim_step(schedule, x_t.detach(), eps_guided, cur, level_index(prv))
-            opt.zero_grad(set_to_none=True)
-            transl.grad = None if grad_t is None else torch.nan_to_num(grad_t) * active.unsqueeze(-1)
-            opt.step()
-            with torch.no_grad():  # Adam's momentum must not move stopped samples
-                transl.copy_(torch.where(active.unsqueeze(-1), transl, transl_final))
+            x_t = _guided_step(run, x_t, cond_live, cur, prv, x, idx, active, transl_final)
         x = _merge(x, idx, x_t.detach())
         iterations_run += active.long()
         transl_final = torch.where(active.unsqueeze(-1), transl.detach(), transl_final)
         # 3) per-sample early stopping on the relative change of the guidance loss.
         with torch.no_grad():
-            body = live_body(x if idx is None else x[idx], idx)
+            body = run.body(x if idx is None else x[idx], idx)
             loss, _ = total_loss(terms, x, body, cameras, obs)
-        frozen = BodyState(body.rotations.detach(), body.keypoints3d.detach(), transl_final)
+        run.frozen = BodyState(body.rotations.detach(), body.keypoints3d.detach(), transl_final)
         history.append(loss.detach().clone())
         rel = (prev_loss - loss).abs() / prev_loss.abs().clamp(min=1e-9)
         active &= ~(rel < config.early_stop_rel)
         prev_loss = loss
-    rotations = pose6d_to_rotmat(x.reshape(-1, 24, 6))
     return RefineResult(
         x0=x,
-        rotations=rotations,
+        rotations=pose6d_to_rotmat(x.reshape(-1, 24, 6)),
         transl=transl_final,
         loss=prev_loss,
         iterations_run=iterations_run,
-        denoiser_calls=counts.denoiser_calls,
-        body_calls=counts.body_calls,
-        denoiser_evals=counts.denoiser_evals,
-        body_evals=counts.body_evals,
+        denoiser_calls=run.counts.denoiser_calls,
+        body_calls=run.counts.body_calls,
+        denoiser_evals=run.counts.denoiser_evals,
+        body_evals=run.counts.body_evals,
         loss_history=history,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import roma
 import torch
@@ -27,39 +27,13 @@ from scorehmr_ros.core.camera import PinholeCameras, project
 from scorehmr_ros.core.guidance import Observations, make_terms
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
-from scorehmr_ros.core.refiner import RefineConfig, refine
+from scorehmr_ros.core.presets import DEFAULT_PRESET, PRESETS, StreamingConfig
+from scorehmr_ros.core.refiner import refine
 from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
 
 LAYOUT = "blazepose33"
 MIN_CONFIDENT_KEYPOINTS = 6
 CONFIDENT = 0.3
-
-
-@dataclass(frozen=True)
-class StreamingConfig:
-    refine: RefineConfig = field(default_factory=lambda: RefineConfig(tau=100, step=10, iterations=2))
-    weights: dict = field(
-        default_factory=lambda: {
-            "keypoints": 0.003,
-            "multiview": 0.005,
-            "temporal": 30.0,
-            "multiview_calibrated": 0.0,
-        }
-    )
-    free_frames: int = 1
-    # Start from the previous result plus the regressor's change since then (else: the regressor's).
-    warm_start: bool = True
-    resolve_flips: bool = True
-
-
-PRESETS: dict[str, StreamingConfig] = {
-    # Camera rate on a CPU: τ = 50 with step 10, K = 2, warm-started from the previous result moved by
-    # the regressor's frame-to-frame change; each set published as soon as it is refined.
-    # scripts/eval_streaming.py (docs/eval/streaming.md) has its accuracy and cost next to the others.
-    "realtime": StreamingConfig(RefineConfig(tau=50, step=10, iterations=2), free_frames=1, warm_start=True),
-    # The paper's single-view schedule (τ = 50, step 2, K = 10) with two free frames refined jointly.
-    "quality": StreamingConfig(RefineConfig(tau=50, step=2, iterations=10), free_frames=2, warm_start=False),
-}
 
 
 @dataclass
@@ -126,7 +100,9 @@ class _Frame:
 class StreamingEstimator:
     """Feed synchronised sets with :meth:`process`; it returns the bodies that became final."""
 
-    def __init__(self, models: ScoreHMRModels, config: StreamingConfig = PRESETS["realtime"], denoiser=None):
+    def __init__(
+        self, models: ScoreHMRModels, config: StreamingConfig = PRESETS[DEFAULT_PRESET], denoiser=None
+    ):
         """``denoiser``: an ε̂ = f(x_t, t, c) engine (core.engines.make_denoiser); default eager torch."""
         if config.free_frames < 1:
             raise ValueError("free_frames must be >= 1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import roma
 import torch
 
-from scorehmr_ros.core.mocap import load_mocap, train_clips
+from scorehmr_ros.sim.mocap import load_mocap, train_clips
 
 
 def mean_training_pose() -> torch.Tensor:

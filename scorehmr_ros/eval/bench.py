@@ -48,12 +48,13 @@ import torch
 from tqdm import tqdm
 
 from scorehmr_ros.core.camera import project
-from scorehmr_ros.core.scene import CLEAN, KeypointCorruption, Scene, make_scene
+from scorehmr_ros.core.presets import VARIANT_SCHEDULES
 from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes, regress_scene
 from scorehmr_ros.eval.metrics import acceleration_error, pa_mpjpe, reprojection_error
 from scorehmr_ros.eval.smplify import GMMPosePrior, SMPLifyConfig, run_smplify
-from scorehmr_ros.eval.variants import DEFAULT_CONFIGS, flat_cameras, run_variant
+from scorehmr_ros.eval.variants import flat_cameras, run_variant
+from scorehmr_ros.sim.scene import CLEAN, KeypointCorruption, Scene, make_scene
 
 # LSP-14 joints by SMPL joint name (LSP order). SMPL has no head-top: LSP "head top" -> SMPL ``head``
 # (the head joint at the skull base), LSP "neck" -> SMPL ``neck``.
@@ -187,7 +188,7 @@ def method_names(num_views: int) -> list[str]:
 
 
 def scorehmr_config(variant: str, cfg: BenchConfig, iterations: int | None = None):
-    conf = DEFAULT_CONFIGS[variant]
+    conf = VARIANT_SCHEDULES[variant]
     k = iterations if iterations is not None else (cfg.scorehmr_iterations or {}).get(variant)
     return conf if k is None else dataclasses.replace(conf, iterations=int(k))
 
@@ -223,7 +224,7 @@ def detection_cache_dir() -> Path:
 
 def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None):
     """(scene with MediaPipe keypoints, rendered images (T, V, H, W, 3))."""
-    from scorehmr_ros.core.mocap import load_mocap
+    from scorehmr_ros.sim.mocap import load_mocap
     from scorehmr_ros.sim.sequence import cache_key, load_or_build
 
     seq = load_or_build(clip_name, cfg.e2e_views, seed, cfg.e2e_frames, cfg.e2e_stride, log=log)
@@ -574,7 +575,7 @@ def plot_overlay(body_model, scene: Scene, images: np.ndarray, results: dict, pa
     """Rows = views; columns = MediaPipe detections, regressor init, SMPLify, ScoreHMR, ground truth."""
     import cv2
 
-    from scorehmr_ros.core.render import draw_keypoints
+    from scorehmr_ros.viz.render import draw_keypoints
 
     plt = _plt()
     T, V = scene.num_frames, scene.num_views

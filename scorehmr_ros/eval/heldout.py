@@ -14,10 +14,10 @@ import torch
 
 from scorehmr_ros.core.body_model import rotmat_to_pose6d
 from scorehmr_ros.core.camera import world_to_camera
-from scorehmr_ros.core.mocap import heldout_clips, load_mocap
 from scorehmr_ros.core.regressor import solve_translation
-from scorehmr_ros.core.scene import KeypointCorruption, Scene, make_scene
 from scorehmr_ros.eval.metrics import mpjpe, pa_mpjpe
+from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
+from scorehmr_ros.sim.scene import KeypointCorruption, Scene, make_scene
 
 
 def heldout_scenes(

@@ -10,7 +10,7 @@ What it optimises (SPIN, ``smplify/smplify.py``, adapted to full-perspective cam
   loss = Σ_k conf_k² · GMoF_σ=100px(π(X_k) − x_k) over the 33 keypoints
   + 4.78² · GMM pose prior (max-mixture negative log-likelihood, SMPLify's) of the 69-D body pose
   + 15.2² · Σ exp(−flexion)² over knees and elbows (SMPLify's bending prior: flexion along
-  ``core.mocap.HINGE_AXES``, so only bending the wrong way is penalised) + 5² · ‖β‖²
+  ``sim.mocap.HINGE_AXES``, so only bending the wrong way is penalised) + 5² · ‖β‖²
   (+ temporal smoothness, below). SPIN freezes the (weak-perspective) camera in stage 2; here the
   camera is fixed and the body's translation is optimised instead, as the brief asks.
 
@@ -47,10 +47,10 @@ from scorehmr_ros.core.body_model import rotmat_to_pose6d
 from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.guidance import gmof
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.mocap import HINGE_AXES
-from scorehmr_ros.core.scene import Scene
 from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.eval.variants import VariantResult, flat_cameras, shared_betas
+from scorehmr_ros.sim.mocap import HINGE_AXES
+from scorehmr_ros.sim.scene import Scene
 
 SMPLIFY_VARIANTS = ("single", "multiview", "temporal", "combined")
 TORSO_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scorehmr_ros.core.scene import Scene
-from scorehmr_ros.core.streaming import StreamingConfig, StreamingEstimator, ViewInput
+from scorehmr_ros.core.presets import StreamingConfig
+from scorehmr_ros.core.streaming import StreamingEstimator, ViewInput
 from scorehmr_ros.eval.heldout import camera_joints
 from scorehmr_ros.eval.metrics import acceleration_error, mpjpe, pa_mpjpe
+from scorehmr_ros.sim.scene import Scene
 
 REFERENCE_VIEW = 0
 

@@ -12,7 +12,6 @@ A scene has T frames × V views; samples are flattened frame-major (index t * V 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -20,32 +19,15 @@ import roma
 import torch
 
 from scorehmr_ros.core.camera import PinholeCameras, project
-from scorehmr_ros.core.guidance import DEFAULT_WEIGHTS, Observations, make_terms
+from scorehmr_ros.core.guidance import Observations, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import VARIANT_SCHEDULES, variant_weights
 from scorehmr_ros.core.refiner import RefineConfig, refine
-from scorehmr_ros.core.scene import Scene
 from scorehmr_ros.eval.heldout import Regressed, camera_joints, regress_scene
 from scorehmr_ros.eval.metrics import acceleration_error, mpjpe, pa_mpjpe, reprojection_error
+from scorehmr_ros.sim.scene import Scene
 
 VARIANTS = ("regressor", "single", "multiview", "temporal", "combined")
-
-TERM_SETS = {
-    "single": ("keypoints",),
-    "multiview": ("keypoints", "multiview"),
-    "temporal": ("keypoints", "temporal"),
-    "combined": ("keypoints", "multiview", "temporal"),
-}
-
-# Chosen by scripts/tune_guidance.py on training-clip scenes (docs/eval/tuning.json): the paper's
-# single-view schedule (τ = 50, step 2, K = 10) won for every variant; the paper's multi-view one
-# (τ = 100, step 10, K = 2, refiner.MULTI_VIEW) diverges with our guidance weights above scale 0.3.
-TUNED = RefineConfig(tau=50, step=2, iterations=10, guidance_scale=1.0)
-DEFAULT_CONFIGS = {
-    "single": TUNED,
-    "multiview": dataclasses.replace(TUNED, guidance_scale=3.0),
-    "temporal": TUNED,
-    "combined": TUNED,
-}
 
 
 @dataclass
@@ -136,9 +118,8 @@ def run_variant(
 ) -> VariantResult:
     if variant == "regressor":
         return VariantResult(reg.rotations, reg.betas, reg.transl, reg.seconds)
-    names = TERM_SETS[variant]
-    w = {n: (weights or DEFAULT_WEIGHTS)[n] for n in names}
-    config = config or DEFAULT_CONFIGS[variant]
+    w = variant_weights(variant, weights)
+    config = config or VARIANT_SCHEDULES[variant]
     betas = shared_betas(reg.betas, scene, variant)
     t0 = time.perf_counter()
     res = refine(

@@ -1,9 +1,9 @@
 """Rendered multi-camera sequences of a mocap clip, with ground truth, cached as ``.npz``.
 
 :func:`build_sequence` drives the body model with a (by default held-out) mocap clip, places a random
-rig of ``num_views`` cameras around it (:func:`scorehmr_ros.core.scene.make_scene`) and renders every
-frame in every camera (:func:`scorehmr_ros.core.render.render_mesh`, dressed with
-:func:`~scorehmr_ros.core.render.body_face_colors`). :func:`load_or_build` caches the result under a
+rig of ``num_views`` cameras around it (:func:`scorehmr_ros.sim.scene.make_scene`) and renders every
+frame in every camera (:func:`scorehmr_ros.viz.render.render_mesh`, dressed with
+:func:`~scorehmr_ros.viz.render.body_face_colors`). :func:`load_or_build` caches the result under a
 cache directory (default ``$SCOREHMR_CACHE_DIR`` or ``~/.cache/scorehmr_ros/sequences``, never the
 working directory), keyed by a hash of the arguments.
 
@@ -132,9 +132,9 @@ def build_sequence(
     """Render ``clip_name`` seen by ``num_views`` random cameras (reproducible from ``seed``).
 
     Args:
-        clip_name: a clip of :func:`scorehmr_ros.core.mocap.load_mocap` (default: a held-out clip).
+        clip_name: a clip of :func:`scorehmr_ros.sim.mocap.load_mocap` (default: a held-out clip).
         num_views: number of cameras (named ``cam1`` ... ``camV``).
-        seed: seeds the body shape and the rig (:func:`~scorehmr_ros.core.scene.make_scene`).
+        seed: seeds the body shape and the rig (:func:`~scorehmr_ros.sim.scene.make_scene`).
         num_frames: keep at most this many frames (``None`` = the whole clip).
         frame_stride: keep every ``frame_stride``-th frame (the fps is divided accordingly).
         image_size: ``(width, height)`` of every camera.
@@ -143,9 +143,9 @@ def build_sequence(
     """
     from scorehmr_ros.core.body_model import load_body_model
     from scorehmr_ros.core.camera import world_to_camera
-    from scorehmr_ros.core.mocap import load_mocap
-    from scorehmr_ros.core.render import HAIR, body_face_colors, render_mesh
-    from scorehmr_ros.core.scene import CLEAN, make_scene, scene_vertices
+    from scorehmr_ros.sim.mocap import load_mocap
+    from scorehmr_ros.sim.scene import CLEAN, make_scene, scene_vertices
+    from scorehmr_ros.viz.render import HAIR, body_face_colors, render_mesh
 
     body_model = load_body_model() if body_model is None else body_model
     clips = load_mocap() if clips is None else clips

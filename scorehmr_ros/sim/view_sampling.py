@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from scorehmr_ros.core.camera import PinholeCameras, project, world_to_camera
-from scorehmr_ros.core.scene import KeypointCorruption, corrupt_keypoints, random_cameras
+from scorehmr_ros.sim.scene import KeypointCorruption, corrupt_keypoints, random_cameras
 
 LAYOUT = "blazepose33"
 # Where sampled bodies stand in the world: pelvis about 0.95 m above the floor, near the origin.

@@ -323,7 +323,7 @@ def make_scene(
     occlusion: bool = True,
     camera_kwargs: dict | None = None,
 ) -> Scene:
-    """A scene of ``clip`` (``core.mocap.Clip``) seen by ``num_views`` random cameras.
+    """A scene of ``clip`` (``sim.mocap.Clip``) seen by ``num_views`` random cameras.
 
     The pelvis follows the clip's path, re-centred so that the first frame's pelvis is at x = z = 0
     (height kept). Betas ~ N(0, betas_std^2) clipped to +-2.5. The cameras (:func:`random_cameras`,
