@@ -1,6 +1,7 @@
 """pip/venv route for scorehmr_ros (the colcon route uses CMakeLists.txt).
 
-scripts/setup.sh installs this in editable mode after generating the interfaces in msg/.
+scripts/setup.sh installs this in editable mode after generating the interfaces in msg/; the
+pinned dependencies are in requirements/ (runtime.txt for the node), not in install_requires.
 """
 
 from glob import glob
@@ -13,7 +14,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Multi-camera 3D human body recovery (SMPL) with score-guided diffusion, for ROS 2",
-    python_requires=">=3.10",
+    # The ROS 2 Kilted wheels on PyPI (rclpy, the message packages) are built for CPython 3.11 only.
+    python_requires=">=3.11,<3.12",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     package_data={PACKAGE: ["data/*.npz", "data/*.pt", "data/*.md", "data/*.json"]},
     data_files=[
