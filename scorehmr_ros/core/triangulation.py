@@ -1,0 +1,194 @@
+"""Robust multi-view triangulation of 2D keypoints and left/right swap resolution (torch, no ROS).
+
+Calibrated views are given as pixel projection matrices ``P_v = K_v [R_v | t_v]`` (reference →
+camera), built from each view's intrinsics and its camera→reference transform by
+:func:`projection_matrices`.
+
+* :func:`triangulate`: confidence-weighted DLT per keypoint (each view contributes its two DLT rows,
+  normalised to unit length and multiplied by its confidence). With more than ``min_views`` views,
+  every pair of views is a hypothesis; the views that reproject within ``max_residual_px`` of the
+  pair's point are its inliers, and the keypoint is triangulated from the largest inlier set (so
+  one confidently wrong view is rejected even when it would drag a least-squares fit of all views).
+  A keypoint seen by fewer than ``min_views`` consistent views is not triangulated.
+* :func:`labelling_costs` / :func:`resolve_swaps`: per view, keep or swap the detector's left/right
+  labels by the triangulation residual of each joint labelling of all views (the labelling under
+  which the views agree in 3D). Swapping every view gives the same residual (the body's mirror
+  image is consistent too), so a small cost per swapped view breaks that tie toward the labels as
+  detected: most views are assumed right.
+
+Shapes: P (V, 3, 4); keypoints (V, K, 2) px; confidence (V, K) (0 = not seen); points (K, 3).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+def projection_matrices(K: torch.Tensor, cam_to_ref: torch.Tensor) -> torch.Tensor:
+    """(V, 3, 4) pixel projections of reference-frame points. K (V, 3, 3); cam_to_ref (V, 4, 4)."""
+    ref_to_cam = torch.linalg.inv(cam_to_ref.double())
+    return K.double() @ ref_to_cam[:, :3, :]
+
+
+def project_points(P: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """(V, K, 2) pixels of points X (K, 3) (or (V, K, 3) per view) through P (V, 3, 4)."""
+    X = X.to(P.dtype)
+    Xh = torch.cat([X, torch.ones_like(X[..., :1])], -1)
+    h = Xh @ P.transpose(-1, -2) if X.dim() == 3 else torch.einsum("vij,kj->vki", P, Xh)
+    return h[..., :2] / h[..., 2:3].clamp(min=1e-9)
+
+
+def weighted_dlt(P: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Confidence-weighted linear triangulation. P (V, 3, 4); keypoints (V, K, 2); weights (V, K).
+
+    Returns (K, 3); NaN where fewer than two views have a positive weight. Batched over leading
+    dimensions of ``keypoints``/``weights`` beyond (V, K) is not supported: loop outside.
+    """
+    P = P.double()
+    xy = keypoints.double()
+    w = weights.double().clamp(min=0)
+    rows = torch.cat(
+        [
+            xy[..., 0:1] * P[:, None, 2, :] - P[:, None, 0, :],
+            xy[..., 1:2] * P[:, None, 2, :] - P[:, None, 1, :],
+        ],
+        0,
+    )  # (2V, K, 4)
+    rows = rows / rows.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    A = (rows * torch.cat([w, w], 0).unsqueeze(-1)).transpose(0, 1)  # (K, 2V, 4)
+    X = torch.linalg.svd(A).Vh[:, -1]  # (K, 4)
+    w4 = X[:, 3:]
+    out = X[:, :3] / torch.where(w4.abs() < 1e-12, torch.full_like(w4, float("nan")), w4)
+    out[(w > 0).sum(0) < 2] = float("nan")
+    return out
+
+
+@dataclass
+class Triangulation:
+    """points (K, 3) reference frame (NaN where not triangulated); used (V, K) bool views kept;
+    residual_px (V, K) reprojection error of every view that saw the keypoint (NaN otherwise)."""
+
+    points: torch.Tensor
+    used: torch.Tensor
+    residual_px: torch.Tensor
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """(K,) keypoints triangulated."""
+        return torch.isfinite(self.points).all(-1)
+
+
+def triangulate(
+    P: torch.Tensor,
+    keypoints: torch.Tensor,
+    confidence: torch.Tensor,
+    *,
+    min_confidence: float = 0.3,
+    max_residual_px: float = 20.0,
+    min_views: int = 2,
+) -> Triangulation:
+    """Robust weighted DLT (module docstring). P (V, 3, 4); keypoints (V, K, 2); confidence (V, K)."""
+    kp = torch.nan_to_num(keypoints.double())
+    conf = torch.nan_to_num(confidence.double()) * torch.isfinite(keypoints).all(-1)
+    seen = conf >= min_confidence
+    V, K = seen.shape
+    used = seen.clone()
+    if V > min_views:
+        # Hypotheses: every pair of views; each keypoint keeps the pair with the most inlier views
+        # (residual <= max_residual_px), ties to the smaller summed residual of its inliers.
+        best_score = torch.full((K,), -float("inf"), dtype=torch.float64)
+        for a, b in itertools.combinations(range(V), 2):
+            pair = torch.zeros_like(conf)
+            pair[[a, b]] = conf[[a, b]] * seen[[a, b]]
+            X = weighted_dlt(P, kp, pair)
+            res = (project_points(P.double(), torch.nan_to_num(X)) - kp).norm(dim=-1)  # (V, K)
+            inl = seen & (res <= max_residual_px) & torch.isfinite(X).all(-1)
+            score = inl.sum(0) * 1e6 - torch.where(inl, res, torch.zeros_like(res)).sum(0)
+            score = torch.where(inl.sum(0) >= min_views, score, torch.full_like(score, -float("inf")))
+            better = score > best_score
+            used[:, better] = inl[:, better]
+            best_score = torch.where(better, score, best_score)
+        # Inliers of the refit from all of them (a last check; keeps at least the hypothesis').
+        X = weighted_dlt(P, kp, conf * used)
+        res = (project_points(P.double(), torch.nan_to_num(X)) - kp).norm(dim=-1)
+        refit = seen & (res <= max_residual_px)
+        keep = refit.sum(0) >= min_views
+        used[:, keep] = refit[:, keep]
+    w = conf * used
+    X = weighted_dlt(P, kp, w)
+    X[used.sum(0) < min_views] = float("nan")
+    res = (project_points(P.double(), torch.nan_to_num(X)) - kp).norm(dim=-1)
+    res = torch.where(seen & torch.isfinite(X).all(-1), res, torch.full_like(res, float("nan")))
+    return Triangulation(X.to(keypoints.dtype), used, res.to(keypoints.dtype))
+
+
+def labelling_costs(
+    P: torch.Tensor,
+    keypoints: torch.Tensor,
+    confidence: torch.Tensor,
+    flip_permutation: Sequence[int],
+    combos: Sequence[Sequence[bool]],
+    *,
+    keypoint_ids: Sequence[int] | None = None,
+    min_confidence: float = 0.3,
+    clamp_px: float = 60.0,
+) -> torch.Tensor:
+    """(C,) triangulation residual (px, confidence-weighted mean, each clamped at ``clamp_px``) of
+    each labelling in ``combos`` (C tuples of V bools: swap that view's left/right labels)."""
+    flip = list(flip_permutation)
+    ids = list(range(keypoints.shape[1])) if keypoint_ids is None else list(keypoint_ids)
+    kp = torch.nan_to_num(keypoints.double())
+    conf = torch.nan_to_num(confidence.double()) * torch.isfinite(keypoints).all(-1)
+    conf = conf * (conf >= min_confidence)
+    both = torch.stack([kp, kp[:, flip]]), torch.stack([conf, conf[:, flip]])  # (2, V, K, ...)
+    costs = []
+    V = P.shape[0]
+    for combo in combos:
+        pick = torch.tensor([int(bool(c)) for c in combo])
+        k = both[0][pick, torch.arange(V)][:, ids]
+        c = both[1][pick, torch.arange(V)][:, ids]
+        X = weighted_dlt(P, k, c)
+        ok = torch.isfinite(X).all(-1)
+        res = (project_points(P.double(), torch.nan_to_num(X)) - k).norm(dim=-1).clamp(max=clamp_px)
+        wts = c * ok
+        costs.append(float((res * wts).sum() / wts.sum().clamp(min=1e-9)) if wts.sum() > 0 else clamp_px)
+    return torch.tensor(costs)
+
+
+def resolve_swaps(
+    P: torch.Tensor,
+    keypoints: torch.Tensor,
+    confidence: torch.Tensor,
+    flip_permutation: Sequence[int],
+    *,
+    keypoint_ids: Sequence[int] | None = None,
+    swap_cost_px: float = 0.5,
+    min_confidence: float = 0.3,
+    max_exhaustive_views: int = 8,
+) -> list[bool]:
+    """Per view, whether to swap its left/right labels: the labelling with the lowest
+    triangulation residual plus ``swap_cost_px`` per swapped view (see the module docstring).
+    Exhaustive up to ``max_exhaustive_views`` views, else greedy single-view swaps until none helps."""
+    V = P.shape[0]
+    if V < 2:
+        return [False] * V
+    kw = dict(keypoint_ids=keypoint_ids, min_confidence=min_confidence)
+    if V <= max_exhaustive_views:
+        combos = list(itertools.product((False, True), repeat=V))
+        cost = labelling_costs(P, keypoints, confidence, flip_permutation, combos, **kw)
+        cost = cost + swap_cost_px * torch.tensor([sum(c) for c in combos], dtype=cost.dtype)
+        return list(combos[int(cost.argmin())])
+    current = [False] * V
+    best = float(labelling_costs(P, keypoints, confidence, flip_permutation, [current], **kw)[0])
+    while True:  # total cost of ``current`` (residual + swap costs) is ``best``
+        cands = [[c if j != i else not c for j, c in enumerate(current)] for i in range(V)]
+        cost = labelling_costs(P, keypoints, confidence, flip_permutation, cands, **kw)
+        cost = cost + swap_cost_px * torch.tensor([sum(c) for c in cands], dtype=cost.dtype)
+        i = int(cost.argmin())
+        if float(cost[i]) >= best - 1e-9:
+            return current
+        current, best = cands[i], float(cost[i])

@@ -1,0 +1,71 @@
+"""core.triangulation: robust weighted DLT of BlazePose-33 keypoints and multi-view swap resolution."""
+
+import pytest
+import torch
+
+from scorehmr_ros.core.body_model import load_body_model
+from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.triangulation import projection_matrices, resolve_swaps, triangulate
+from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
+from scorehmr_ros.sim.scene import CLEAN, make_scene
+
+FLIP = get_layout("blazepose33").flip_permutation
+
+
+@pytest.fixture(scope="module")
+def lying():
+    """getup_faceup frames 0 and 20 (the subject lies on the floor), 4 clean views, world = reference."""
+    bm = load_body_model()
+    clip = heldout_clips(load_mocap())["humanoid3d_getup_faceup"]
+    return make_scene(bm, clip, 4, seed=5, frames=slice(0, 40, 20), corruption=CLEAN)
+
+
+def _rig(scene, views):
+    T = torch.eye(4).repeat(len(views), 1, 1)
+    T[:, :3, :3], T[:, :3, 3] = scene.cameras.R[views], scene.cameras.t[views]
+    cam_to_ref = torch.linalg.inv(T)
+    return projection_matrices(scene.cameras.K[views], cam_to_ref)
+
+
+def test_exact_projections_recovered_below_1mm(lying):
+    views = [0, 1, 2, 3]
+    P = _rig(lying, views)
+    for t in range(lying.num_frames):
+        kp = lying.keypoints2d_clean[t, views]
+        conf = lying.confidence[t, views]
+        tri = triangulate(P, kp, conf)
+        ok = tri.valid
+        assert ok.sum() >= 30
+        err = (tri.points[ok] - lying.keypoints3d_world[t, ok]).norm(dim=-1)
+        assert err.max() < 1e-3, err.max()
+
+
+def test_one_outlier_view_is_rejected(lying):
+    views = [0, 1, 2, 3]
+    P = _rig(lying, views)
+    kp = lying.keypoints2d_clean[0, views].clone()
+    conf = lying.confidence[0, views].clone()
+    gen = torch.Generator().manual_seed(1)
+    kp[2] += 60 + 60 * torch.rand(kp[2].shape, generator=gen)  # a view confidently wrong everywhere
+    tri = triangulate(P, kp, conf)
+    ok = tri.valid & (conf > 0.3).sum(0).ge(3)
+    err = (tri.points[ok] - lying.keypoints3d_world[0, ok]).norm(dim=-1)
+    assert err.max() < 2e-3, err.max()
+    assert not tri.used[2, ok].any()
+    naive = triangulate(P, kp, conf, max_residual_px=1e9)  # no rejection: far off
+    assert (naive.points[ok] - lying.keypoints3d_world[0, ok]).norm(dim=-1).mean() > 0.02
+
+
+@pytest.mark.parametrize("swapped", [0, 1, 2])
+def test_swap_resolution_on_a_lying_pose(lying, swapped):
+    views = [0, 1, 2]
+    P = _rig(lying, views)
+    gen = torch.Generator().manual_seed(swapped)
+    for t in range(lying.num_frames):
+        kp = lying.keypoints2d_clean[t, views] + 3 * torch.randn(3, 33, 2, generator=gen)
+        conf = lying.confidence[t, views].clone()
+        kp[swapped], conf[swapped] = kp[swapped, list(FLIP)], conf[swapped, list(FLIP)]
+        flips = resolve_swaps(P, kp, conf, FLIP)
+        assert flips == [v == swapped for v in range(3)], (t, flips)
+        none = resolve_swaps(P, lying.keypoints2d_clean[t, views], lying.confidence[t, views], FLIP)
+        assert none == [False] * 3
