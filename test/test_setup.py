@@ -4,11 +4,13 @@ The setup runs `setup.sh --check` (which changes nothing) or scripts/setup_state
 fake venvs in tmp_path; fake `python3` / `nvidia-smi` executables stand in for other machines.
 """
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,33 @@ def test_stamp_covers_requirements_and_setup_script():
         sys.path.pop(0)
     for needed in ("scripts/setup.sh", "scripts/setup_state.py", "requirements", "setup.py", "msg"):
         assert needed in setup_state.INPUTS
+
+
+def test_a_second_setup_waits_for_the_lock_then_rechecks(tmp_path):
+    """setup.sh holds flock on VENV/.scorehmr_setup.lock; a second one waits, then finds the work
+    done. Here the test holds the lock, and "finishes the setup" by stamping the venv."""
+    env = clean_env(tmp_path)
+    venv = make_up_to_date_venv(tmp_path, env)
+    (venv / ".scorehmr_setup_stamp").unlink()
+    with open(venv / ".scorehmr_setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.Popen(
+            ["bash", str(SETUP)],
+            env=dict(env, SCOREHMR_VENV=str(venv)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert "another setup of" in proc.stdout.readline()
+            time.sleep(0.5)
+            assert proc.poll() is None, "setup must wait while another one holds the lock"
+            assert state("stamp", str(ROOT), str(venv), "runtime dev", env=env).returncode == 0
+        except BaseException:
+            proc.kill()
+            raise
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "environment up to date" in out, out
 
 
 # --- torch index ----------------------------------------------------------------------------
