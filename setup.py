@@ -33,6 +33,7 @@ setup(
             "scorehmr-record = scorehmr_ros.ros.recorder:main",
             "scorehmr-demo = scorehmr_ros.ros.demo:main",
             "scorehmr-bench = scorehmr_ros.eval.bench:main",
+            "scorehmr-estimate = scorehmr_ros.cli:main",
         ],
     },
 )

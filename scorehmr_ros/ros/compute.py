@@ -18,7 +18,6 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -214,164 +213,102 @@ def _child_main(config: ComputeConfig, conn) -> None:
 
 
 class _Pipeline:
-    """Detection + StreamingEstimator + output geometry, living in the child."""
+    """The public :class:`scorehmr_ros.Estimator` and one :class:`~scorehmr_ros.api.Stream`, in the child."""
 
     def __init__(self, config: ComputeConfig):
         import torch
 
-        from scorehmr_ros.core.engines import make_denoiser
-        from scorehmr_ros.core.models import ScoreHMRModels
-        from scorehmr_ros.core.streaming import PRESETS, StreamingEstimator
+        from scorehmr_ros.api import Estimator
 
         torch.set_num_threads(config.threads)
         self.config = config
-        self.models = ScoreHMRModels.load(
-            config.body_model_path or None, config.regressor_path or None, config.denoiser_path or None
+        self.estimator = Estimator.from_pretrained(
+            config.preset,
+            config.body_model_path or None,
+            regressor_path=config.regressor_path or None,
+            denoiser_path=config.denoiser_path or None,
+            backend=config.denoiser_backend,
+            min_detection_confidence=config.min_detection_confidence,
+            min_tracking_confidence=config.min_tracking_confidence,
         )
-        self.engine = make_denoiser(self.models.denoiser, backend=config.denoiser_backend)
         self.preset = config.preset
-        self.estimator = StreamingEstimator(self.models, PRESETS[config.preset], self.engine)
-        self.detectors = {}
-        self._detect_pool = None
-        if config.detector == "mediapipe":
-            # One thread per camera: MediaPipe releases the GIL while its graph runs, so the views of a
-            # set are detected in parallel (3 views: 31 instead of 52 ms per set on 2 cores).
-            self._detect_pool = ThreadPoolExecutor(len(config.cameras), thread_name_prefix="detect")
-            from scorehmr_ros.core.detector import BlazePoseDetector
-
-            self.detectors = {
-                c: BlazePoseDetector(
-                    static_image_mode=False,
-                    min_detection_confidence=config.min_detection_confidence,
-                    min_tracking_confidence=config.min_tracking_confidence,
-                )
-                for c in config.cameras
-            }
+        self.stream = self.estimator.stream()
         self._warm_up()
+        engine = self.estimator.denoiser
         self.ready = Ready(
-            self.engine.backend,
-            self.engine.reason,
-            np.asarray(self.models.body_model.faces),
-            self.models.body_model.source,
+            getattr(engine, "backend", "torch"),
+            getattr(engine, "reason", "eager PyTorch"),
+            np.asarray(self.estimator.models.body_model.faces),
+            self.estimator.models.body_model.source,
         )
 
     def _warm_up(self) -> None:
-        """Dummy sets (1 to 3 views, 1 and 2 sets per call) through a throwaway estimator."""
-        from scorehmr_ros.core.streaming import PRESETS, StreamingEstimator
+        """Dummy sets (1 to 3 views, 1 and 2 sets per call) through a throwaway stream, and each
+        camera's detector on a blank image."""
+        from scorehmr_ros.api import View
 
         rng = np.random.default_rng(0)
         K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
         views = [
-            ViewJob(f"warmup{i}", K, (640, 480), None, rng.uniform(200, 400, (33, 2)), np.ones(33))
+            View(K, keypoints=rng.uniform(200, 400, (33, 2)), confidence=np.ones(33), image_size=(640, 480),
+                 camera=f"warmup{i}")
             for i in range(3)
-        ]
-        est = StreamingEstimator(self.models, PRESETS[self.preset], self.engine)
-        est.process_many([(0, [self._view_input(v) for v in views])])
-        est.process_many([(1, [self._view_input(v) for v in views]), (2, [self._view_input(views[0])])])
-        for det in self.detectors.values():
-            det.detect(np.zeros((64, 64, 3), dtype=np.uint8))
+        ]  # fmt: skip
+        stream = self.estimator.stream()
+        stream.push_many([(0, views)])
+        stream.push_many([(1, views), (2, views[:1])])
+        if self.config.detector == "mediapipe":
+            for camera in self.config.cameras:
+                self.stream.detector(camera).detect(np.zeros((64, 64, 3), dtype=np.uint8))
 
     @staticmethod
-    def _view_input(view: ViewJob, keypoints=None, confidence=None):
-        import torch
+    def _view(job: ViewJob):
+        from scorehmr_ros.api import View
 
-        from scorehmr_ros.core.streaming import ViewInput
-
-        kp = view.keypoints if keypoints is None else keypoints
-        conf = view.confidence if confidence is None else confidence
-        return ViewInput(
-            view.camera,
-            torch.as_tensor(np.asarray(kp), dtype=torch.float32),
-            torch.as_tensor(np.asarray(conf), dtype=torch.float32),
-            torch.as_tensor(view.K, dtype=torch.float32),
-            torch.tensor(view.size, dtype=torch.float32),
-            None if view.cam_to_ref is None else torch.as_tensor(view.cam_to_ref, dtype=torch.float32),
+        return View(
+            job.K, job.image, job.keypoints, job.confidence, tuple(job.size), job.camera, job.cam_to_ref
         )
 
     def run(self, job: Job) -> JobResult:
-        from scorehmr_ros.core.streaming import PRESETS, StreamingEstimator
-
-        result = JobResult()
-        if job.preset != self.preset:
+        if job.preset != self.preset:  # a new window, the cameras' detectors keep tracking
             self.preset = job.preset
-            self.estimator = StreamingEstimator(self.models, PRESETS[job.preset], self.engine)
+            self.estimator = self.estimator.with_preset(job.preset)
+            self.stream = self.estimator.stream(detectors=self.stream.detectors)
         if job.reset:
-            self.estimator.reset()
+            self.stream.reset()
+        step = self.stream.push_many(
+            [(s.stamp_ns, [self._view(v) for v in s.views]) for s in job.sets], vertices=job.mesh
+        )
+        bodies = step.bodies
         t0 = time.perf_counter()
-        sets = []
-        for s in job.sets:
-            views = []
-            detected = self._detect_all(s.views)
-            for v in s.views:
-                if v.image is not None:
-                    det = detected[v.camera]
-                    if det is None:
-                        result.view_drops.append((v.camera, "no_person", "no person detected"))
-                        continue
-                    view = self._view_input(v, det.xy, det.confidence)
-                else:
-                    view = self._view_input(v)
-                if not view.usable():
-                    result.view_drops.append((v.camera, "no_person", "too few confident keypoints"))
-                    continue
-                views.append(view)
-            if views:
-                sets.append((s.stamp_ns, views))
-            else:
-                result.sets_without_person += 1
-        t1 = time.perf_counter()
-        bodies = self.estimator.process_many(sets) if sets else []
-        t2 = time.perf_counter()
-        for i, body in enumerate(bodies):
-            newest = i == len(bodies) - 1
-            result.bodies.append(self._body_result(body, job.mesh and newest, job.overlay and newest))
-        t3 = time.perf_counter()
-        result.flips_chosen = self.estimator.flips_chosen
-        result.sets_refined = len(sets)
-        result.timings_ms = {
-            "detection": 1000 * (t1 - t0),
-            "estimation": 1000 * (t2 - t1),
-            "geometry": 1000 * (t3 - t2),
-        }
-        return result
+        results = [self._body_result(b, newest=i == len(bodies) - 1, job=job) for i, b in enumerate(bodies)]
+        timings = dict(step.timings_ms)
+        timings["geometry"] += 1000 * (time.perf_counter() - t0)
+        return JobResult(
+            bodies=results,
+            view_drops=step.view_drops,
+            sets_without_person=step.sets_without_person,
+            flips_chosen=step.flips_chosen,
+            timings_ms=timings,
+            sets_refined=step.sets_refined,
+        )
 
-    def _detect_all(self, views: list[ViewJob]) -> dict:
-        """camera -> MediaPipe Detection (or None) for the views that carry an image, in parallel."""
-        with_image = [v for v in views if v.image is not None]
-        if not with_image:
-            return {}
-        found = self._detect_pool.map(lambda v: self.detectors[v.camera].detect(v.image), with_image)
-        return {v.camera: d for v, d in zip(with_image, found, strict=True)}
-
-    def _body_result(self, body, mesh: bool, overlay: bool) -> BodyResult:
-        import torch
-
-        from scorehmr_ros.core.body_model import pose6d_to_rotmat
-        from scorehmr_ros.core.camera import project
-
-        bm = self.models.body_model
+    @staticmethod
+    def _body_result(body, newest: bool, job: Job) -> BodyResult:
+        """The node's record of an API body: mesh and overlays for the newest body only."""
         out = BodyResult(
             body.stamp_ns,
             body.frame,
-            body.rotations.numpy(),
-            body.betas.numpy(),
-            body.transl.numpy(),
-            body.joints.numpy(),
-            dict(body.view_errors_px),
+            body.rotations,
+            body.betas,
+            body.transl,
+            body.joints,
+            body.view_errors_px,
             body.fit_quality,
             len(body.views),
         )
-        with torch.no_grad():
-            if mesh:
-                R = body.rotations
-                out.vertices = (
-                    bm(R[None, 0], R[None, 1:], body.betas[None], body.transl[None]).vertices[0].numpy()
-                )
-            if overlay:
-                for state in body.views:
-                    R = pose6d_to_rotmat(state.x.reshape(24, 6))
-                    kp = bm.pose_keypoints(
-                        R[None, 0], R[None, 1:], state.betas[None], state.transl[None], LAYOUT
-                    )
-                    out.overlay_uv[state.camera] = project(kp, state.observation.K[None])[0].numpy()
+        if newest and job.mesh:
+            out.vertices = body.vertices
+        if newest and job.overlay:
+            out.overlay_uv = {name: fit.projected for name, fit in body.views.items()}
         return out
