@@ -31,23 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
 
 # Rigid-ish, well-localised keypoints used for the geometric costs (names of the layout).
-ASSOCIATION_KEYPOINTS = (
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+ASSOCIATION_KEYPOINTS = LIMB_KEYPOINT_NAMES
 
 
 @dataclass

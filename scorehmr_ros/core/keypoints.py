@@ -126,30 +126,17 @@ BLAZEPOSE_33 = _make(
     ],
 )
 
+# The 12 limb keypoints every layout here has, with the same name as the SMPL joint they sit on:
+# well localised by detectors, used for geometric costs (association, triangulation) and limb errors.
+LIMB_KEYPOINT_NAMES = tuple(
+    f"{side}_{part}"
+    for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+    for side in ("left", "right")
+)
+
 COCO_17 = _make(
     "coco17",
-    [
-        (n, _one(n))
-        for n in (
-            "nose",
-            "left_eye",
-            "right_eye",
-            "left_ear",
-            "right_ear",
-            "left_shoulder",
-            "right_shoulder",
-            "left_elbow",
-            "right_elbow",
-            "left_wrist",
-            "right_wrist",
-            "left_hip",
-            "right_hip",
-            "left_knee",
-            "right_knee",
-            "left_ankle",
-            "right_ankle",
-        )
-    ],
+    [(n, _one(n)) for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", *LIMB_KEYPOINT_NAMES)],
 )
 
 # OpenPose BODY_25 (its own names). Neck and MidHip are shoulder / hip midpoints.
