@@ -33,7 +33,8 @@ REQ_DIR = Path(__file__).resolve().parents[1] / "requirements"
 ROS_PREFIX = "ros-"  # every installed ROS 2 wheel belongs to runtime (interface build + rclpy)
 ROOTS = {
     "runtime": (
-        "torch numpy scipy roma smplx mediapipe onnxruntime onnx onnxscript opencv-contrib-python"
+        "torch numpy scipy roma smplx mediapipe ai-edge-litert onnxruntime onnx onnxscript"
+        " opencv-contrib-python"
         " mcap mcap-ros2-support PyYAML setuptools"
         " catkin-pkg"  # ament_cmake_core reads package.xml with it; no ROS wheel declares it
     ).split(),
