@@ -20,6 +20,7 @@ from train_regressor import train_regressor
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm, regress_scene
+from scorehmr_ros.provenance import provenance
 from scorehmr_ros.sim.mocap import augmented_training_poses
 
 SETTINGS = {
@@ -70,7 +71,8 @@ def main() -> None:
             flush=True,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"steps": args.steps, "results": results}, indent=2))
+    record = {"steps": args.steps, "results": results, "provenance": provenance()}
+    args.out.write_text(json.dumps(record, indent=2))
     print(f"wrote {args.out}")
 
 

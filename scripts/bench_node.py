@@ -32,6 +32,7 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 from scorehmr_ros.msg import BodyArray, Keypoints2D
+from scorehmr_ros.provenance import provenance
 from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.paths import use_large_message_transports
 from scorehmr_ros.ros.replay import GROUND_TRUTH_TOPIC
@@ -181,6 +182,7 @@ def main() -> None:
         "rss_growth_mb_after_warmup": (steady[-1] - steady[0]) if len(steady) > 1 else None,
         "node_diagnostics": bench.diag,
         "cpu_cores": os.cpu_count(),
+        "provenance": provenance(),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "rss_mb"}, indent=2))
     if args.out:

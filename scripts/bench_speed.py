@@ -46,6 +46,7 @@ from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS, PAPER_MULTI_VIEW, VARIAN
 from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm
 from scorehmr_ros.eval.variants import scene_batch
+from scorehmr_ros.provenance import provenance
 
 BATCHES = (1, 3, 8, 24, 64)
 
@@ -309,6 +310,7 @@ def main() -> None:
         "note": "shared machine (other jobs running); medians reduce but do not remove the noise",
     }
     report = {
+        "provenance": provenance(),
         "env": env,
         "build_seconds": build,
         "denoiser_call_ms": {k: {str(b): v for b, v in d.items()} for k, d in calls.items()},

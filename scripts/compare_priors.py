@@ -25,6 +25,7 @@ from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import VARIANT_SCHEDULES
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
 from scorehmr_ros.eval.variants import run_variant, score
+from scorehmr_ros.provenance import provenance
 
 
 def call_ms(fn, batch: int = 24, runs: int = 200) -> float:
@@ -81,6 +82,7 @@ def main() -> None:
         results[str(path)] = row
         print(json.dumps({str(path): row}, indent=1, default=float), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    results["provenance"] = provenance()
     args.out.write_text(json.dumps(results, indent=2, default=float))
     print(f"wrote {args.out}")
 

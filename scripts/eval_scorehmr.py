@@ -22,6 +22,7 @@ from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import VARIANT_SCHEDULES
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
 from scorehmr_ros.eval.variants import VARIANTS, run_variant, score
+from scorehmr_ros.provenance import provenance
 
 METRICS = ("mpjpe", "pa_mpjpe", "err_2d", "accel", "ms_per_view_frame")
 # The paper's reported relative changes (ScoreHMR vs its regression init) on its benchmarks.
@@ -89,6 +90,7 @@ def main() -> None:
         "frames": frames,
         "configs": {k: vars(c) for k, c in VARIANT_SCHEDULES.items()},
         "git_revision": rev.stdout.strip(),
+        "provenance": provenance(),
         "seconds": time.time() - t0,
         "markdown": text,
     }

@@ -22,6 +22,7 @@ from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.refiner import RefineConfig
 from scorehmr_ros.eval.heldout import regress_scene
 from scorehmr_ros.eval.variants import run_variant, score
+from scorehmr_ros.provenance import provenance
 from scorehmr_ros.sim.mocap import load_mocap, train_clips
 from scorehmr_ros.sim.scene import make_scene
 
@@ -84,7 +85,8 @@ def main() -> None:
         print(f"{variant:10s} best {key:32s} " + " ".join(f"{m}={x:.1f}" for m, x in cands[key].items()))
     print("regressor  " + " ".join(f"{m}={sum(r[m] for r in base) / len(base):.1f}" for m in base[0]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"clips": TUNING_CLIPS, "results": results, "best": best}, indent=2))
+    record = {"clips": TUNING_CLIPS, "results": results, "best": best, "provenance": provenance()}
+    args.out.write_text(json.dumps(record, indent=2))
     print(f"wrote {args.out}")
 
 
