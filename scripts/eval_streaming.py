@@ -1,6 +1,11 @@
 """Accuracy/cost of the node's streaming presets on the held-out scenes (3 views, every frame).
 
     .venv/bin/python scripts/eval_streaming.py [--max-frames 120] [--out docs/eval/streaming.md]
+    .venv/bin/python scripts/eval_streaming.py --calibrated [--stride 2 --max-frames 40] [--out F.md]
+
+``--calibrated``: the same held-out scenes as calibrated rigs (cam_to_ref into the world frame):
+robust DLT triangulation vs the old per-view fusion vs one ScoreHMR body per frame, scored in the
+fixed frame (12 limb joints, pelvis) and root-aligned / Procrustes-aligned (eval.streaming).
 
 Runs each configuration through core.streaming exactly as the node does (ONNX Runtime denoiser,
 one torch thread) and prints a Markdown table; see scorehmr_ros/eval/streaming.py.
@@ -11,16 +16,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from datetime import UTC
 from pathlib import Path
 
 import torch
 
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.models import ScoreHMRModels
-from scorehmr_ros.core.presets import PRESETS
+from scorehmr_ros.core.presets import PRESETS, StreamingConfig
 from scorehmr_ros.core.refiner import RefineConfig
 from scorehmr_ros.eval.heldout import heldout_scenes
-from scorehmr_ros.eval.streaming import HEADER, evaluate_streaming
+from scorehmr_ros.eval.streaming import (
+    CALIBRATED_HEADER,
+    HEADER,
+    evaluate_calibrated,
+    evaluate_streaming,
+)
 
 
 def configurations() -> dict[str, tuple]:
@@ -37,6 +48,84 @@ def configurations() -> dict[str, tuple]:
     }
 
 
+def calibrated_configurations() -> dict[str, StreamingConfig | None]:
+    """name -> StreamingConfig (None: plain robust DLT triangulation)."""
+    rt = PRESETS["realtime"]
+    no_refine = RefineConfig(iterations=0)
+    return {
+        "DLT triangulation (robust, weighted)": None,
+        "old fusion: per-view realtime, averaged": dataclasses.replace(rt, calibrated_fusion=False),
+        "calibrated start, body pose = mean of views (no refinement)": dataclasses.replace(
+            rt, refine=no_refine, warm_start=False
+        ),
+        "calibrated start, body pose fitted to 3D (no refinement)": dataclasses.replace(
+            rt, refine=no_refine, warm_start=False, body_pose_start="fit3d"
+        ),
+        "ScoreHMR calibrated realtime (mean start)": rt,
+        "ScoreHMR calibrated realtime (fit3d start)": dataclasses.replace(rt, body_pose_start="fit3d"),
+    }
+
+
+def provenance() -> dict:
+    """What an artefact must record: revision, command line, CPU, threads, date."""
+    import platform
+    import subprocess
+    import sys
+    from datetime import datetime
+
+    def run(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+         if ln.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {
+        "git_describe": run("git", "describe", "--always", "--dirty"),
+        "argv": sys.argv,
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main_calibrated(args) -> None:
+    models = ScoreHMRModels.load()
+    engine = make_denoiser(models.denoiser, backend=args.backend) if args.backend != "torch" else None
+    scenes = heldout_scenes(
+        models.body_model, num_views=3, seed=11, frame_stride=args.stride, max_frames=args.max_frames
+    )
+    rows = []
+    print(CALIBRATED_HEADER, flush=True)
+    for name, config in calibrated_configurations().items():
+        if args.only and not any(o in name for o in args.only):
+            continue
+        res = evaluate_calibrated(name, models, config, scenes, args.stride, engine)
+        rows.append(res)
+        print(res.row(), flush=True)
+    if args.out:
+        prov = provenance()
+        text = (
+            "# Calibrated 3-camera rigs on the held-out scenes (fixed frame)\n\n"
+            f"`{' '.join(prov['argv'])}` at `{prov['git_describe']}`, {prov['date']}, {prov['cpu']}, "
+            f"{prov['torch_threads']} torch thread(s). 4 held-out clips x 3 views (seed 11), every "
+            f"{args.stride}th frame, at most {args.max_frames} per clip, default keypoint corruption; "
+            "stamps from the clip's fps. Limb joints: hips, knees, ankles, shoulders, elbows, wrists.\n\n"
+            + CALIBRATED_HEADER
+            + "\n"
+            + "\n".join(r.row() for r in rows)
+            + "\n"
+        )
+        args.out.write_text(text)
+        args.out.with_suffix(".json").write_text(
+            json.dumps({"provenance": prov, "rows": [dataclasses.asdict(r) for r in rows]}, indent=1)
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -44,8 +133,14 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=120, help="frames per held-out clip")
     parser.add_argument("--only", nargs="*", default=None, help="configuration names to run")
     parser.add_argument("--out", type=Path, default=None, help="Markdown output (JSON beside it)")
+    parser.add_argument("--calibrated", action="store_true", help="calibrated rigs vs DLT (see above)")
+    parser.add_argument("--stride", type=int, default=1, help="--calibrated: frame stride")
+    parser.add_argument("--backend", default="onnxruntime", help="denoiser backend (core.engines)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.calibrated:
+        main_calibrated(args)
+        return
     models = ScoreHMRModels.load()
     engine = make_denoiser(models.denoiser, backend="onnxruntime")
     scenes = heldout_scenes(models.body_model, num_views=3, seed=11, max_frames=args.max_frames)

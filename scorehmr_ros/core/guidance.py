@@ -28,6 +28,12 @@ class Observations:
     anchor_pose: (B, 144) fixed previous-frame pose used when ``has_anchor`` (published frames).
     has_anchor: (B,) bool.
     cam_to_ref: optional (B, 4, 4) camera→reference transforms (calibrated rigs only).
+    temporal_weight: optional (B,) per-sample multiplier of the temporal term (its link's frame
+        interval in units of the reference interval: ``reference_dt / dt``; None = 1).
+    view_transforms: optional (B, V, 4, 4) transforms from the sample's frame into each of V view
+        cameras (calibrated rigs: one sample seen by every view); view_keypoints (B, V, K, 2);
+        view_confidence (B, V, K) (0 = missing view or keypoint); view_K (B, V, 3, 3);
+        view_image_size (B, V, 2).
     """
 
     keypoints: torch.Tensor
@@ -37,6 +43,12 @@ class Observations:
     anchor_pose: torch.Tensor
     has_anchor: torch.Tensor
     cam_to_ref: torch.Tensor | None = None
+    temporal_weight: torch.Tensor | None = None
+    view_transforms: torch.Tensor | None = None
+    view_keypoints: torch.Tensor | None = None
+    view_confidence: torch.Tensor | None = None
+    view_K: torch.Tensor | None = None
+    view_image_size: torch.Tensor | None = None
 
     @classmethod
     def independent(cls, keypoints: torch.Tensor, confidence: torch.Tensor) -> Observations:
@@ -90,6 +102,24 @@ def keypoint_reprojection(
     return (obs.confidence.clamp(min=0) ** 2 * err).sum(-1) * scale
 
 
+def multiview_keypoint_reprojection(
+    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations, sigma: float = 100.0
+) -> torch.Tensor:
+    """Calibrated rigs, one sample seen by V views: the sample's keypoints (in its own frame) moved
+    into each view camera by ``obs.view_transforms`` and projected with that view's K; per view
+    Σ conf² · GMoF(σ px) · (1000 / max(H, W)) as :func:`keypoint_reprojection`, summed over views.
+    The pose is shared by construction; ``cameras`` is not used."""
+    if obs.view_transforms is None:
+        raise ValueError("multiview_keypoint_reprojection needs Observations.view_* (calibrated views)")
+    T = obs.view_transforms.to(body.keypoints3d.dtype)
+    pts = torch.einsum("bvij,bkj->bvki", T[..., :3, :3], body.keypoints3d) + T[..., :3, 3].unsqueeze(2)
+    B, V, K, _ = pts.shape
+    uv = project(pts.reshape(B * V, K, 3), obs.view_K.reshape(B * V, 3, 3).to(pts.dtype)).reshape(B, V, K, 2)
+    err = gmof(uv - obs.view_keypoints, sigma).sum(-1)  # (B, V, K)
+    scale = 1000.0 / obs.view_image_size.max(dim=-1).values  # (B, V)
+    return ((obs.view_confidence.clamp(min=0) ** 2 * err).sum(-1) * scale).sum(-1)
+
+
 def _group_mean(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` (B, ...) over samples sharing ``groups`` (B,), broadcast back to (B, ...)."""
     uniq, inverse = torch.unique(groups, return_inverse=True)
@@ -131,14 +161,16 @@ def temporal_smoothness(
     x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations
 ) -> torch.Tensor:
     """‖x̂0ⁿ − x̂0ⁿ⁻¹‖² on the 144-D pose, to the same view's previous frame (in the batch, or the
-    fixed published anchor). Each sample's term looks backward only; through the gradient of the
+    fixed published anchor), times ``obs.temporal_weight`` when given. Each sample's term looks
+    backward only; through the gradient of the
     summed loss a previous frame *in the batch* is also pulled toward its successor (smoothing
     within the window), while a published anchor is a constant and never moves."""
     has_prev = obs.prev_index >= 0
     prev_in_batch = x0[obs.prev_index.clamp(min=0)]
     prev = torch.where(has_prev.unsqueeze(-1), prev_in_batch, obs.anchor_pose.to(x0.dtype))
     linked = has_prev | obs.has_anchor
-    return ((x0 - prev) ** 2).sum(-1) * linked
+    loss = ((x0 - prev) ** 2).sum(-1) * linked
+    return loss if obs.temporal_weight is None else loss * obs.temporal_weight.to(loss.dtype)
 
 
 TERMS: dict[str, Term] = {
@@ -146,6 +178,7 @@ TERMS: dict[str, Term] = {
     "multiview": multiview_pose_consistency,
     "multiview_calibrated": multiview_joint_consistency,
     "temporal": temporal_smoothness,
+    "keypoints_views": multiview_keypoint_reprojection,
 }
 
 

@@ -20,6 +20,16 @@ are not mistaken for the paper's:
 - ``temporal`` (:func:`core.guidance.temporal_smoothness`): ‖x̂0ⁿ − x̂0ⁿ⁻¹‖² on the 144-D pose,
   as the official ``smoothness_loss``; one previous-frame link per sample.
 - ``multiview_calibrated``: not in the paper (3D keypoints of the views agree in a shared frame).
+- ``keypoints_views`` (:func:`core.guidance.multiview_keypoint_reprojection`): calibrated rigs, one
+  sample per frame: the ``keypoints`` term of the sample's keypoints projected into every view,
+  summed over the views (same per-view normalisation, so one view with an identity transform is
+  exactly ``keypoints``).
+- ``temporal`` in units of time: the weight above is per frame at
+  :data:`TEMPORAL_REFERENCE_INTERVAL_S`; the streaming estimator multiplies it by
+  ``TEMPORAL_REFERENCE_INTERVAL_S / dt`` with dt the stamps' interval to the linked frame (a random
+  walk prior: ‖Δx‖² / dt), so a frame at twice the rate is pulled twice as hard toward a
+  predecessor half as far away, and the lag of the causal estimate in seconds does not depend on
+  the frame rate.
 """
 
 from __future__ import annotations
@@ -35,7 +45,11 @@ GUIDANCE_WEIGHTS: dict[str, float] = {
     "multiview": 0.005,
     "multiview_calibrated": 1.0,
     "temporal": 30.0,
+    "keypoints_views": 0.003,
 }
+# Frame interval (s) at which GUIDANCE_WEIGHTS["temporal"] is the per-frame weight (the held-out
+# and training scenes were tuned with one frame per step at about 30 fps).
+TEMPORAL_REFERENCE_INTERVAL_S = 1.0 / 30.0
 
 # -- refinement schedules (τ, step, K on the 1000-step cosine schedule) ------------------------
 # The paper's multi-view schedule; with our weights it diverges above guidance scale 0.3
@@ -72,6 +86,7 @@ def _streaming_weights() -> dict[str, float]:
         "multiview": GUIDANCE_WEIGHTS["multiview"],
         "temporal": GUIDANCE_WEIGHTS["temporal"],
         "multiview_calibrated": 0.0,
+        "keypoints_views": GUIDANCE_WEIGHTS["keypoints_views"],
     }
 
 
@@ -81,7 +96,21 @@ class StreamingConfig:
 
     free_frames: frames refined jointly; each is published ``free_frames - 1`` sets later.
     warm_start: start from the previous result plus the regressor's change since then.
-    resolve_flips: choose each view's left/right labelling by agreement with the others.
+    resolve_flips: choose each view's left/right labelling by agreement with the others (calibrated
+        sets: by the triangulation residual of each labelling; uncalibrated: body-frame agreement).
+    calibrated_fusion: calibrated sets with >= 2 usable views give ONE sample per frame (triangulated
+        start, keypoints projected into every view); False: the older per-view refinement averaged
+        in the reference frame (kept for comparison).
+    body_pose_start: calibrated start's body pose: ``"mean"`` (chordal mean of the views'
+        regressions) or ``"pivot"`` (the conditioning view's regression).
+    reference_camera: uncalibrated rigs publish in this camera's frame when it has a view in the set
+        (else the set's first view, in the order the caller lists them, e.g. the node's ``cameras``).
+    output_frame: name of the frame the views' ``cam_to_ref`` map into (calibrated rigs), unless a
+        view names it (``ViewInput.reference``). With neither, the camera whose ``cam_to_ref`` is the
+        identity names it once seen; before that, bodies are published in a camera's own frame.
+    temporal_interval_s: frame interval at which ``weights["temporal"]`` is the per-frame weight.
+    cold_start_guard: a sample with no previous frame keeps its start (the regressor's, or the
+        triangulated one) when refinement made its 2D error worse.
     """
 
     refine: RefineConfig = field(default_factory=lambda: PAPER_MULTI_VIEW)
@@ -89,6 +118,12 @@ class StreamingConfig:
     free_frames: int = 1
     warm_start: bool = True
     resolve_flips: bool = True
+    calibrated_fusion: bool = True
+    body_pose_start: str = "mean"
+    reference_camera: str | None = None
+    output_frame: str | None = None
+    temporal_interval_s: float = TEMPORAL_REFERENCE_INTERVAL_S
+    cold_start_guard: bool = True
 
 
 PRESETS: dict[str, StreamingConfig] = {

@@ -8,8 +8,24 @@ values refine the newest frames jointly and publish each frame ``free_frames - 1
 
 Uncalibrated (the paper's setting): each view keeps its own global orientation and translation
 in its camera frame; the fused body is the body pose averaged over views, placed in the reference
-view's camera frame. Calibrated (``cam_to_ref`` known for every view): views are brought into the
-reference frame and averaged, and the calibrated multi-view term is added.
+camera's frame (``StreamingConfig.reference_camera`` when it has a view in the set, else the set's
+first view in the caller's order; never the first camera that happened to arrive).
+
+Calibrated (``cam_to_ref`` known for every usable view, at least two of them): ONE sample per
+frame. Left/right labels are chosen per view by the triangulation residual of each labelling
+(:func:`core.triangulation.resolve_swaps`); the keypoints are triangulated (robust weighted DLT);
+the start takes its global orientation and translation from a rigid fit of the body's torso
+keypoints (hips, shoulders) to the triangulated ones, its body pose from the views' regressions.
+The sample lives in a *pivot* camera's frame (the conditioning view: the diffusion prior knows
+camera-frame orientations only) and is refined with its keypoints projected into every view, the
+keypoint term summed over views (``keypoints_views``), plus the temporal term. The body is
+published in the frame the ``cam_to_ref`` transforms map into (``ViewInput.reference`` /
+``StreamingConfig.output_frame`` / the identity camera), each view's ViewState holding the same
+body expressed in that view's camera frame. One usable view: the single-view path.
+
+The temporal term is weighted per second: ``weights["temporal"] · temporal_interval_s / dt`` with
+dt from the stamps. A sample with no previous frame keeps its start when refinement made its 2D
+error worse (``cold_start_guard``).
 """
 
 from __future__ import annotations
@@ -30,8 +46,18 @@ from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, PRESETS, StreamingConfig
 from scorehmr_ros.core.refiner import refine
 from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
+from scorehmr_ros.core.triangulation import (
+    Triangulation,
+    projection_matrices,
+    resolve_swaps,
+    rigid_fit,
+    triangulate,
+)
 
 LAYOUT = "blazepose33"
+FUSED = "<calibrated>"  # key of the one sample per frame of a calibrated set
+TORSO = (11, 12, 23, 24)  # blazepose33 left/right shoulder, left/right hip
+MIN_INTERVAL_S = 1e-4  # stamps closer than this are treated as carrying no timing
 MIN_CONFIDENT_KEYPOINTS = 6
 CONFIDENT = 0.3
 
@@ -42,6 +68,7 @@ class ViewInput:
 
     keypoints: (K, 2) px (BlazePose-33); confidence: (K,); K: (3, 3); image_size: (2,) (w, h).
     cam_to_ref: optional (4, 4) transform from this camera's optical frame to the reference frame.
+    reference: optional name of that reference frame (calibrated rigs); bodies are published in it.
     """
 
     camera: str
@@ -50,6 +77,7 @@ class ViewInput:
     K: torch.Tensor
     image_size: torch.Tensor
     cam_to_ref: torch.Tensor | None = None
+    reference: str | None = None
 
     def usable(self) -> bool:
         finite = torch.isfinite(self.keypoints).all(-1) & torch.isfinite(self.confidence)
@@ -68,11 +96,13 @@ class ViewState:
     observation: ViewInput
     x_regressed: torch.Tensor  # (144,) the regressor's own estimate of this frame
     transl_regressed: torch.Tensor  # (3,)
+    to_ref: torch.Tensor | None = None  # (4, 4) this state's frame → reference frame, when known
+    pivot: str | None = None  # calibrated sample: the camera whose frame x/transl are in
 
 
 @dataclass
 class FusedBody:
-    """The published body of one set, in the camera frame ``frame`` (the reference camera when calibrated).
+    """The published body of one set, in ``frame`` (calibrated: the frame ``cam_to_ref`` maps into).
 
     rotations (24, 3, 3): [0] global orientation in ``frame``; betas (nb,); transl (3,);
     joints (24, 3) in ``frame``; per-view 2D errors (px); fit quality in [0, 1].
@@ -89,12 +119,28 @@ class FusedBody:
     views: list[ViewState]
     timings_ms: dict[str, float]
     sets_in_call: int = 1  # sets refined together in the process_many() call that finalised this one
+    triangulated: torch.Tensor | None = None  # (33, 3) in ``frame`` (NaN: not triangulated), calibrated
+
+
+@dataclass
+class _Calib:
+    """A calibrated set: the views as used (labels resolved), their regressions, the transforms from
+    the pivot camera into each view (V, 4, 4) and into the reference frame (4, 4)."""
+
+    pivot: str
+    reference: str | None
+    views: list[ViewInput]
+    regressed: list[ViewState]
+    pivot_to_view: torch.Tensor
+    pivot_to_ref: torch.Tensor
+    triangulation: Triangulation
 
 
 @dataclass
 class _Frame:
     stamp_ns: int
     views: list[ViewState]
+    calib: _Calib | None = None
 
 
 class StreamingEstimator:
@@ -106,17 +152,25 @@ class StreamingEstimator:
         """``denoiser``: an ε̂ = f(x_t, t, c) engine (core.engines.make_denoiser); default eager torch."""
         if config.free_frames < 1:
             raise ValueError("free_frames must be >= 1")
+        if config.body_pose_start not in ("mean", "pivot", "fit3d"):
+            raise ValueError(f"body_pose_start: 'mean', 'pivot' or 'fit3d', not {config.body_pose_start!r}")
         self.models = models
         self.denoiser = denoiser or models.denoiser
         self.config = config
         self._free: deque[_Frame] = deque()
-        self._anchor: dict[str, ViewState] = {}  # last published state per camera
-        self.reference: str | None = None
+        self._anchor: dict[str, ViewState] = {}  # last published state per camera (FUSED: calibrated)
+        self._anchor_stamp: dict[str, int] = {}
+        self.reference: str | None = config.reference_camera  # configured, never by arrival order
+        self._identity_camera: str | None = None  # calibrated: camera whose cam_to_ref is the identity
+        self._pivot: str | None = None
         self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
+        self.cold_starts_kept = 0  # cold samples that kept their start (diagnostics)
 
     def reset(self) -> None:
         self._free.clear()
         self._anchor.clear()
+        self._anchor_stamp.clear()
+        self._pivot = None
 
     def process(self, stamp_ns: int, views: list[ViewInput]) -> list[FusedBody]:
         """Add one set (views without enough confident keypoints are ignored) and refine the window."""
@@ -132,12 +186,15 @@ class StreamingEstimator:
         t0 = time.perf_counter()
         added = 0
         for stamp_ns, views in sets:
-            if self.reference is None and views:
-                self.reference = views[0].camera
             usable = [v for v in views if v.usable()]
-            if usable:
+            if not usable:
+                continue
+            calibrated = all(v.cam_to_ref is not None for v in usable)
+            if calibrated and self.config.calibrated_fusion and len(usable) >= 2:
+                self._free.append(self._regress_calibrated(stamp_ns, usable))
+            else:
                 self._free.append(_Frame(stamp_ns, self._regress(usable)))
-                added += 1
+            added += 1
         timings["regression_ms"] = 1000 * (time.perf_counter() - t0)
         if not added:
             return self._flush_if_full(timings, force=False)
@@ -149,6 +206,27 @@ class StreamingEstimator:
     def flush(self) -> list[FusedBody]:
         """Publish every frame still free (end of stream)."""
         return self._flush_if_full({}, force=True)
+
+    # -- frames ----------------------------------------------------------------------------------
+    def _reference_name(self, views: list[ViewInput]) -> str | None:
+        """Name of the frame the views' cam_to_ref map into; None when it cannot be known yet."""
+        for v in views:
+            if v.reference:
+                return v.reference
+        if self.config.output_frame:
+            return self.config.output_frame
+        for v in views:
+            if torch.allclose(v.cam_to_ref.float(), torch.eye(4), atol=1e-5):
+                self._identity_camera = v.camera
+        return self._identity_camera
+
+    def _choose_pivot(self, views: list[ViewInput]) -> int:
+        names = [v.camera for v in views]
+        for name in (self.config.reference_camera, self._pivot):
+            if name in names:
+                return names.index(name)
+        score = [float(v.confidence.clamp(0, 1).nan_to_num().sum()) for v in views]
+        return max(range(len(views)), key=score.__getitem__)
 
     # -- steps ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -185,8 +263,117 @@ class StreamingEstimator:
                 ti = prev.transl + (transl[i] - prev.transl_regressed)
             else:
                 xi, ti = x[i], transl[i]
-            states.append(ViewState(v.camera, xi, ti, betas[i], features[i], obs, x[i], transl[i]))
+            T = None if v.cam_to_ref is None else v.cam_to_ref.float()
+            states.append(ViewState(v.camera, xi, ti, betas[i], features[i], obs, x[i], transl[i], T))
         return states
+
+    @torch.no_grad()
+    def _regress_calibrated(self, stamp_ns: int, views: list[ViewInput]) -> _Frame:
+        """One sample for a calibrated set (>= 2 usable views): see the module docstring."""
+        bm = self.models.body_model
+        kp = torch.stack([v.keypoints for v in views]).float()
+        conf = torch.stack([v.confidence for v in views]).float()
+        conf = torch.where(torch.isfinite(kp).all(-1) & torch.isfinite(conf), conf, torch.zeros_like(conf))
+        kp = torch.nan_to_num(kp)
+        K = torch.stack([v.K for v in views]).float()
+        cam_to_ref = torch.stack([v.cam_to_ref for v in views]).float()
+        V = len(views)
+        P = projection_matrices(K, cam_to_ref)
+        flip = list(get_layout(LAYOUT).flip_permutation)
+        flipped = resolve_swaps(P, kp, conf, flip) if self.config.resolve_flips else [False] * V
+        for i, f in enumerate(flipped):
+            if f:
+                kp[i], conf[i] = kp[i, flip], conf[i, flip]
+        self.flips_chosen += sum(flipped)
+        views = [replace(v, keypoints=kp[i], confidence=conf[i]) for i, v in enumerate(views)]
+        out = self.models.regressor(kp, conf, K)
+        transl = solve_translation(bm, out, kp, conf, K)
+        x_views = rotmat_to_pose6d(out.rotations).reshape(V, -1)
+        regressed = [
+            ViewState(
+                v.camera,
+                x_views[i],
+                transl[i],
+                out.betas[i],
+                out.features[i],
+                v,
+                x_views[i],
+                transl[i],
+                cam_to_ref[i],
+            )
+            for i, v in enumerate(views)
+        ]
+        tri = triangulate(P, kp, conf)
+        p = self._choose_pivot(views)
+        self._pivot = views[p].camera
+        pivot_to_ref = cam_to_ref[p]
+        pivot_to_view = torch.linalg.inv(cam_to_ref) @ pivot_to_ref
+        betas = out.betas.mean(0)
+        if self.config.body_pose_start in ("mean", "fit3d"):
+            body_pose = roma.special_procrustes(out.rotations[:, 1:].sum(0))
+        else:
+            body_pose = out.rotations[p, 1:]
+        eye = torch.eye(3)
+        # Start: orientation and position from the triangulated torso (reference frame).
+        torso = torch.tensor(TORSO)
+        ok = tri.valid[torso]
+        kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]  # (33, 3)
+        J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
+        R_pr, t_pr = pivot_to_ref[:3, :3], pivot_to_ref[:3, 3]
+        if int(ok.sum()) >= 3:
+            R, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
+            orient_piv = R_pr.T @ R
+            pelvis_ref = R @ J0 + t
+            pelvis_piv = R_pr.T @ (pelvis_ref - t_pr)
+            transl_piv = pelvis_piv - J0
+            if self.config.body_pose_start == "fit3d":
+                R, body_pose, pelvis_ref = self._fit_3d(R, body_pose, pelvis_ref, betas, tri)
+                orient_piv = R_pr.T @ R
+                transl_piv = R_pr.T @ (pelvis_ref - t_pr) - J0
+        else:  # torso not triangulated: the pivot view's own regression
+            orient_piv, transl_piv = out.rotations[p, 0], transl[p]
+        x_start = rotmat_to_pose6d(torch.cat([orient_piv[None], body_pose])).reshape(-1)
+        prev = self._previous_state(FUSED) if self.config.warm_start else None
+        if prev is not None and prev.pivot == self._pivot:
+            x0 = prev.x + (x_start - prev.x_regressed)
+            t0 = prev.transl + (transl_piv - prev.transl_regressed)
+        else:
+            x0, t0 = x_start, transl_piv
+        state = ViewState(FUSED, x0, t0, betas, out.features[p], views[p], x_start, transl_piv,
+                          pivot_to_ref, self._pivot)  # fmt: skip
+        calib = _Calib(
+            self._pivot, self._reference_name(views), views, regressed, pivot_to_view, pivot_to_ref, tri
+        )
+        return _Frame(stamp_ns, [state], calib)
+
+    def _fit_3d(self, orient, body_pose, pelvis, betas, tri: Triangulation, steps: int = 40):
+        """Body pose, orientation and pelvis (reference frame) fitted to the triangulated keypoints:
+        Adam on the 6D pose from the given start, a weak pull toward the start's body pose."""
+        bm = self.models.body_model
+        ok = tri.valid
+        if int(ok.sum()) < 8:
+            return orient, body_pose, pelvis
+        target = tri.points[ok]
+        eye = torch.eye(3)
+        J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]
+        x_body0 = rotmat_to_pose6d(body_pose).reshape(-1)
+        with torch.enable_grad():
+            x_o = rotmat_to_pose6d(orient[None]).reshape(-1).clone().requires_grad_(True)
+            x_b = x_body0.clone().requires_grad_(True)
+            tr = (pelvis - J0).clone().requires_grad_(True)
+            opt = torch.optim.Adam([x_o, x_b, tr], lr=0.02)
+            for _ in range(steps):
+                opt.zero_grad()
+                R = pose6d_to_rotmat(x_o.reshape(1, 6))
+                B = pose6d_to_rotmat(x_b.reshape(23, 6))
+                kp = bm.pose_keypoints(R, B[None], betas[None], tr[None], LAYOUT)[0]
+                loss = ((kp[ok] - target) ** 2).sum(-1).mean() + 1e-4 * ((x_b - x_body0) ** 2).sum()
+                loss.backward()
+                opt.step()
+        R = pose6d_to_rotmat(x_o.detach().reshape(1, 6))[0]
+        B = pose6d_to_rotmat(x_b.detach().reshape(23, 6))
+        J0 = bm.skeleton(eye[None], B[None], betas[None])[0, 0]
+        return R, B, tr.detach() + J0
 
     def _choose_labeling(
         self, views: list[ViewInput], rotations: torch.Tensor, betas: torch.Tensor
@@ -233,25 +420,41 @@ class StreamingEstimator:
                     return s
         return self._anchor.get(camera)
 
+    def _temporal_weight(self, stamp_ns: int, prev_stamp_ns: int | None) -> float:
+        """Multiplier of the temporal term for a link over ``stamp - prev_stamp`` (see presets)."""
+        if prev_stamp_ns is None:
+            return 1.0
+        dt = (stamp_ns - prev_stamp_ns) * 1e-9
+        if not dt >= MIN_INTERVAL_S:  # no timing in the stamps (equal, reversed, frame counters)
+            return 1.0
+        return min(self.config.temporal_interval_s / dt, 10.0)
+
     def _refine_window(self) -> None:
         frames = list(self._free)
-        states = [s for f in frames for s in f.views]
-        index = {
-            (fi, s.camera): i
-            for i, (fi, s) in enumerate((fi, s) for fi, f in enumerate(frames) for s in f.views)
-        }
-        B = len(states)
-        frame_id = torch.tensor([fi for fi, f in enumerate(frames) for _ in f.views])
+        samples = [(fi, s) for fi, f in enumerate(frames) for s in f.views]
+        index = {(fi, s.camera): i for i, (fi, s) in enumerate(samples)}
+        B = len(samples)
+        states = [s for _, s in samples]
+        frame_id = torch.tensor([fi for fi, _ in samples])
         prev_index = torch.full((B,), -1, dtype=torch.long)
         anchor = torch.zeros(B, 144)
         has_anchor = torch.zeros(B, dtype=torch.bool)
-        for (fi, cam), i in index.items():
-            if fi > 0 and (fi - 1, cam) in index:
-                prev_index[i] = index[(fi - 1, cam)]
-            elif fi == 0 and cam in self._anchor:
-                anchor[i], has_anchor[i] = self._anchor[cam].x, True
+        tweight = torch.ones(B)
+        for i, (fi, s) in enumerate(samples):
+            stamp = frames[fi].stamp_ns
+            j = index.get((fi - 1, s.camera)) if fi > 0 else None
+            if j is not None and states[j].pivot == s.pivot:
+                prev_index[i] = j
+                tweight[i] = self._temporal_weight(stamp, frames[fi - 1].stamp_ns)
+            elif fi == 0 and s.camera in self._anchor:
+                a = self._anchor[s.camera]
+                anchor[i], has_anchor[i] = self._moved_to(a, s), True
+                tweight[i] = self._temporal_weight(stamp, self._anchor_stamp.get(s.camera))
+        cold = (prev_index < 0) & ~has_anchor
         obs_list = [s.observation for s in states]
         calibrated = all(o.cam_to_ref is not None for o in obs_list)
+        any_fused = any(f.calib is not None for f in frames)
+        view_fields = self._view_fields(frames, samples)
         obs = Observations(
             keypoints=torch.stack([o.keypoints for o in obs_list]),
             confidence=torch.stack([o.confidence for o in obs_list]),
@@ -260,9 +463,18 @@ class StreamingEstimator:
             anchor_pose=anchor,
             has_anchor=has_anchor,
             cam_to_ref=torch.stack([o.cam_to_ref for o in obs_list]).float() if calibrated else None,
+            temporal_weight=tweight,
+            **view_fields,
         )
         weights = dict(self.config.weights)
-        if not calibrated:
+        kp_weight = weights.pop("keypoints", 0.0)
+        views_weight = weights.pop("keypoints_views", kp_weight)
+        if any_fused:  # every sample through its views (a single view: exactly the keypoints term)
+            weights["keypoints_views"] = views_weight
+            weights.pop("multiview_calibrated", None)
+        else:
+            weights["keypoints"] = kp_weight
+        if not calibrated or any_fused:
             weights.pop("multiview_calibrated", None)
         cams = PinholeCameras(
             K=torch.stack([o.K for o in obs_list]).float(),
@@ -270,12 +482,16 @@ class StreamingEstimator:
             t=torch.zeros(B, 3),
             image_size=torch.stack([o.image_size for o in obs_list]).float(),
         )
-        betas = torch.stack([s.betas for s in states]).mean(0, keepdim=True).expand(B, -1)
+        betas = torch.stack(
+            [s.betas if f.calib is not None else self._window_betas(frames) for f in frames for s in f.views]
+        )
+        x_start = torch.stack([s.x for s in states])
+        t_start = torch.stack([s.transl for s in states])
         res = refine(
-            torch.stack([s.x for s in states]),
+            x_start,
             torch.stack([s.cond for s in states]),
             betas,
-            torch.stack([s.transl for s in states]),
+            t_start,
             cams,
             obs,
             make_terms(weights),
@@ -284,8 +500,67 @@ class StreamingEstimator:
             self.models.body_model,
             self.models.schedule,
         )
+        x_new, t_new = res.x0, res.transl
+        if self.config.cold_start_guard and bool(cold.any()):
+            before = self._errors_px(x_start, t_start, betas, view_fields)
+            after = self._errors_px(x_new, t_new, betas, view_fields)
+            keep = cold & (before < after)
+            self.cold_starts_kept += int(keep.sum())
+            x_new = torch.where(keep[:, None], x_start, x_new)
+            t_new = torch.where(keep[:, None], t_start, t_new)
         for i, s in enumerate(states):
-            s.x, s.transl, s.betas = res.x0[i], res.transl[i], betas[i]
+            s.x, s.transl, s.betas = x_new[i], t_new[i], betas[i]
+
+    def _window_betas(self, frames: list[_Frame]) -> torch.Tensor:
+        """Shape shared by the per-view samples of the window (mean of their regressions)."""
+        per_view = [s.betas for f in frames if f.calib is None for s in f.views]
+        return torch.stack(per_view).mean(0)
+
+    @staticmethod
+    def _moved_to(anchor: ViewState, state: ViewState) -> torch.Tensor:
+        """The anchor's pose (144,) with its global orientation expressed in ``state``'s frame."""
+        if anchor.pivot == state.pivot or anchor.to_ref is None or state.to_ref is None:
+            return anchor.x
+        rot = pose6d_to_rotmat(anchor.x.reshape(24, 6))
+        R = state.to_ref[:3, :3].T @ anchor.to_ref[:3, :3]
+        return rotmat_to_pose6d(torch.cat([(R @ rot[0])[None], rot[1:]])).reshape(-1)
+
+    @staticmethod
+    def _view_fields(frames: list[_Frame], samples) -> dict[str, torch.Tensor]:
+        """Observations.view_* of every sample: a calibrated sample's views, else its own view alone."""
+        Vmax = max(len(f.calib.views) if f.calib is not None else 1 for f in frames)
+        B = len(samples)
+        nk = samples[0][1].observation.keypoints.shape[0]
+        T = torch.eye(4).repeat(B, Vmax, 1, 1)
+        kp = torch.zeros(B, Vmax, nk, 2)
+        conf = torch.zeros(B, Vmax, nk)
+        K = torch.eye(3).repeat(B, Vmax, 1, 1)
+        size = torch.ones(B, Vmax, 2)
+        for i, (fi, s) in enumerate(samples):
+            calib = frames[fi].calib
+            views = calib.views if calib is not None else [s.observation]
+            for v, o in enumerate(views):
+                kp[i, v], conf[i, v] = o.keypoints, o.confidence
+                K[i, v], size[i, v] = o.K.float(), o.image_size.float()
+                if calib is not None:
+                    T[i, v] = calib.pivot_to_view[v]
+        return dict(
+            view_transforms=T, view_keypoints=kp, view_confidence=conf, view_K=K, view_image_size=size
+        )
+
+    @torch.no_grad()
+    def _errors_px(self, x, transl, betas, view_fields) -> torch.Tensor:
+        """(B,) confidence-weighted mean 2D error (px) over each sample's views and confident keypoints."""
+        rot = pose6d_to_rotmat(x.reshape(-1, 24, 6))
+        kp3d = self.models.body_model.pose_keypoints(rot[:, 0], rot[:, 1:], betas, transl, LAYOUT)
+        T = view_fields["view_transforms"]
+        pts = torch.einsum("bvij,bkj->bvki", T[..., :3, :3], kp3d) + T[..., :3, 3].unsqueeze(2)
+        B, V, K, _ = pts.shape
+        uv = project(pts.reshape(B * V, K, 3), view_fields["view_K"].reshape(B * V, 3, 3)).reshape(B, V, K, 2)
+        conf = view_fields["view_confidence"]
+        w = conf * (conf > CONFIDENT)
+        err = (uv - view_fields["view_keypoints"]).norm(dim=-1)
+        return (err * w).sum((1, 2)) / w.sum((1, 2)).clamp(min=1e-9)
 
     def _flush_if_full(
         self, timings: dict[str, float], force: bool, sets_in_call: int = 1
@@ -295,8 +570,61 @@ class StreamingEstimator:
             frame = self._free.popleft()
             for s in frame.views:
                 self._anchor[s.camera] = s
-            out.append(self._fuse(frame, timings, sets_in_call))
+                self._anchor_stamp[s.camera] = frame.stamp_ns
+            fused = self._publish_calibrated(frame, timings, sets_in_call) if frame.calib else None
+            out.append(fused or self._fuse(frame, timings, sets_in_call))
         return out
+
+    @torch.no_grad()
+    def _publish_calibrated(self, frame: _Frame, timings: dict[str, float], sets_in_call: int) -> FusedBody:
+        """The one sample of a calibrated set: in the reference frame, and per view in its camera."""
+        bm = self.models.body_model
+        calib = frame.calib
+        s = frame.views[0]
+        rot = pose6d_to_rotmat(s.x.reshape(24, 6))
+        betas = s.betas
+        eye = torch.eye(3)
+        J0 = bm.skeleton(eye[None], rot[None, 1:], betas[None])[0, 0]
+        pelvis_piv = s.transl + J0
+        per_view = []
+        errors = {}
+        for v, (o, reg) in enumerate(zip(calib.views, calib.regressed, strict=True)):
+            T = calib.pivot_to_view[v]
+            orient_v = T[:3, :3] @ rot[0]
+            transl_v = T[:3, :3] @ pelvis_piv + T[:3, 3] - J0
+            x_v = rotmat_to_pose6d(torch.cat([orient_v[None], rot[1:]])).reshape(-1)
+            kp = bm.pose_keypoints(orient_v[None], rot[None, 1:], betas[None], transl_v[None], LAYOUT)
+            uv = project(kp, o.K[None].float())[0]
+            w = o.confidence > CONFIDENT
+            errors[o.camera] = float((uv - o.keypoints).norm(dim=-1)[w].mean()) if w.any() else float("nan")
+            per_view.append(
+                ViewState(
+                    o.camera,
+                    x_v,
+                    transl_v,
+                    betas,
+                    reg.cond,
+                    o,
+                    reg.x_regressed,
+                    reg.transl_regressed,
+                    o.cam_to_ref.float(),
+                )
+            )
+        if calib.reference is not None:
+            name, to_out = calib.reference, calib.pivot_to_ref
+        else:  # the reference frame has no known name yet: the pivot camera's own frame
+            name, to_out = calib.pivot, torch.eye(4)
+        orient = to_out[:3, :3] @ rot[0]
+        rotations = torch.cat([orient[None], rot[1:]])
+        pelvis = to_out[:3, :3] @ pelvis_piv + to_out[:3, 3]
+        transl = pelvis - J0
+        joints = bm.skeleton(rotations[None, 0], rotations[None, 1:], betas[None], transl[None])[0]
+        out_from_ref = to_out @ torch.linalg.inv(calib.pivot_to_ref)
+        tri = calib.triangulation.points @ out_from_ref[:3, :3].T + out_from_ref[:3, 3]
+        quality = torch.tensor([e for e in errors.values() if e == e])
+        fit = float(torch.exp(-quality / 25.0).mean()) if len(quality) else 0.0
+        return FusedBody(frame.stamp_ns, name, rotations, betas, transl, joints, errors, fit, per_view,
+                         dict(timings), sets_in_call, tri)  # fmt: skip
 
     @torch.no_grad()
     def _fuse(self, frame: _Frame, timings: dict[str, float], sets_in_call: int) -> FusedBody:
@@ -319,13 +647,17 @@ class StreamingEstimator:
         body_pose = roma.special_procrustes(rot[:, 1:].sum(0))  # chordal mean over views (23, 3, 3)
         calibrated = all(s.observation.cam_to_ref is not None for s in states)
         if calibrated:
-            frame_name = self.reference or states[0].camera  # cam_to_ref maps into the reference camera
             T = torch.stack([s.observation.cam_to_ref for s in states]).float()
+            frame_name = self._reference_name([s.observation for s in states])
+            if frame_name is None:  # reference frame not known by name: the first view's camera frame
+                frame_name = states[0].camera
+                T = torch.linalg.inv(T[0]) @ T
             orient = roma.special_procrustes((T[:, :3, :3] @ rot[:, 0]).sum(0))
             pelvis = bm.skeleton(rot[:, 0], rot[:, 1:], betas.expand(len(states), -1), transl)[:, 0]
             pelvis_ref = (pelvis.unsqueeze(1) @ T[:, :3, :3].transpose(-1, -2)).squeeze(1) + T[:, :3, 3]
             target_pelvis = pelvis_ref.mean(0)
         else:
+            # The configured reference camera when it has a view, else the first view (caller's order).
             ref_i = next((i for i, s in enumerate(states) if s.camera == self.reference), 0)
             frame_name = states[ref_i].camera
             orient = rot[ref_i, 0]

@@ -192,3 +192,23 @@ def resolve_swaps(
         if float(cost[i]) >= best - 1e-9:
             return current
         current, best = cands[i], float(cost[i])
+
+
+def rigid_fit(
+    source: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted Kabsch: rotation R (3, 3) and translation t (3,) minimising Σ w ‖R s + t − x‖².
+
+    source, target (N, 3); weights (N,) >= 0 (at least three non-collinear points with weight > 0).
+    """
+    w = weights.double().clamp(min=0)
+    w = w / w.sum().clamp(min=1e-12)
+    s, x = source.double(), target.double()
+    cs, cx = (w[:, None] * s).sum(0), (w[:, None] * x).sum(0)
+    H = ((s - cs) * w[:, None]).T @ (x - cx)
+    U, _, Vh = torch.linalg.svd(H)
+    d = torch.sign(torch.linalg.det(Vh.T @ U.T))
+    D = torch.diag(torch.stack([torch.ones_like(d), torch.ones_like(d), d]))
+    R = Vh.T @ D @ U.T
+    t = cx - R @ cs
+    return R.to(source.dtype), t.to(source.dtype)

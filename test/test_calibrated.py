@@ -1,0 +1,155 @@
+"""Calibrated rigs in core.streaming: one body per frame in the reference frame, the published frame,
+swap resolution by triangulation, the temporal term in units of time, the cold-start guard."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from scorehmr_ros.core.body_model import pose6d_to_rotmat
+from scorehmr_ros.core.guidance import BodyState, Observations, temporal_smoothness
+from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.presets import PRESETS
+from scorehmr_ros.core.refiner import RefineConfig
+from scorehmr_ros.core.streaming import StreamingEstimator, ViewInput
+from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes
+from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
+from scorehmr_ros.sim.scene import make_scene
+
+FLIP = list(get_layout("blazepose33").flip_permutation)
+FAST = PRESETS["realtime"]
+
+
+@pytest.fixture(scope="module")
+def models():
+    return ScoreHMRModels.load()
+
+
+@pytest.fixture(scope="module")
+def lying(models):
+    clip = heldout_clips(load_mocap())["humanoid3d_getup_faceup"]
+    return make_scene(models.body_model, clip, 3, seed=5, frames=slice(0, 6, 3))
+
+
+def _extrinsics(scene, v):
+    E = torch.eye(4)
+    E[:3, :3], E[:3, 3] = scene.cameras.R[v], scene.cameras.t[v]
+    return E
+
+
+def _views(scene, t, into=0, drop=(), reference=None):
+    """The node's convention: cam_to_ref maps into camera ``into``'s optical frame."""
+    E_ref = _extrinsics(scene, into)
+    return [
+        ViewInput(
+            f"cam{v + 1}",
+            scene.keypoints2d[t, v],
+            scene.confidence[t, v],
+            scene.cameras.K[v],
+            scene.cameras.image_size[v],
+            E_ref @ torch.linalg.inv(_extrinsics(scene, v)),
+            reference,
+        )
+        for v in range(scene.num_views)
+        if v not in drop
+    ]
+
+
+def _gt_in(scene, t, name):
+    return camera_joints(scene)[t, int(name[3:]) - 1]
+
+
+def test_published_frame_when_the_first_camera_misses_the_first_set(models, lying):
+    est = StreamingEstimator(models, FAST)
+    first = est.process(0, _views(lying, 0, drop=(0,)))[0]  # cam1 (the reference) is missing
+    # Whatever the label, the joints are in the labelled frame.
+    assert first.frame in ("cam2", "cam3")
+    err = (first.joints - _gt_in(lying, 0, first.frame)).norm(dim=-1).mean()
+    assert err < 0.3, (first.frame, err)
+    second = est.process(33_000_000, _views(lying, 1))[0]  # cam1 seen: its cam_to_ref is the identity
+    assert second.frame == "cam1"
+    assert (second.joints - _gt_in(lying, 1, "cam1")).norm(dim=-1).mean() < 0.3
+    # Named by the caller (the node's fixed frame): that name from the very first set.
+    named = StreamingEstimator(models, dataclasses.replace(FAST, output_frame="rig"))
+    body = named.process(0, _views(lying, 0, drop=(0,)))[0]
+    assert body.frame == "rig" and (body.joints - _gt_in(lying, 0, "cam1")).norm(dim=-1).mean() < 0.3
+    by_view = StreamingEstimator(models, FAST).process(0, _views(lying, 0, drop=(0,), reference="world"))[0]
+    assert by_view.frame == "world"
+
+
+def test_calibrated_set_gives_one_body_seen_by_every_view(models, lying):
+    est = StreamingEstimator(models, FAST)
+    body = est.process(0, _views(lying, 0))[0]
+    assert [s.camera for s in body.views] == ["cam1", "cam2", "cam3"]
+    gt = camera_joints(lying)[0]
+    bm = models.body_model
+    for v, s in enumerate(body.views):  # the same body, expressed in each view's camera frame
+        rot = pose6d_to_rotmat(s.x.reshape(24, 6))
+        joints = bm.skeleton(rot[None, 0], rot[None, 1:], s.betas[None], s.transl[None])[0]
+        T = torch.linalg.inv(s.observation.cam_to_ref)  # reference (cam1) -> this camera
+        expected = body.joints @ T[:3, :3].T + T[:3, 3]
+        assert torch.allclose(joints, expected, atol=1e-4)
+        assert (joints - gt[v]).norm(dim=-1).mean() < 0.3
+    assert body.triangulated is not None and body.triangulated.shape == (33, 3)
+
+
+def test_uncalibrated_reference_camera_is_configured(models, lying):
+    est = StreamingEstimator(models, dataclasses.replace(FAST, reference_camera="cam2"))
+    views = [dataclasses.replace(v, cam_to_ref=None) for v in _views(lying, 0)]
+    assert est.process(0, views)[0].frame == "cam2"
+    assert est.process(1, views[::-1])[0].frame == "cam2"  # not the order of arrival
+    assert est.process(2, [views[0], views[2]])[0].frame == "cam1"  # cam2 missing: first listed view
+
+
+@pytest.mark.parametrize("swapped", [0, 2])
+def test_swap_resolved_by_triangulation_on_a_lying_pose(models, lying, swapped):
+    est = StreamingEstimator(models, FAST)
+    views = _views(lying, 0)
+    v = views[swapped]
+    views[swapped] = dataclasses.replace(v, keypoints=v.keypoints[FLIP], confidence=v.confidence[FLIP])
+    body = est.process(0, views)[0]
+    assert est.flips_chosen == 1
+    used = body.views[swapped].observation.keypoints
+    assert torch.equal(used, lying.keypoints2d[0, swapped])  # labels restored
+    clean = StreamingEstimator(models, FAST)
+    clean.process(0, _views(lying, 0))
+    assert clean.flips_chosen == 0
+
+
+def test_temporal_term_is_per_second():
+    """One second of constant-velocity motion costs the same at 15 and 30 fps (per frame: ∝ 1/dt)."""
+    est = StreamingEstimator.__new__(StreamingEstimator)
+    est.config = PRESETS["realtime"]
+    totals = []
+    for fps in (15, 30):
+        n = fps + 1
+        t = torch.arange(n) / fps
+        x = torch.outer(t, torch.ones(144))  # x(t) = t, velocity 1 per second in every coordinate
+        stamps = (t * 1e9).long()
+        w = torch.tensor(
+            [1.0] + [est._temporal_weight(int(stamps[i]), int(stamps[i - 1])) for i in range(1, n)]
+        )
+        obs = dataclasses.replace(
+            Observations.independent(torch.zeros(n, 33, 2), torch.zeros(n, 33)),
+            prev_index=torch.arange(n) - 1,
+            temporal_weight=w,
+        )
+        totals.append(float(temporal_smoothness(x, BodyState(None, None, None), None, obs).sum()))
+    assert totals[0] == pytest.approx(totals[1], rel=1e-4)
+    assert est._temporal_weight(10, 10) == 1.0 and est._temporal_weight(5, None) == 1.0  # no timing
+
+
+def test_cold_start_is_not_worse_than_the_regressor(models):
+    """First frame of a stream, every held-out first view: 2D error <= the regressor's start."""
+    scenes = heldout_scenes(models.body_model, num_views=3, seed=0, max_frames=1)
+    start_cfg = dataclasses.replace(PRESETS["realtime"], refine=RefineConfig(iterations=0))
+    for scene in scenes:
+        for v in range(3):
+            view = ViewInput(
+                "cam", scene.keypoints2d[0, v], scene.confidence[0, v], scene.cameras.K[v],
+                scene.cameras.image_size[v],
+            )  # fmt: skip
+            start = StreamingEstimator(models, start_cfg).process(0, [view])[0].view_errors_px["cam"]
+            out = StreamingEstimator(models, PRESETS["realtime"]).process(0, [view])[0].view_errors_px["cam"]
+            assert out <= start + 1e-3, (scene.clip_name, v, start, out)
