@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -188,6 +189,9 @@ class ComputeProcess:
 # child side
 # ---------------------------------------------------------------------------------------------
 def _child_main(config: ComputeConfig, conn) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the parent node ends this child (stop()
+    # or pipe closed), so the child ignores SIGINT instead of dying mid-job with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
     try:
         pipeline = _Pipeline(config)
