@@ -242,7 +242,9 @@ def evaluate_calibrated(
             if pel is not None and torch.isfinite(pel):
                 res.pelvis_mm.append(1000 * float(pel))
                 pelv.append(1000 * float(pel))
-            res.mpjpe_mm.append(1000 * float((aligned_p - aligned_g).norm(dim=-1).mean()))
+            aligned = float((aligned_p - aligned_g).norm(dim=-1).mean())
+            if aligned == aligned:  # DLT: NaN when a hip was not triangulated
+                res.mpjpe_mm.append(1000 * aligned)
             res.pa_mpjpe_mm.append(1000 * float(pa))
         res.per_clip[scene.clip_name] = (
             float(np.mean(limbs)) if limbs else float("nan"),
