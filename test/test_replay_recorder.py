@@ -388,3 +388,31 @@ def test_nodes_from_parameters(ros_context, cache_dir, tmp_path):
     )
     recorder.destroy_node()  # closes the file
     assert read_mcap_summary(out) == {"/nobody/here": 0}
+
+
+def test_recorder_max_rates(ros_context, tmp_path):
+    """``max_rates`` keeps at most hz messages per second of a topic; other topics keep everything."""
+    from scorehmr_ros.ros.recorder import McapRecorder, parse_max_rates, read_mcap_summary
+
+    assert parse_max_rates(["/cam1/image_raw=2", "/a/b=0.5"]) == {"/cam1/image_raw": 2.0, "/a/b": 0.5}
+    for bad in ("cam1=2", "/cam1/image_raw", "/x=0"):
+        with pytest.raises(ValueError):
+            parse_max_rates([bad])
+    topics = [
+        ("/cam1/image_raw", "sensor_msgs/msg/Image"),
+        ("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray"),
+    ]
+    with pytest.raises(ValueError, match="not recorded"):
+        McapRecorder(tmp_path / "x.mcap", topics, max_rates={"/other": 1.0}, context=ros_context)
+    out = tmp_path / "rated.mcap"
+    recorder = McapRecorder(out, topics, max_rates={"/cam1/image_raw": 2.0}, context=ros_context)
+    try:
+        t0 = 1_000_000_000_000
+        for i in range(30):  # 30 Hz for 1 s: written at 0, 0.5 s (and not 0.467 s)
+            info = {"received_timestamp": t0 + i * 33_333_333, "source_timestamp": 0}
+            recorder._on_message("/cam1/image_raw", b"\x00\x01\x00\x00", info)
+            recorder._on_message("/diagnostics", b"\x00\x01\x00\x00", info)
+    finally:
+        recorder.destroy_node()
+    assert read_mcap_summary(out) == {"/cam1/image_raw": 2, "/diagnostics": 30}
+    assert recorder.skipped == {"/cam1/image_raw": 28}

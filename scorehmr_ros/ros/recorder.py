@@ -17,6 +17,10 @@ Command line::
         --topics /cam1/image_raw:sensor_msgs/msg/Image,/tf_static:tf2_msgs/msg/TFMessage --duration 10
 
 Stops after ``--duration`` seconds (0 = until Ctrl-C) and always closes the file properly.
+``--max-rate /cam1/image_raw=2`` (repeatable; parameter ``max_rates``) keeps at most that many
+messages per second of a topic (e.g. camera images, 0.9 MB each at 30 Hz): a message is written
+when at least ``1/hz`` seconds passed since the last one written; the others are counted in
+:attr:`McapRecorder.skipped`.
 :func:`read_mcap_summary` counts the messages per topic of a recorded file.
 """
 
@@ -178,6 +182,20 @@ def parse_topics(spec: str | Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
+def parse_max_rates(spec: Iterable[str]) -> dict[str, float]:
+    """``["/cam1/image_raw=2", ...]`` -> ``{"/cam1/image_raw": 2.0}`` (hz > 0)."""
+    out: dict[str, float] = {}
+    for item in spec:
+        topic, sep, hz = str(item).strip().rpartition("=")
+        if not sep or not topic.startswith("/"):
+            raise ValueError(f"expected '/topic=hz', got {item!r}")
+        rate = float(hz)
+        if not rate > 0:
+            raise ValueError(f"rate of {topic} must be > 0, got {hz}")
+        out[topic] = rate
+    return out
+
+
 def _adapted_qos(publishers) -> QoSProfile:
     """A subscription QoS compatible with every publisher (and as strong as all of them allow)."""
     profiles = [p.qos_profile for p in publishers]
@@ -210,6 +228,7 @@ class McapRecorder(Node):
         output: str | Path | None = None,
         topics: Sequence[tuple[str, str]] | None = None,
         *,
+        max_rates: dict[str, float] | None = None,
         node_name: str = "mcap_recorder",
         **kwargs,
     ) -> None:
@@ -231,6 +250,11 @@ class McapRecorder(Node):
             ParameterDescriptor(description="Seconds between checks for publishers of unsubscribed topics."),
         )
         self.declare_parameter(
+            "max_rates",
+            [""],
+            ParameterDescriptor(description="Per-topic rate limits, as '/topic=hz' strings (others: all)."),
+        )
+        self.declare_parameter(
             "compression",
             "zstd",
             ParameterDescriptor(description="MCAP chunk compression: zstd, lz4 or none."),
@@ -243,6 +267,11 @@ class McapRecorder(Node):
             topics = parse_topics([t for t in self.get_parameter("topics").value if t])
         if not topics:
             raise ValueError("McapRecorder needs at least one topic")
+        if max_rates is None:
+            max_rates = parse_max_rates([r for r in self.get_parameter("max_rates").value if r])
+        unknown = sorted(set(max_rates) - {t for t, _ in topics})
+        if unknown:
+            raise ValueError(f"max_rates names topics that are not recorded: {', '.join(unknown)}")
         self.output = Path(output)
         self.output.parent.mkdir(parents=True, exist_ok=True)
         compression = {
@@ -277,6 +306,9 @@ class McapRecorder(Node):
             )
             self.counts[topic] = 0
             self._pending.append(topic)
+        self._min_period_ns = {t: int(1e9 / hz) for t, hz in max_rates.items() if hz > 0}
+        self._last_written_ns: dict[str, int] = {}
+        self.skipped: dict[str, int] = dict.fromkeys(self._min_period_ns, 0)
         self._sequence = 0
         self._discover()
         period = float(self.get_parameter("discovery_period").value)
@@ -315,6 +347,13 @@ class McapRecorder(Node):
         with self._lock:
             if self._closed:
                 return
+            period = self._min_period_ns.get(topic)
+            if period is not None:
+                last = self._last_written_ns.get(topic)
+                if last is not None and log_time - last < period:
+                    self.skipped[topic] += 1
+                    return
+                self._last_written_ns[topic] = log_time
             self._writer.add_message(
                 channel_id=self._channels[topic],
                 log_time=log_time,
@@ -339,6 +378,7 @@ class McapRecorder(Node):
             self.get_logger().info(
                 f"wrote {sum(self.counts.values())} message(s) to {self.output}: "
                 + ", ".join(f"{t} {n}" for t, n in self.counts.items())
+                + "".join(f"; {t}: {n} skipped by max_rates" for t, n in self.skipped.items())
             )
 
     def destroy_node(self) -> None:
@@ -377,13 +417,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated /topic:pkg/msg/Type list, e.g. /tf:tf2_msgs/msg/TFMessage",
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to record (0 = until Ctrl-C)")
+    parser.add_argument(
+        "--max-rate",
+        action="append",
+        default=[],
+        metavar="/TOPIC=HZ",
+        help="write at most HZ messages per second of TOPIC (repeatable)",
+    )
     args, ros_args = parser.parse_known_args(argv)
     topics = parse_topics(args.topics)
+    max_rates = parse_max_rates(args.max_rate)
 
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=[sys.argv[0], *ros_args])
-    node = McapRecorder(args.out, topics)
+    node = McapRecorder(args.out, topics, max_rates=max_rates)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     start = time.monotonic()
