@@ -51,6 +51,8 @@ class View:
     ``keypoints`` (33, 2) px in the BlazePose-33 layout with ``confidence`` (33,) in [0, 1].
     image_size: (width, height); taken from ``image`` when omitted. cam_to_ref: optional (4, 4)
     transform from this camera's optical frame to a frame shared by the rig (extrinsics).
+    people: multi-person mode only, instead of ``image``/``keypoints``: every person of this view as
+    (keypoints (33, 2) px, confidence (33,)) pairs, e.g. from an external detector.
     """
 
     K: np.ndarray
@@ -60,6 +62,7 @@ class View:
     image_size: tuple[int, int] | None = None
     camera: str = "camera"
     cam_to_ref: np.ndarray | None = None
+    people: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def size(self) -> tuple[int, int]:
         if self.image_size is not None:
@@ -91,6 +94,7 @@ class Body:
     global_orient (3,) and body_pose (23, 3): axis-angle, as smplx takes them; rotations
     (24, 3, 3) the same as matrices; betas (10,); transl (3,) the smplx translation; joints
     (24, 3) m in ``frame``; vertices (N, 3) when asked for; views: per-view fit.
+    id: the person's tracked id (REP-155 style ``b0``, ``b1``, ...); always ``b0`` with one person.
     """
 
     stamp_ns: int
@@ -104,6 +108,7 @@ class Body:
     fit_quality: float
     views: dict[str, ViewFit] = field(default_factory=dict)
     vertices: np.ndarray | None = None
+    id: str = "b0"
 
     @property
     def view_errors_px(self) -> dict[str, float]:
@@ -132,6 +137,9 @@ class StepReport:
 
     view_drops: (camera, reason, detail) for views left out; sets_without_person: sets with no
     usable view; sets_refined: sets that entered the window; timings_ms: detection / estimation.
+    Multi-person mode: tracked_ids: ids alive after the call (seen or coasting); removed_ids: ids
+    whose track ended in this call (their remaining frames are in ``bodies``); people_per_set:
+    confirmed people estimated in each set.
     """
 
     bodies: list[Body] = field(default_factory=list)
@@ -140,6 +148,9 @@ class StepReport:
     sets_refined: int = 0
     flips_chosen: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    tracked_ids: list[str] = field(default_factory=list)
+    removed_ids: list[str] = field(default_factory=list)
+    people_per_set: list[int] = field(default_factory=list)
 
 
 class Estimator:
@@ -155,7 +166,20 @@ class Estimator:
         denoiser=None,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        *,
+        max_people: int = 1,
+        min_person_confidence: float = 0.5,
+        person_birth_frames: int = 3,
+        person_timeout_s: float = 1.0,
     ):
+        """``max_people`` > 1: multi-person mode (see :class:`MultiPersonStream`); the other
+        ``person_*`` settings apply to it only."""
+        if max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        self.max_people = int(max_people)
+        self.min_person_confidence = float(min_person_confidence)
+        self.person_birth_frames = int(person_birth_frames)
+        self.person_timeout_s = float(person_timeout_s)
         self.models = models
         self.config = get_preset(preset) if isinstance(preset, str) else preset
         self.preset_name = preset if isinstance(preset, str) else "custom"
@@ -163,6 +187,7 @@ class Estimator:
         self.min_detection_confidence = min_detection_confidence
         self.min_tracking_confidence = min_tracking_confidence
         self._still_detectors: dict = {}  # camera -> still-image BlazePose, shared by one-shot calls
+        self._multi_detectors: dict = {}  # camera -> MultiPersonPoseDetector, shared by one-shot calls
 
     @classmethod
     def from_pretrained(
@@ -211,23 +236,43 @@ class Estimator:
         """
         return self._one_shot_stream().push_many([(0, views)], vertices=vertices).bodies
 
-    def stream(self, *, vertices=False, detectors: dict | None = None) -> Stream:
-        """A causal stream with this estimator's preset (sliding window, warm start).
+    def detect_people(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every person of one photo (multi-person BlazePose, at most ``max_people``), best first:
+        (keypoints (33, 2) px, confidences (33,)) each."""
+        return [(p.xy, p.confidence) for p in self._one_shot_stream().detect_people(image, "camera")]
 
-        ``detectors``: camera -> tracking BlazePose detectors to reuse (another stream's)."""
+    def stream(self, *, vertices=False, detectors: dict | None = None) -> Stream | MultiPersonStream:
+        """A causal stream with this estimator's preset (sliding window, warm start); a
+        :class:`MultiPersonStream` when ``max_people`` > 1.
+
+        ``detectors``: camera -> detectors to reuse (another stream's)."""
+        if self.max_people > 1:
+            return MultiPersonStream(self, self.config, vertices=vertices, detectors=detectors)
         return Stream(self, self.config, detector_mode="video", vertices=vertices, detectors=detectors)
 
     def with_preset(self, preset: str | StreamingConfig) -> Estimator:
         """The same models and engine with another preset."""
         return Estimator(
-            self.models, preset, self.denoiser, self.min_detection_confidence, self.min_tracking_confidence
+            self.models,
+            preset,
+            self.denoiser,
+            self.min_detection_confidence,
+            self.min_tracking_confidence,
+            max_people=self.max_people,
+            min_person_confidence=self.min_person_confidence,
+            person_birth_frames=self.person_birth_frames,
+            person_timeout_s=self.person_timeout_s,
         )
 
-    def _one_shot_stream(self) -> Stream:
+    def _one_shot_stream(self) -> Stream | MultiPersonStream:
+        if self.max_people > 1:
+            return MultiPersonStream(
+                self, one_shot(self.config), detectors=self._multi_detectors, one_shot=True
+            )
         return Stream(self, one_shot(self.config), detector_mode="image", detectors=self._still_detectors)
 
     # -- conversion ----------------------------------------------------------------------------
-    def to_body(self, fused: FusedBody, vertices: bool = False) -> Body:
+    def to_body(self, fused: FusedBody, vertices: bool = False, body_id: str = "b0") -> Body:
         """Numpy :class:`Body` of a :class:`core.streaming.FusedBody`, with each view's fit."""
         bm = self.models.body_model
         rot = fused.rotations
@@ -264,13 +309,15 @@ class Estimator:
             fit_quality=float(fused.fit_quality),
             views=fits,
             vertices=verts,
+            id=body_id,
         )
 
     def close(self) -> None:
         """Release the still-image detectors."""
-        for det in self._still_detectors.values():
-            det.close()
-        self._still_detectors.clear()
+        for dets in (self._still_detectors, self._multi_detectors):
+            for det in dets.values():
+                det.close()
+            dets.clear()
 
 
 class Stream:
@@ -384,18 +431,306 @@ class Stream:
             elif v.keypoints is not None:
                 kp = v.keypoints
                 conf = v.confidence if v.confidence is not None else np.ones(len(v.keypoints))
+            elif v.people is not None:  # single-person mode: the first (best) person
+                if not v.people:
+                    report.view_drops.append((v.camera, "no_person", "no person given"))
+                    continue
+                kp, conf = v.people[0]
             else:
                 raise ValueError(f"view {v.camera!r} has neither an image nor keypoints")
-            view = ViewInput(
-                v.camera,
-                torch.as_tensor(np.asarray(kp), dtype=torch.float32),
-                torch.as_tensor(np.asarray(conf), dtype=torch.float32),
-                torch.as_tensor(np.asarray(v.K), dtype=torch.float32),
-                torch.tensor(v.size(), dtype=torch.float32),
-                None if v.cam_to_ref is None else torch.as_tensor(v.cam_to_ref, dtype=torch.float32),
-            )
+            view = _view_input(v, kp, conf)
             if not view.usable():
                 report.view_drops.append((v.camera, "no_person", "too few confident keypoints"))
                 continue
             inputs.append(view)
         return inputs
+
+
+def _view_input(v: View, kp, conf) -> ViewInput:
+    """core ViewInput of one person in view ``v``."""
+    return ViewInput(
+        v.camera,
+        torch.as_tensor(np.asarray(kp), dtype=torch.float32),
+        torch.as_tensor(np.asarray(conf), dtype=torch.float32),
+        torch.as_tensor(np.asarray(v.K), dtype=torch.float32),
+        torch.tensor(v.size(), dtype=torch.float32),
+        None if v.cam_to_ref is None else torch.as_tensor(v.cam_to_ref, dtype=torch.float32),
+    )
+
+
+# Shoulder-to-hip length (m) assumed to place a person seen in one view only (tracking position).
+TORSO_LENGTH_M = 0.5
+
+
+@dataclass
+class _Person2D:
+    """One person in one view, whatever its source: xy (33, 2) px, confidence (33,), score in [0, 1]."""
+
+    xy: np.ndarray
+    confidence: np.ndarray
+    score: float = 1.0
+
+
+class MultiPersonStream:
+    """Several people per set (``Estimator(max_people > 1)``): the same interface as :class:`Stream`.
+
+    Per set:
+      1. People per view: multi-person BlazePose (:class:`core.multiperson.MultiPersonPoseDetector`,
+         one per camera, detector score >= ``min_person_confidence``) for views with an image,
+         ``View.people`` lists, or ``View.keypoints`` as one person.
+      2. Calibrated sets (every view has ``cam_to_ref``, >= 2 views): :func:`core.association.associate`
+         on the projections ``K [R|t]`` of the rig frame gives one multi-view observation per person.
+         Uncalibrated sets: people of ONE view only, the preset's ``reference_camera`` when in the
+         set, else the first view (the other views are reported as dropped, reason
+         ``uncalibrated_multi_person``): without extrinsics nothing says which person in one
+         view is which in another, and per-view bodies of one person would be tracked twice.
+      3. Each person's torso centre in the rig frame (calibrated) or the camera frame: weighted
+         DLT triangulation of the hips and shoulders for multi-view groups; for single-view ones
+         the back-projection at the depth where the shoulder-hip length is ``TORSO_LENGTH_M``.
+         At most ``max_people`` people per set (more views first, then detector score).
+      4. :class:`core.tracking.PersonTracker` on these centres: ids ``b0``, ``b1``, ... born after
+         ``person_birth_frames`` consecutive frames, removed ``person_timeout_s`` after last seen
+         (a person back within the timeout and the gate keeps the id; later: a new id).
+      5. One :class:`core.streaming.StreamingEstimator` per id (its own window and anchors); the
+         sets of one call are refined in one ``process_many`` call per id. A removed id's window is
+         flushed into that call's bodies and its estimator dropped.
+
+    Not done: one batched refine() over all people of a set (StreamingEstimator keeps one
+    window per estimator; batching people needs a change there), so estimation cost grows
+    linearly with the number of people.
+    """
+
+    def __init__(
+        self,
+        estimator: Estimator,
+        config: StreamingConfig,
+        vertices=False,
+        detectors: dict | None = None,
+        one_shot: bool = False,
+    ):
+        from scorehmr_ros.core.tracking import PersonTracker
+
+        self.estimator = estimator
+        self.config = config
+        self.vertices = vertices
+        self.one_shot = one_shot
+        self.detectors: dict = {} if detectors is None else detectors  # camera -> MultiPersonPoseDetector
+        self.tracker = PersonTracker(
+            min_hits=1 if one_shot else estimator.person_birth_frames,
+            timeout_s=estimator.person_timeout_s,
+        )
+        self.cores: dict[str, StreamingEstimator] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self.flips_chosen = 0
+
+    # -- public ----------------------------------------------------------------------------------
+    def push(self, views: list[View], stamp_ns: int = 0) -> list[Body]:
+        return self.push_many([(stamp_ns, views)]).bodies
+
+    def push_many(self, sets: list[tuple[int, list[View]]], *, vertices: bool | None = None) -> StepReport:
+        """Add consecutive sets (oldest first): detect, associate, track, refine per id."""
+        report = StepReport()
+        want_vertices = self.vertices if vertices is None else vertices
+        t0 = time.perf_counter()
+        per_set = [(stamp_ns, views, self._people(views, report)) for stamp_ns, views in sets]
+        t1 = time.perf_counter()
+        work: dict[str, list[tuple[int, list[ViewInput]]]] = {}
+        removed: list[str] = []
+        for stamp_ns, views, people in per_set:
+            observations = self._observations(views, people, report)
+            if not observations:
+                report.sets_without_person += 1
+            positions = np.array([o[0] for o in observations]).reshape(-1, 3)
+            alive_before = {tr.id for tr in self.tracker.confirmed_tracks()}
+            tracked = self.tracker.update(stamp_ns * 1e-9, positions)
+            alive = {tr.id for tr in self.tracker.confirmed_tracks()}
+            removed += sorted(alive_before - alive)
+            for person in tracked:
+                work.setdefault(person.id, []).append((stamp_ns, observations[person.observation][1]))
+            report.people_per_set.append(len(tracked))
+            if tracked:
+                report.sets_refined += 1
+        t2 = time.perf_counter()
+        fused: list[tuple[str, FusedBody]] = []
+        for body_id, id_sets in work.items():
+            core = self.cores.get(body_id)
+            if core is None:
+                core = self.cores[body_id] = StreamingEstimator(
+                    self.estimator.models, self.config, self.estimator.denoiser
+                )
+            fused += [(body_id, f) for f in core.process_many(id_sets)]
+        for body_id in removed:
+            core = self.cores.pop(body_id, None)
+            if core is not None:
+                fused += [(body_id, f) for f in core.flush()]
+                self.flips_chosen += core.flips_chosen
+        if self.one_shot:
+            for body_id, core in self.cores.items():
+                fused += [(body_id, f) for f in core.flush()]
+        t3 = time.perf_counter()
+        fused.sort(key=lambda bf: (bf[1].stamp_ns, bf[0]))
+        report.bodies = [self.estimator.to_body(f, want_vertices, body_id) for body_id, f in fused]
+        report.tracked_ids = sorted((tr.id for tr in self.tracker.confirmed_tracks()), key=_id_key)
+        report.removed_ids = removed
+        report.flips_chosen = self.flips_chosen + sum(c.flips_chosen for c in self.cores.values())
+        report.timings_ms = {
+            "detection": 1000 * (t1 - t0),
+            "association": 1000 * (t2 - t1),
+            "estimation": 1000 * (t3 - t2),
+            "geometry": 1000 * (time.perf_counter() - t3),
+        }
+        return report
+
+    def flush(self) -> list[Body]:
+        """Publish every frame still in every id's window (end of stream)."""
+        out = []
+        for body_id, core in self.cores.items():
+            out += [(body_id, f) for f in core.flush()]
+        out.sort(key=lambda bf: (bf[1].stamp_ns, bf[0]))
+        return [self.estimator.to_body(f, self.vertices, body_id) for body_id, f in out]
+
+    def reset(self) -> None:
+        """Forget every id, window and track."""
+        from scorehmr_ros.core.tracking import PersonTracker
+
+        self.cores.clear()
+        old = self.tracker
+        self.tracker = PersonTracker(min_hits=old.min_hits, timeout_s=old.timeout_s, id_prefix=old.id_prefix)
+        self.tracker._next_id = old._next_id  # ids are never reused within a stream
+
+    def close(self) -> None:
+        for det in self.detectors.values():
+            det.close()
+        self.detectors.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def detector(self, camera: str):
+        """The multi-person detector of ``camera`` (created on first use)."""
+        if camera not in self.detectors:
+            from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+
+            self.detectors[camera] = MultiPersonPoseDetector(
+                min_detection_score=min(self.estimator.min_person_confidence, 0.5),
+                max_people=max(self.estimator.max_people, 1) + 2,
+                num_threads=1,
+            )
+        return self.detectors[camera]
+
+    def detect_people(self, image: np.ndarray, camera: str) -> list:
+        """PersonDetection list of one image, score >= min_person_confidence, at most max_people."""
+        found = self.detector(camera).detect(image)
+        keep = [p for p in found if p.score >= self.estimator.min_person_confidence]
+        return keep[: self.estimator.max_people]
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _people(self, views: list[View], report: StepReport) -> dict[str, list[_Person2D]]:
+        """camera -> people of that view (images detected, the cameras in parallel threads)."""
+        out: dict[str, list[_Person2D]] = {}
+        with_image = [v for v in views if v.image is not None]
+        if len(with_image) > 1:
+            if self._pool is None or self._pool._max_workers < len(with_image):
+                self._pool = ThreadPoolExecutor(len(with_image), thread_name_prefix="detect")
+            found = list(self._pool.map(lambda v: self.detect_people(v.image, v.camera), with_image))
+        else:
+            found = [self.detect_people(v.image, v.camera) for v in with_image]
+        for v, people in zip(with_image, found, strict=True):
+            out[v.camera] = [_Person2D(p.xy, p.confidence, float(p.score)) for p in people]
+        for v in views:
+            if v.image is not None:
+                pass
+            elif v.people is not None:
+                out[v.camera] = [_Person2D(np.asarray(k), np.asarray(c)) for k, c in v.people]
+            elif v.keypoints is not None:
+                c = v.confidence if v.confidence is not None else np.ones(len(v.keypoints))
+                out[v.camera] = [_Person2D(np.asarray(v.keypoints), np.asarray(c))]
+            else:
+                raise ValueError(f"view {v.camera!r} has neither an image, keypoints nor people")
+            usable = [p for p in out[v.camera] if _view_input(v, p.xy, p.confidence).usable()]
+            out[v.camera] = usable[: self.estimator.max_people]
+            if not out[v.camera]:
+                report.view_drops.append((v.camera, "no_person", "no person with enough confident keypoints"))
+        return out
+
+    def _observations(
+        self, views: list[View], people: dict[str, list[_Person2D]], report: StepReport
+    ) -> list[tuple[np.ndarray, list[ViewInput]]]:
+        """One (torso centre (3,), view inputs) per person of the set, best first, <= max_people."""
+        from scorehmr_ros.core.association import associate, triangulate_weighted_dlt
+        from scorehmr_ros.core.tracking import torso_centre
+
+        views = [v for v in views if people.get(v.camera)]
+        if not views:
+            return []
+        calibrated = len(views) >= 2 and all(v.cam_to_ref is not None for v in views)
+        if not calibrated and len(views) > 1:
+            names = [v.camera for v in views]
+            keep = names.index(self.config.reference_camera) if self.config.reference_camera in names else 0
+            for v in views:
+                if v is not views[keep]:
+                    report.view_drops.append(
+                        (v.camera, "uncalibrated_multi_person", "several people need a calibrated rig")
+                    )
+            views = [views[keep]]
+        dets = [people[v.camera] for v in views]
+        if calibrated:
+            to_cam = [np.linalg.inv(np.asarray(v.cam_to_ref, np.float64)) for v in views]
+            P = np.stack([np.asarray(v.K, np.float64) @ T[:3] for v, T in zip(views, to_cam, strict=True)])
+            groups = [g.views for g in associate(P, dets)]
+        else:
+            P = None
+            groups = [{0: j} for j in range(len(dets[0]))]
+        out = []
+        for members in groups:
+            vs = sorted(members)
+            centre = None
+            if P is not None and len(vs) >= 2:
+                xy = np.stack([dets[v][members[v]].xy for v in vs]).astype(np.float64)
+                w = np.stack([dets[v][members[v]].confidence for v in vs]).astype(np.float64)
+                w = np.where(np.isfinite(xy).all(-1) & (w >= 0.3), w, 0.0)
+                X = triangulate_weighted_dlt(P[vs], np.nan_to_num(xy), w)
+                centre = torso_centre(X)
+            if centre is None:
+                v = vs[0]
+                centre = _single_view_centre(dets[v][members[v]], views[v])
+            if centre is None:
+                continue
+            inputs = [
+                _view_input(views[v], dets[v][members[v]].xy, dets[v][members[v]].confidence) for v in vs
+            ]
+            score = sum(dets[v][members[v]].score for v in vs)
+            out.append((len(vs), score, centre, inputs))
+        out.sort(key=lambda o: (-o[0], -o[1]))
+        return [(c, inputs) for _, _, c, inputs in out[: self.estimator.max_people]]
+
+
+def _single_view_centre(person: _Person2D, view: View) -> np.ndarray | None:
+    """Torso centre (3,) of one view's person in the rig frame (or the camera frame without
+    ``cam_to_ref``): back-projected at the depth where the shoulder-hip length is TORSO_LENGTH_M."""
+    from scorehmr_ros.core.tracking import torso_centre
+
+    c2 = torso_centre(np.concatenate([person.xy, np.zeros((len(person.xy), 1))], 1), person.confidence)
+    if c2 is None:
+        return None
+    # blazepose33: 11/12 shoulders, 23/24 hips
+    lengths = [
+        np.linalg.norm(person.xy[s] - person.xy[h])
+        for s, h in ((11, 23), (12, 24))
+        if min(person.confidence[s], person.confidence[h]) >= 0.3
+    ]
+    if not lengths or max(lengths) < 1.0:
+        return None
+    K = np.asarray(view.K, np.float64)
+    depth = K[0, 0] * TORSO_LENGTH_M / float(np.mean(lengths))
+    ray = np.linalg.solve(K, np.array([c2[0], c2[1], 1.0]))
+    p = ray * depth
+    if view.cam_to_ref is not None:
+        T = np.asarray(view.cam_to_ref, np.float64)
+        p = T[:3, :3] @ p + T[:3, 3]
+    return p
+
+
+def _id_key(body_id: str) -> tuple[int, str]:
+    digits = body_id.lstrip("abcdefghijklmnopqrstuvwxyz_")
+    return (int(digits) if digits.isdigit() else 1 << 30, body_id)
