@@ -1,10 +1,11 @@
-"""Accuracy and cost of the node's causal estimator (core.streaming) on the held-out scenes (no ROS).
+"""Accuracy and cost of the node's causal estimator on the held-out scenes (no ROS).
 
-Every held-out scene is streamed set by set through a :class:`StreamingEstimator`, exactly as the
-node feeds it; the published (fused) bodies are scored in the reference camera's frame against
-the ground truth: MPJPE and PA-MPJPE (mm), acceleration error (mm/frame²) and the time each
-``process()`` call took. ``RefineConfig(iterations=0)`` gives the regressor + fusion baseline.
-"""
+Every held-out scene is streamed set by set through the public API (``Estimator.stream()``, which
+the node's compute process runs); the published bodies are scored in the reference camera's frame
+against the ground truth: MPJPE and PA-MPJPE (mm), acceleration error (mm/frame²) and the time
+each call took. ``RefineConfig(iterations=0)`` gives the regressor + fusion baseline. The
+calibrated comparison below (DLT vs one body per frame) reads ``core.streaming`` directly, for
+the triangulation it keeps beside each body."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from scorehmr_ros.api import Estimator, Stream, View
+from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
 from scorehmr_ros.core.presets import StreamingConfig
+from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.core.streaming import StreamingEstimator, ViewInput
 from scorehmr_ros.eval.heldout import camera_joints
 from scorehmr_ros.eval.metrics import acceleration_error, mpjpe, pa_mpjpe
@@ -49,41 +53,41 @@ HEADER = (
 )
 
 
-def scene_views(scene: Scene, t: int) -> list[ViewInput]:
-    """The synchronised set of frame ``t`` as the node would build it (camera names cam1..camN)."""
+def scene_views(scene: Scene, t: int) -> list[View]:
+    """The synchronised set of frame ``t`` as the node hands it to the API (cameras cam1..camN)."""
     return [
-        ViewInput(
-            f"cam{v + 1}",
-            scene.keypoints2d[t, v].float(),
-            scene.confidence[t, v].float(),
-            scene.cameras.K[v].float(),
-            scene.cameras.image_size[v].float(),
+        View(
+            scene.cameras.K[v].numpy(),
+            keypoints=scene.keypoints2d[t, v].numpy(),
+            confidence=scene.confidence[t, v].numpy(),
+            image_size=tuple(int(x) for x in scene.cameras.image_size[v]),
+            camera=f"cam{v + 1}",
         )
         for v in range(scene.num_views)
     ]
 
 
-def stream_scene(estimator: StreamingEstimator, scene: Scene, sets_per_call: int = 1):
-    """Feed a scene; returns predicted joints (T', 24, 3), their frame indices and per-call seconds.
+def stream_scene(stream: Stream, scene: Scene, sets_per_call: int = 1):
+    """Feed a scene through a public-API stream; returns predicted joints (T', 24, 3), their frame
+    indices and per-call seconds.
 
-    ``sets_per_call`` > 1 feeds that many consecutive sets per :meth:`process_many` call, as the
-    node does when sets queue up behind a busy worker.
+    ``sets_per_call`` > 1 feeds that many consecutive sets per :meth:`Stream.push_many` call, as
+    the node does when sets queue up behind a busy worker.
     """
-    estimator.reset()
+    stream.reset()
     joints, frames, seconds = [], [], []
     T = scene.num_frames
     for start in range(0, T, sets_per_call):
         batch = [(t, scene_views(scene, t)) for t in range(start, min(T, start + sets_per_call))]
         t0 = time.perf_counter()
-        bodies = estimator.process_many(batch)
+        bodies = stream.push_many(batch).bodies
         seconds.append(time.perf_counter() - t0)
-        for b in bodies:
-            joints.append(b.joints)
-            frames.append(b.stamp_ns)
-    for b in estimator.flush():
+        joints += [b.joints for b in bodies]
+        frames += [b.stamp_ns for b in bodies]
+    for b in stream.flush():
         joints.append(b.joints)
         frames.append(b.stamp_ns)
-    return torch.stack(joints), torch.tensor(frames), seconds
+    return torch.as_tensor(np.stack(joints)), torch.tensor(frames), seconds
 
 
 def evaluate_streaming(
@@ -96,10 +100,10 @@ def evaluate_streaming(
     progress: bool = True,
 ) -> StreamResult:
     """Score one estimator configuration over ``scenes`` (see module docstring)."""
-    estimator = StreamingEstimator(models, config, denoiser)
+    stream = Estimator(models, config, denoiser).stream()
     errs, pa, acc, secs, n = [], [], [], [], 0
     for scene in tqdm(scenes, desc=name, disable=not progress, leave=False):
-        pred, frames, seconds = stream_scene(estimator, scene, sets_per_call)
+        pred, frames, seconds = stream_scene(stream, scene, sets_per_call)
         gt = camera_joints(scene)[frames, REFERENCE_VIEW]
         errs.append(1000 * mpjpe(pred, gt))
         pa.append(1000 * pa_mpjpe(pred, gt))
@@ -123,8 +127,8 @@ def evaluate_streaming(
 # -- calibrated rigs: one body per frame in the fixed (world) frame vs DLT triangulation ----------
 # The 12 limb joints (hips, knees, ankles, shoulders, elbows, wrists): SMPL joint indices and the
 # BlazePose-33 keypoints that sit on the same SMPL joints (core.keypoints maps them one to one).
-LIMB_SMPL = (1, 2, 4, 5, 7, 8, 16, 17, 18, 19, 20, 21)
-LIMB_BLAZEPOSE = (23, 24, 25, 26, 27, 28, 11, 12, 13, 14, 15, 16)
+LIMB_SMPL = tuple(JOINT_INDEX[name] for name in LIMB_KEYPOINT_NAMES)
+LIMB_BLAZEPOSE = tuple(get_layout("blazepose33").keypoint_names.index(name) for name in LIMB_KEYPOINT_NAMES)
 
 
 def calibrated_views(scene: Scene, t: int, reference: str = "world") -> list[ViewInput]:
