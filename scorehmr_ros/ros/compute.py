@@ -40,12 +40,17 @@ class ComputeConfig:
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     threads: int = 1
+    max_people: int = 1  # > 1: multi-person (api.MultiPersonStream), bodies carry tracked ids
+    min_person_confidence: float = 0.5
+    person_birth_frames: int = 3
+    person_timeout_s: float = 1.0
 
 
 @dataclass
 class ViewJob:
     """One camera of a set. ``image`` (H, W, 3) uint8 RGB for in-process detection, else
-    ``keypoints`` (33, 2) px and ``confidence`` (33,). K (3, 3); size (w, h); cam_to_ref (4, 4) | None."""
+    ``keypoints`` (33, 2) px and ``confidence`` (33,), or (multi-person) ``people``: every person
+    as (keypoints, confidence). K (3, 3); size (w, h); cam_to_ref (4, 4) | None."""
 
     camera: str
     K: np.ndarray
@@ -54,6 +59,7 @@ class ViewJob:
     keypoints: np.ndarray | None = None
     confidence: np.ndarray | None = None
     cam_to_ref: np.ndarray | None = None
+    people: list[tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass
@@ -78,6 +84,7 @@ class BodyResult:
     """A published body (numpy): rotations (24, 3, 3), betas (nb,), transl (3,), joints (24, 3).
 
     vertices (V, 3) when the job asked for the mesh; overlay_uv camera -> (33, 2) px.
+    body_id: the tracked id (``b0`` with one person).
     """
 
     stamp_ns: int
@@ -91,6 +98,7 @@ class BodyResult:
     num_views: int
     vertices: np.ndarray | None = None
     overlay_uv: dict[str, np.ndarray] = field(default_factory=dict)
+    body_id: str = "b0"
 
 
 @dataclass
@@ -102,6 +110,9 @@ class JobResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     sets_refined: int = 0  # sets with a usable view, refined together in this job
     error: str | None = None
+    # Multi-person only (None with one person): ids alive after the job, ids removed in it.
+    tracked_ids: list[str] | None = None
+    removed_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -234,7 +245,12 @@ class _Pipeline:
             backend=config.denoiser_backend,
             min_detection_confidence=config.min_detection_confidence,
             min_tracking_confidence=config.min_tracking_confidence,
+            max_people=config.max_people,
+            min_person_confidence=config.min_person_confidence,
+            person_birth_frames=config.person_birth_frames,
+            person_timeout_s=config.person_timeout_s,
         )
+        self.multi = config.max_people > 1
         self.preset = config.preset
         self.stream = self.estimator.stream()
         self._warm_up()
@@ -249,7 +265,7 @@ class _Pipeline:
     def _warm_up(self) -> None:
         """Dummy sets (1 to 3 views, 1 and 2 sets per call) through a throwaway stream, and each
         camera's detector on a blank image."""
-        from scorehmr_ros.api import View
+        from scorehmr_ros.api import Stream, View
 
         rng = np.random.default_rng(0)
         K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
@@ -258,7 +274,9 @@ class _Pipeline:
                  camera=f"warmup{i}")
             for i in range(3)
         ]  # fmt: skip
-        stream = self.estimator.stream()
+        # Single-person stream even in multi-person mode: a new person needs several sets to be
+        # born, and the per-id estimators are the same StreamingEstimator.
+        stream = Stream(self.estimator, self.estimator.config)
         stream.push_many([(0, views)])
         stream.push_many([(1, views), (2, views[:1])])
         if self.config.detector == "mediapipe":
@@ -270,14 +288,23 @@ class _Pipeline:
         from scorehmr_ros.api import View
 
         return View(
-            job.K, job.image, job.keypoints, job.confidence, tuple(job.size), job.camera, job.cam_to_ref
+            job.K,
+            job.image,
+            job.keypoints,
+            job.confidence,
+            tuple(job.size),
+            job.camera,
+            job.cam_to_ref,
+            job.people,
         )
 
     def run(self, job: Job) -> JobResult:
         if job.preset != self.preset:  # a new window, the cameras' detectors keep tracking
             self.preset = job.preset
             self.estimator = self.estimator.with_preset(job.preset)
-            self.stream = self.estimator.stream(detectors=self.stream.detectors)
+            old, self.stream = self.stream, self.estimator.stream(detectors=self.stream.detectors)
+            if self.multi:  # ids survive a preset switch (new windows, same tracks)
+                self.stream.tracker = old.tracker
         if job.reset:
             self.stream.reset()
         step = self.stream.push_many(
@@ -285,7 +312,8 @@ class _Pipeline:
         )
         bodies = step.bodies
         t0 = time.perf_counter()
-        results = [self._body_result(b, newest=i == len(bodies) - 1, job=job) for i, b in enumerate(bodies)]
+        last = {b.id: i for i, b in enumerate(bodies)}  # newest body of each id
+        results = [self._body_result(b, newest=last[b.id] == i, job=job) for i, b in enumerate(bodies)]
         timings = dict(step.timings_ms)
         timings["geometry"] += 1000 * (time.perf_counter() - t0)
         return JobResult(
@@ -295,11 +323,13 @@ class _Pipeline:
             flips_chosen=step.flips_chosen,
             timings_ms=timings,
             sets_refined=step.sets_refined,
+            tracked_ids=list(step.tracked_ids) if self.multi else None,
+            removed_ids=list(step.removed_ids),
         )
 
     @staticmethod
     def _body_result(body, newest: bool, job: Job) -> BodyResult:
-        """The node's record of an API body: mesh and overlays for the newest body only."""
+        """The node's record of an API body: mesh and overlays for the newest body (of each id)."""
         out = BodyResult(
             body.stamp_ns,
             body.frame,
@@ -310,6 +340,7 @@ class _Pipeline:
             body.view_errors_px,
             body.fit_quality,
             len(body.views),
+            body_id=body.id,
         )
         if newest and job.mesh:
             out.vertices = body.vertices

@@ -5,7 +5,14 @@ MediaPipe BlazePose (:class:`scorehmr_ros.core.detector.BlazePoseDetector`) and 
 ``<camera_namespace>/<output_topic>`` with the image's header (stamp and frame_id) and layout
 ``blazepose33``.
 
-No person in the image: a message is still published, with 33 entries, ``x = y = 0`` and every
+Every person: ``<camera_namespace>/<people_topic>`` (``scorehmr_ros/Keypoints2DArray``) carries
+every person found, best first, with the person-detector scores (empty list: nobody). With
+``max_people`` = 1 that is the legacy solution's one person; with ``max_people`` > 1 the
+multi-person BlazePose of :mod:`scorehmr_ros.core.multiperson` (the same two models, every
+detection, static per frame; needs ``ai-edge-litert``) finds up to ``max_people`` people with a
+detector score >= ``min_person_confidence``, and ``<output_topic>`` carries the best of them.
+
+No person in the image: a Keypoints2D message is still published, with 33 entries, ``x = y = 0`` and every
 ``confidence = 0``. Consumers can so tell "this camera saw nobody at time t" (message, zero
 confidence) from "this camera's frame for time t never arrived / was dropped" (no message).
 
@@ -43,7 +50,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from scorehmr_ros.core.detector import LAYOUT, NUM_LANDMARKS, BlazePoseDetector
-from scorehmr_ros.msg import Keypoints2D
+from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
@@ -75,6 +82,29 @@ PARAMETERS = [
     ),
     ParamSpec(
         "output_topic", "keypoints", "Output Keypoints2D topic, relative to camera_namespace", read_only=True
+    ),
+    ParamSpec(
+        "people_topic",
+        "people",
+        "Output Keypoints2DArray topic (every person), relative to camera_namespace",
+        read_only=True,
+    ),
+    ParamSpec(
+        "max_people",
+        1,
+        "People per image: 1 = MediaPipe's legacy solution (one person, tracked in video mode); "
+        "> 1 = multi-person BlazePose (every detection, static per frame)",
+        min_value=1,
+        max_value=10,
+        read_only=True,
+    ),
+    ParamSpec(
+        "min_person_confidence",
+        0.5,
+        "max_people > 1: person-detector score below which a person is not published",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
     ),
     ParamSpec(
         "static_image_mode",
@@ -142,6 +172,8 @@ class DetectorNode(Node):
         self._static = p["static_image_mode"]
         self._complexity = p["model_complexity"]
         self._thresholds = (p["min_detection_confidence"], p["min_tracking_confidence"])
+        self.max_people = p["max_people"]
+        self.min_person_confidence = p["min_person_confidence"]
         self._detector = self._make_detector()  # fail at start-up, not on the first frame
 
         self._lock = threading.Condition()
@@ -159,6 +191,8 @@ class DetectorNode(Node):
         self.input_topic = _topic(p["camera_namespace"], p["image_topic"])
         self.output_topic = _topic(p["camera_namespace"], p["output_topic"])
         self._pub = self.create_publisher(Keypoints2D, self.output_topic, 10)
+        self.people_topic = _topic(p["camera_namespace"], p["people_topic"])
+        self._people_pub = self.create_publisher(Keypoints2DArray, self.people_topic, 10)
         self._diag_name = f"{NODE_NAME}: {self.camera}"
         self.diagnostics = diagnostics.DiagnosticsPublisher(
             self, p["diagnostics_period_s"], hardware_id=self.camera
@@ -173,7 +207,13 @@ class DetectorNode(Node):
             f"'{self.output_topic}'"
         )
 
-    def _make_detector(self) -> BlazePoseDetector:
+    def _make_detector(self):
+        if self.max_people > 1:
+            from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+
+            return MultiPersonPoseDetector(
+                min_detection_score=self._thresholds[0], max_people=self.max_people
+            )
         return BlazePoseDetector(
             static_image_mode=self._static,
             min_detection_confidence=self._thresholds[0],
@@ -224,11 +264,18 @@ class DetectorNode(Node):
                 self._thresholds = thresholds
                 self._detector.close()
                 self._detector = self._make_detector()
-            detection = self._detector.detect(image)
+            found = self._detector.detect(image)
         except Exception as exc:  # keep the camera alive whatever MediaPipe does
             self._count("dropped_detector_error", f"detection failed on '{self.input_topic}': {exc!r}")
             return
         height, width = image.shape[:2]
+        if self.max_people > 1:
+            people = [d for d in found if d.score >= self.min_person_confidence][: self.max_people]
+            scores = [float(d.score) for d in people]
+        else:
+            people = [] if found is None else [found]
+            scores = [1.0] * len(people)
+        detection = people[0] if people else None
         if detection is None:
             xy = np.zeros((NUM_LANDMARKS, 2), np.float32)
             conf = np.zeros(NUM_LANDMARKS, np.float32)
@@ -236,6 +283,11 @@ class DetectorNode(Node):
             xy, conf = detection.xy, detection.confidence
         out = keypoints_to_msg(msg.header, LAYOUT, xy, conf, (width, height))
         self._pub.publish(out)
+        every = Keypoints2DArray(header=msg.header, scores=scores)
+        every.people = [
+            keypoints_to_msg(msg.header, LAYOUT, d.xy, d.confidence, (width, height)) for d in people
+        ]
+        self._people_pub.publish(every)
         with self._lock:
             self.counts["processed"] += 1
             self.counts["published"] += 1

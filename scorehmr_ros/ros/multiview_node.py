@@ -15,12 +15,23 @@ converts and validates the messages (ros/validation.py), hands them to the compu
 (ros/compute.py: detection, estimation, output geometry) and publishes what comes back
 (ros/outputs.py). Parameters: ros/node_parameters.py and config/multiview.yaml; diagnostics:
 ros/node_diagnostics.py. The ROS process imports no torch.
+
+People: ``max_people`` = 1 (default) publishes one body, ``b0``, as long as one is refreshed within
+``person_lost_s``. ``max_people`` > 1: the compute process runs ``api.MultiPersonStream``
+(multi-person BlazePose on images, or ``<ns>/<people_topic>`` Keypoints2DArray from detector nodes;
+association across calibrated views; tracked ids). Per REP-155, ``/humans/bodies/tracked`` lists
+every id alive in the tracker; each id has ``/humans/bodies/<id>/joint_states`` (created with the
+id, destroyed when it is removed), TF ``body_<id>`` / ``<joint>_<id>``, markers coloured per id
+(deleted when it is removed), and ~/bodies carries every body of a set in one BodyArray. An id is
+removed when the tracker drops it (``person_timeout_s`` unseen), or when no body at all came for
+``person_timeout_s + person_lost_s`` (silent cameras).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 import numpy as np
 import rclpy
@@ -41,7 +52,7 @@ from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from scorehmr_ros.msg import BodyArray, Keypoints2D
+from scorehmr_ros.msg import BodyArray, Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import validation
 from scorehmr_ros.ros.compute import BodyResult, ComputeConfig, ComputeProcess, Job, SetJob, ViewJob
 from scorehmr_ros.ros.diagnostics import ERROR, OK, DiagnosticsPublisher
@@ -56,7 +67,13 @@ from scorehmr_ros.ros.node_parameters import (
     ros_arguments,
     unknown_parameters,
 )
-from scorehmr_ros.ros.outputs import body_transforms, delete_all_markers, joint_state, serialize_markers
+from scorehmr_ros.ros.outputs import (
+    body_transforms,
+    delete_all_markers,
+    delete_body_markers,
+    joint_state,
+    serialize_markers,
+)
 from scorehmr_ros.ros.overlays import draw_estimate
 from scorehmr_ros.ros.parameters import declare_parameters, get_parameter_values
 from scorehmr_ros.ros.sync import SynchronizerNodeAdapter, stamp_to_ns
@@ -66,8 +83,10 @@ __all__ = ["BODY_ID", "LAYOUT", "NODE_NAME", "SPECS", "MultiviewNode", "main"]
 
 LAYOUT = "blazepose33"
 NUM_KEYPOINTS = 33
-# One tracked person (MediaPipe's legacy pose solution detects one). ROS4HRI-style id: topic
-# name tokens cannot start with a digit, so /humans/bodies/b0/joint_states, TF body_b0.
+# The id of the one body of single-person mode (max_people = 1: MediaPipe's legacy pose solution
+# detects one). ROS4HRI-style ids: topic name tokens cannot start with a digit, so
+# /humans/bodies/b0/joint_states, TF body_b0. Multi-person mode: the compute process's tracked
+# ids b0, b1, ... (core.tracking), each with /humans/bodies/<id>/joint_states while it lives.
 BODY_ID = "b0"
 TRACKED_TOPIC = "/humans/bodies/tracked"
 
@@ -90,6 +109,9 @@ class MultiviewNode(LifecycleNode):
         self.cameras = [c.strip() for c in self.p["cameras"].split(",") if c.strip()]
         if not self.cameras:
             raise ValueError("parameter 'cameras' lists no camera namespace")
+        self.multi = self.p["max_people"] > 1
+        self._id_pubs: dict[str, object] = {}  # multi-person: id -> /humans/bodies/<id>/joint_states
+        self._ids_lock = threading.RLock()  # ids and their publishers: dispatcher thread vs timer
         self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
         self.metrics = NodeMetrics(self.cameras)
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
@@ -112,6 +134,7 @@ class MultiviewNode(LifecycleNode):
         self._last_body_ns: int | None = None  # ROS clock time of the last published body
         self._tracked = False
         self._last_tracked_ns = 0
+        self._ids: list[str] = []  # multi-person: ids alive after the last compute result
         self._last_overlay_ns = 0
         self._last_mesh_ns = 0
 
@@ -145,6 +168,10 @@ class MultiviewNode(LifecycleNode):
             min_detection_confidence=p["min_detection_confidence"],
             min_tracking_confidence=p["min_tracking_confidence"],
             threads=p["compute_threads"],
+            max_people=p["max_people"],
+            min_person_confidence=p["min_person_confidence"],
+            person_birth_frames=p["person_birth_frames"],
+            person_timeout_s=p["person_timeout_s"],
         )
 
     def _start_compute(self) -> None:
@@ -177,7 +204,10 @@ class MultiviewNode(LifecycleNode):
             "bodies": pub(BodyArray, "~/bodies", 10),
             "markers": pub(MarkerArray, "~/markers", 10),
             "tracked": pub(IdsList, TRACKED_TOPIC, 10),
-            "joints": pub(JointState, f"/humans/bodies/{BODY_ID}/joint_states", 10),
+        }
+        if not self.multi:  # multi-person: one joint-state publisher per live id (_joint_publisher)
+            self.pubs["joints"] = pub(JointState, f"/humans/bodies/{BODY_ID}/joint_states", 10)
+        self.pubs |= {
             "tf": pub(TFMessage, "/tf", DYNAMIC_QOS),
             **{f"overlay/{c}": pub(Image, f"~/overlay/{c}", 2) for c in self.cameras},
         }
@@ -212,6 +242,8 @@ class MultiviewNode(LifecycleNode):
                 durability=DurabilityPolicy.VOLATILE,
             )
             inputs = [(Image, f"{c}/image_raw", image_qos) for c in self.cameras]
+        elif self.multi:
+            inputs = [(Keypoints2DArray, f"{c}/{self.p['people_topic']}", 10) for c in self.cameras]
         else:
             inputs = [(Keypoints2D, f"{c}/{self.p['keypoints_topic']}", 10) for c in self.cameras]
         timeout = self.p["partial_timeout_s"]
@@ -257,6 +289,10 @@ class MultiviewNode(LifecycleNode):
         for publisher in self.pubs.values():
             self.destroy_lifecycle_publisher(publisher)
         self.pubs = {}
+        with self._ids_lock:
+            for publisher in self._id_pubs.values():
+                self.destroy_publisher(publisher)
+            self._id_pubs = {}
         self._stop_compute()
         self._reset_state()
 
@@ -264,6 +300,7 @@ class MultiviewNode(LifecycleNode):
         self._teardown_active()
         if self._tracked:
             self._lose_person()
+        self._remove_ids(list(self._ids))
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -344,6 +381,9 @@ class MultiviewNode(LifecycleNode):
         return self._last_body_ns is not None and now_ns - self._last_body_ns <= self.p["person_lost_s"] * 1e9
 
     def _publish_tracked(self, now_ns: int) -> None:
+        if self.multi:
+            self._publish_tracked_ids(now_ns)
+            return
         present = self._person_present(now_ns)
         if self._tracked and not present:
             self._lose_person()
@@ -352,6 +392,47 @@ class MultiviewNode(LifecycleNode):
         pub = self.pubs.get("tracked")
         if pub is not None:
             pub.publish(IdsList(header=Header(stamp=_stamp_msg(now_ns)), ids=[BODY_ID] if present else []))
+
+    def _publish_tracked_ids(self, now_ns: int) -> None:
+        """Multi-person: every id alive in the tracker; all removed once no body came for
+        person_timeout_s + person_lost_s (no set reaches the tracker when every camera is silent)."""
+        with self._ids_lock:
+            self._publish_tracked_ids_locked(now_ns)
+
+    def _publish_tracked_ids_locked(self, now_ns: int) -> None:
+        quiet_s = self.p["person_timeout_s"] + self.p["person_lost_s"]
+        if self._ids and (self._last_body_ns is None or now_ns - self._last_body_ns > quiet_s * 1e9):
+            self._remove_ids(list(self._ids))
+        self._last_tracked_ns = now_ns
+        pub = self.pubs.get("tracked")
+        if pub is not None:
+            pub.publish(IdsList(header=Header(stamp=_stamp_msg(now_ns)), ids=list(self._ids)))
+
+    def _update_ids(self, tracked: list[str]) -> None:
+        """Multi-person: the compute result's alive ids; ids no longer in it are removed."""
+        with self._ids_lock:
+            self._remove_ids([i for i in self._ids if i not in tracked])
+            self._ids = list(tracked)
+
+    def _remove_ids(self, ids: list[str]) -> None:
+        """Everything of these ids goes: joint-state publisher, markers, tracked-list entry."""
+        header = Header(stamp=_stamp_msg(self._now_ns()))
+        with self._ids_lock:
+            for body_id in ids:
+                publisher = self._id_pubs.pop(body_id, None)
+                if publisher is not None:
+                    self.destroy_publisher(publisher)
+                if "markers" in self.pubs:
+                    self.pubs["markers"].publish(delete_body_markers(header, body_id))
+                self.get_logger().info(f"person {body_id} removed")
+            self._ids = [i for i in self._ids if i not in ids]
+
+    def _joint_publisher(self, body_id: str):
+        if body_id not in self._id_pubs:
+            self._id_pubs[body_id] = self.create_publisher(
+                JointState, f"/humans/bodies/{body_id}/joint_states", 10
+            )
+        return self._id_pubs[body_id]
 
     def _lose_person(self) -> None:
         self._tracked = False
@@ -418,6 +499,25 @@ class MultiviewNode(LifecycleNode):
             return None
         return SetJob(newest, views)
 
+    def _people(self, cam: str, msg) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Every valid person of a Keypoints2DArray (invalid ones dropped); None: drop the view."""
+        people = []
+        for person in msg.people:
+            try:
+                xy, conf = keypoints_from_msg(person)
+            except ValueError as exc:
+                self._drop(cam, "bad_keypoints", str(exc), dropped=False)
+                continue
+            problem = validation.check_keypoints(person.layout, xy, conf, LAYOUT, NUM_KEYPOINTS)
+            if problem is not None:
+                self._drop(cam, *problem, dropped=False)
+                continue
+            bad = validation.nonfinite_keypoints(xy, conf)
+            if bad:
+                self._drop(cam, "nonfinite_keypoints", f"{bad} NaN/inf keypoints zero-weighted", False)
+            people.append((np.asarray(xy), np.asarray(conf)))
+        return people
+
     def _view_job(self, cam: str, msg, images: dict, cam_to_ref) -> ViewJob | None:
         info = self.camera_info.get(cam)
         if info is None:
@@ -444,6 +544,9 @@ class MultiviewNode(LifecycleNode):
                 self._drop(cam, "bad_image", str(exc))
                 return None
             images[cam] = view.image
+            return view
+        if isinstance(msg, Keypoints2DArray):
+            view.people = self._people(cam, msg)
             return view
         try:
             xy, conf = keypoints_from_msg(msg)
@@ -493,8 +596,13 @@ class MultiviewNode(LifecycleNode):
             self._drop(cam, reason, detail)
         self.metrics.count("no_person", result.sets_without_person)
         self.flips_chosen = result.flips_chosen
+        by_stamp: dict[int, list[BodyResult]] = {}
         for body in result.bodies:
-            self._publish(body, images)
+            by_stamp.setdefault(body.stamp_ns, []).append(body)
+        for bodies in by_stamp.values():
+            self._publish_set(bodies, images)
+        if result.tracked_ids is not None:
+            self._update_ids(result.tracked_ids)
         self._publish_tracked(self._now_ns())
         t_pub = time.perf_counter()
         split = {
@@ -515,15 +623,20 @@ class MultiviewNode(LifecycleNode):
         info = self.camera_info.get(camera)
         return info.header.frame_id if info is not None else camera
 
-    def _publish(self, body: BodyResult, images: dict) -> None:
-        pubs = self.pubs
-        if not pubs:
+    def _publish_set(self, bodies: list[BodyResult], images: dict) -> None:
+        """The bodies of one stamp: one BodyArray with every body, then each body's own outputs."""
+        if not self.pubs:
             return
-        frame_id = self._frame_id(body.frame)
-        stamp = _stamp_msg(body.stamp_ns)
-        header = Header(stamp=stamp, frame_id=frame_id)
-        est = BodyEstimate(
-            body_id=BODY_ID,
+        header = Header(stamp=_stamp_msg(bodies[0].stamp_ns), frame_id=self._frame_id(bodies[0].frame))
+        msgs = [body_to_msg(self._estimate(b), Header(stamp=header.stamp, frame_id=self._frame_id(b.frame)))
+                for b in bodies]  # fmt: skip
+        self.pubs["bodies"].publish(BodyArray(header=header, bodies=msgs))
+        for body in bodies:
+            self._publish(body, images)
+
+    def _estimate(self, body: BodyResult) -> BodyEstimate:
+        return BodyEstimate(
+            body_id=body.body_id,
             rotations=body.rotations,
             betas=body.betas,
             translation=body.transl,
@@ -533,8 +646,19 @@ class MultiviewNode(LifecycleNode):
             fit_quality=body.fit_quality,
             num_views=body.num_views,
         )
-        pubs["bodies"].publish(BodyArray(header=header, bodies=[body_to_msg(est, header)]))
-        pubs["joints"].publish(joint_state(BODY_ID, stamp, body.rotations))
+
+    def _publish(self, body: BodyResult, images: dict) -> None:
+        """One body's joint states, markers (coloured per id), TF and overlays."""
+        pubs = self.pubs
+        if not pubs:
+            return
+        frame_id = self._frame_id(body.frame)
+        stamp = _stamp_msg(body.stamp_ns)
+        header = Header(stamp=stamp, frame_id=frame_id)
+        body_id = body.body_id
+        with self._ids_lock:
+            joints_pub = self._joint_publisher(body_id) if self.multi else pubs["joints"]
+            joints_pub.publish(joint_state(body_id, stamp, body.rotations))
         lost_s = self.p["person_lost_s"]
         now_ns = self._now_ns()
         if body.vertices is not None:
@@ -542,11 +666,11 @@ class MultiviewNode(LifecycleNode):
         mesh_rate = self.p["mesh_rate_hz"]
         lifetime = max(lost_s, 1.5 / mesh_rate) if mesh_rate > 0 else lost_s
         pubs["markers"].publish(
-            serialize_markers(header, BODY_ID, body.joints, body.vertices, self.faces, lifetime_s=lifetime)
+            serialize_markers(header, body_id, body.joints, body.vertices, self.faces, lifetime_s=lifetime)
         )
         if self.p["publish_tf"]:
             pubs["tf"].publish(
-                TFMessage(transforms=body_transforms(BODY_ID, frame_id, stamp, body.rotations, body.joints))
+                TFMessage(transforms=body_transforms(body_id, frame_id, stamp, body.rotations, body.joints))
             )
         self.metrics.count("published")
         self._last_body_ns = now_ns

@@ -191,6 +191,46 @@ SPECS = [
         min_value=0.05,
         max_value=30.0,
     ),
+    ParamSpec(
+        "max_people",
+        1,
+        "People estimated per set: 1 = one body (b0, legacy BlazePose); > 1 = multi-person BlazePose, "
+        "cross-view association (calibrated rigs; uncalibrated: one camera's people), ids b0, b1, ...",
+        min_value=1,
+        max_value=10,
+        read_only=True,
+    ),
+    ParamSpec(
+        "min_person_confidence",
+        0.5,
+        "Multi-person: person-detector score below which a detected person is ignored",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "person_birth_frames",
+        3,
+        "Multi-person: consecutive sets a new person must be seen in before it gets an id",
+        min_value=1,
+        max_value=30,
+        read_only=True,
+    ),
+    ParamSpec(
+        "person_timeout_s",
+        1.0,
+        "Multi-person: an id unseen for this long is removed (its topics, TF and markers stop) (s)",
+        min_value=0.0,
+        max_value=30.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "people_topic",
+        "people",
+        "Keypoints2DArray topic (every person of one image) under each camera namespace "
+        "(detector='topic' with max_people > 1)",
+        read_only=True,
+    ),
 ]
 
 

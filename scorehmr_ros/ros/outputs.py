@@ -65,6 +65,27 @@ def joint_state(body_id: str, stamp, rotations: np.ndarray) -> JointState:
 
 SKIN = ColorRGBA(r=0.86, g=0.66, b=0.52, a=0.9)
 BONE = ColorRGBA(r=0.1, g=0.8, b=0.3, a=1.0)
+# Per-id colours (skeleton; the mesh is a lighter tint): b0 keeps the single-person colours.
+ID_COLOURS = (
+    (0.1, 0.8, 0.3),
+    (0.2, 0.45, 0.95),
+    (0.95, 0.35, 0.2),
+    (0.85, 0.2, 0.85),
+    (0.95, 0.8, 0.1),
+    (0.1, 0.8, 0.85),
+    (0.6, 0.4, 0.2),
+    (0.5, 0.5, 0.5),
+)
+
+
+def id_colours(body_id: str) -> tuple[ColorRGBA, ColorRGBA]:
+    """(skeleton, mesh) colours of ``body_id`` (``b<n>``: the n-th palette entry, cycling)."""
+    digits = "".join(ch for ch in body_id if ch.isdigit())
+    n = int(digits) if digits else sum(map(ord, body_id))
+    if n == 0:
+        return BONE, SKIN
+    r, g, b = ID_COLOURS[n % len(ID_COLOURS)]
+    return ColorRGBA(r=r, g=g, b=b, a=1.0), ColorRGBA(r=0.5 + r / 2, g=0.5 + g / 2, b=0.5 + b / 2, a=0.9)
 
 
 def _lifetime(seconds: float) -> Duration:
@@ -78,6 +99,7 @@ def mesh_marker(
     """TRIANGLE_LIST of the full mesh (outward counter-clockwise winding kept), as Point objects
     (slow: the node publishes it through :func:`serialize_markers`)."""
     m = _mesh_header(header, body_id, marker_id, lifetime_s)
+    m.color = id_colours(body_id)[1]
     tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces).reshape(-1)]
     m.points = [Point(x=x, y=y, z=z) for x, y, z in tri.tolist()]
     return m
@@ -101,7 +123,7 @@ def skeleton_marker(
     m.action = Marker.ADD
     m.pose.orientation.w = 1.0
     m.scale.x = 0.02
-    m.color = BONE
+    m.color = id_colours(body_id)[0]
     m.lifetime = _lifetime(lifetime_s)
     pts = []
     for i, parent in enumerate(SMPL_PARENTS):
@@ -110,6 +132,16 @@ def skeleton_marker(
                 pts.append(Point(x=float(joints[j, 0]), y=float(joints[j, 1]), z=float(joints[j, 2])))
     m.points = pts
     return m
+
+
+def delete_body_markers(header, body_id: str) -> MarkerArray:
+    """DELETE the mesh and skeleton markers of one body (that id is gone; the others stay)."""
+    return MarkerArray(
+        markers=[
+            Marker(header=header, ns=f"body_{body_id}/mesh", id=0, action=Marker.DELETE),
+            Marker(header=header, ns=f"body_{body_id}/skeleton", id=1, action=Marker.DELETE),
+        ]
+    )
 
 
 def delete_all_markers(header) -> MarkerArray:
@@ -136,6 +168,7 @@ def serialize_markers(
     if vertices is None:
         return serialize_message(MarkerArray(markers=[skeleton]))
     mesh = _mesh_header(header, body_id, 0, lifetime_s)
+    mesh.color = id_colours(body_id)[1]
     mesh.points = [Point(x=_SENTINEL[0], y=_SENTINEL[1], z=_SENTINEL[2])]
     data = serialize_message(MarkerArray(markers=[mesh, skeleton]))
     at = data.find(_SENTINEL_BYTES)
