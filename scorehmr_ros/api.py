@@ -171,15 +171,18 @@ class Estimator:
         min_person_confidence: float = 0.5,
         person_birth_frames: int = 3,
         person_timeout_s: float = 1.0,
+        min_person_views: int = 2,
     ):
         """``max_people`` > 1: multi-person mode (see :class:`MultiPersonStream`); the other
-        ``person_*`` settings apply to it only."""
+        ``person_*`` settings apply to it only (``min_person_views``: in calibrated sets of >= 2
+        views, people associated in fewer views are left out)."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         self.max_people = int(max_people)
         self.min_person_confidence = float(min_person_confidence)
         self.person_birth_frames = int(person_birth_frames)
         self.person_timeout_s = float(person_timeout_s)
+        self.min_person_views = int(min_person_views)
         self.models = models
         self.config = get_preset(preset) if isinstance(preset, str) else preset
         self.preset_name = preset if isinstance(preset, str) else "custom"
@@ -262,6 +265,7 @@ class Estimator:
             min_person_confidence=self.min_person_confidence,
             person_birth_frames=self.person_birth_frames,
             person_timeout_s=self.person_timeout_s,
+            min_person_views=self.min_person_views,
         )
 
     def _one_shot_stream(self) -> Stream | MultiPersonStream:
@@ -479,7 +483,11 @@ class MultiPersonStream:
          one per camera, detector score >= ``min_person_confidence``) for views with an image,
          ``View.people`` lists, or ``View.keypoints`` as one person.
       2. Calibrated sets (every view has ``cam_to_ref``, >= 2 views): :func:`core.association.associate`
-         on the projections ``K [R|t]`` of the rig frame gives one multi-view observation per person.
+         on the projections ``K [R|t]`` of the rig frame gives one multi-view observation per person;
+         a group whose triangulated torso is implausible (a person in front of every camera, shoulder
+         width 0.15-0.7 m, shoulder-hip length 0.25-0.9 m) is split into its views, and people seen
+         in fewer than ``min_person_views`` views are left out (association failures and people
+         half out of the rig would otherwise become extra, badly placed "ghost" people).
          Uncalibrated sets: people of ONE view only, the preset's ``reference_camera`` when in the
          set, else the first view (the other views are reported as dropped, reason
          ``uncalibrated_multi_person``): without extrinsics nothing says which person in one
@@ -690,7 +698,12 @@ class MultiPersonStream:
                 w = np.stack([dets[v][members[v]].confidence for v in vs]).astype(np.float64)
                 w = np.where(np.isfinite(xy).all(-1) & (w >= 0.3), w, 0.0)
                 X = triangulate_weighted_dlt(P[vs], np.nan_to_num(xy), w)
+                if not _plausible_torso(X, [to_cam[v] for v in vs]):
+                    groups += [{v: members[v]} for v in vs]  # split: judged one view at a time below
+                    continue
                 centre = torso_centre(X)
+            if P is not None and len(vs) < min(self.estimator.min_person_views, len(views)):
+                continue
             if centre is None:
                 v = vs[0]
                 centre = _single_view_centre(dets[v][members[v]], views[v])
@@ -703,6 +716,21 @@ class MultiPersonStream:
             out.append((len(vs), score, centre, inputs))
         out.sort(key=lambda o: (-o[0], -o[1]))
         return [(c, inputs) for _, _, c, inputs in out[: self.estimator.max_people]]
+
+
+def _plausible_torso(X: np.ndarray, to_cam: list[np.ndarray]) -> bool:
+    """Triangulated BlazePose-33 points X (33, 3) in the rig frame look like one person's torso:
+    finite shoulders and hips in front of every camera (``to_cam``: rig -> camera (4, 4)),
+    shoulder width 0.15-0.7 m, mean shoulder-hip length 0.25-0.9 m."""
+    torso = X[[11, 12, 23, 24]]
+    if not np.isfinite(torso).all():
+        return True  # too few keypoints to judge: keep the association
+    for T in to_cam:
+        if np.any(torso @ T[:3, :3].T + T[:3, 3] <= 0, axis=0)[2]:
+            return False
+    width = np.linalg.norm(torso[0] - torso[1])
+    length = 0.5 * (np.linalg.norm(torso[0] - torso[2]) + np.linalg.norm(torso[1] - torso[3]))
+    return bool(0.15 <= width <= 0.7 and 0.25 <= length <= 0.9)
 
 
 def _single_view_centre(person: _Person2D, view: View) -> np.ndarray | None:
