@@ -272,10 +272,10 @@ def test_requirements_are_split_pinned_and_consistent():
             assert seen.setdefault(pkg, version) == version, f"{pkg} pinned twice with different versions"
     runtime = groups["runtime"]
     assert runtime["torch"] == "2.13.0"
-    for pkg in ("ros-rclpy", "smplx", "roma", "mediapipe", "onnxruntime", "mcap-ros2-support"):
+    for pkg in ("ros-rclpy", "smplx", "roma", "mediapipe", "ai-edge-litert", "onnxruntime", "mcap-ros2-support"):
         assert pkg in runtime
-    for pkg in ("pytest", "ruff", "diffusers", "trimesh", "scikit-image", "colcon-core", "pybullet", "tqdm"):
+    for pkg in ("pytest", "ruff", "diffusers", "trimesh", "scikit-image", "colcon-core", "pybullet"):
         assert pkg not in runtime, f"{pkg} is not needed by the node"
-    assert "pybullet" in groups["train"] and "tqdm" in groups["bench"]
+    assert "pybullet" in groups["train"]
     dev_includes = [l for l in (REQ / "dev.txt").read_text().splitlines() if l.startswith("-r ")]
     assert dev_includes == ["-r runtime.txt", "-r train.txt", "-r bench.txt"]
