@@ -241,7 +241,52 @@ def table_node(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, names, "make bench-node; make soak")
 
 
+def table_demo(eval_dir: Path) -> str:
+    r = _load(eval_dir, "demo.json")
+    cmd = r.get("command", {})
+    acc = r.get("accounting_measured", {})
+    sync = sum(v for k, v in acc.items() if k.startswith("sync_dropped"))
+    stages = r.get("stages_p50_p95_ms", {})
+    rows = [
+        (
+            "frames replayed",
+            f"{r['ground_truth_frames']} ({cmd.get('frames')} frames of `{cmd.get('clip')}` looped)",
+        ),
+        (
+            "warm-up on the rendered person, then measured",
+            f"{r['warmup_s']:g} s, then {r['measured_s']:.1f} s",
+        ),
+        ("bodies per 2 s from the first frame", " ".join(map(str, r["output_per_2s"]))),
+        ("steady-state output rate", f"**{r['output_rate_hz']:.1f} Hz** ({r['measured_bodies']} bodies)"),
+        (
+            "latency image stamp → BodyArray received, p50 / p95",
+            f"{r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} ms",
+        ),
+        ("MPJPE vs ground truth (root-aligned, cam1 frame)", f"{r['mpjpe_mm']:.1f} mm"),
+        (
+            "node per stage p50 / p95 (ms, last `/diagnostics`)",
+            ", ".join(f"{k} {a:.0f} / {b:.0f}" for k, (a, b) in stages.items()),
+        ),
+        (
+            "sets in the measured window",
+            f"{acc.get('sets', 0)} synchronised, {acc.get('published', 0)} published, "
+            f"{acc.get('dropped_queue', 0)} dropped by the newest-set queue, "
+            f"{acc.get('no_person', 0)} without a person, {sync} dropped by the synchroniser, "
+            f"{acc.get('compute_errors', 0)} compute errors",
+        ),
+        (
+            "recording",
+            f"{r['mcap_mb']:.0f} MB; camera images: "
+            + ", ".join(f"`{t}` {n}" for t, n in r.get("images_recorded", {}).items()),
+        ),
+        ("denoiser backend / calibrated", f"{r.get('denoiser_backend')} / {r.get('calibrated')}"),
+    ]
+    lines = ["| `make demo` | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]
+    return "\n".join(lines) + "\n" + _source(eval_dir, ["demo.json"], "make demo")
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
+    "demo": table_demo,
     "scorehmr_heldout": table_scorehmr_heldout,
     "speed_denoiser": table_speed_denoiser,
     "speed_refine": table_speed_refine,
