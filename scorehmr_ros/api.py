@@ -240,9 +240,10 @@ class Estimator:
         return self._one_shot_stream().push_many([(0, views)], vertices=vertices).bodies
 
     def detect_people(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every person of one photo (multi-person BlazePose, at most ``max_people``), best first:
-        (keypoints (33, 2) px, confidences (33,)) each."""
-        return [(p.xy, p.confidence) for p in self._one_shot_stream().detect_people(image, "camera")]
+        """Every person of one photo (multi-person BlazePose, at most ``max_people``) in either
+        mode, best first: (keypoints (33, 2) px, confidences (33,)) each."""
+        stream = MultiPersonStream(self, one_shot(self.config), detectors=self._multi_detectors)
+        return [(p.xy, p.confidence) for p in stream.detect_people(image, "camera")]
 
     def stream(self, *, vertices=False, detectors: dict | None = None) -> Stream | MultiPersonStream:
         """A causal stream with this estimator's preset (sliding window, warm start); a
