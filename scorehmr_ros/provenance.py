@@ -48,7 +48,8 @@ def cpu_model() -> str:
 
 
 def provenance(argv: list[str] | None = None, cwd: str | os.PathLike | None = None) -> dict:
-    """A JSON-ready record: git_describe, argv, cpu_model, threads, python, date (UTC, ISO 8601).
+    """A JSON-ready record: git_describe, argv, cpu_model, threads, python, date (UTC, ISO 8601),
+    and load_avg (the machine's 1/5/15-minute load averages: timings on a shared machine depend on it).
 
     ``threads`` holds ``os.cpu_count()`` and, when torch is already imported (it is never imported
     here), ``torch.get_num_threads()``.
@@ -64,4 +65,5 @@ def provenance(argv: list[str] | None = None, cwd: str | os.PathLike | None = No
         "threads": threads,
         "python": platform.python_version(),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }

@@ -52,7 +52,10 @@ def revision(record: dict) -> str:
     prov = record.get("provenance")
     if isinstance(prov, dict) and prov.get("git_describe"):
         date = prov.get("date", "")[:10]
-        return f"{prov['git_describe']}" + (f", {date}" if date else "")
+        load = prov.get("load_avg")
+        cpus = prov.get("threads", {}).get("cpu_count")
+        load = f", load average {load[0]:.1f} on {cpus} CPUs" if load else ""
+        return f"{prov['git_describe']}" + (f", {date}" if date else "") + load
     if record.get("git_revision"):
         return "revision " + str(record["git_revision"])[:7] + ", no provenance record"
     return "revision not recorded"

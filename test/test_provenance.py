@@ -11,7 +11,7 @@ from scorehmr_ros.provenance import git_describe, provenance
 
 def test_provenance_fields_in_a_checkout(tmp_path):
     rec = provenance(argv=["scripts/x.py", "--stride", "2"])
-    assert set(rec) == {"git_describe", "argv", "cpu_model", "threads", "python", "date"}
+    assert set(rec) == {"git_describe", "argv", "cpu_model", "threads", "python", "date", "load_avg"}
     assert rec["argv"] == ["scripts/x.py", "--stride", "2"]
     # (the tree changes under concurrent edits, so check that it names a commit of this checkout)
     rev = rec["git_describe"].removesuffix("-dirty")
