@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "eval")
     args = parser.parse_args()
+    prov = provenance()  # the code as it was when the run started
     torch.manual_seed(args.seed)
     models = ScoreHMRModels.load()
     scenes = heldout_scenes(models.body_model, num_views=args.views, seed=args.seed, frame_stride=args.stride)
@@ -90,7 +91,7 @@ def main() -> None:
         "frames": frames,
         "configs": {k: vars(c) for k, c in VARIANT_SCHEDULES.items()},
         "git_revision": rev.stdout.strip(),
-        "provenance": provenance(),
+        "provenance": prov,
         "seconds": time.time() - t0,
         "markdown": text,
     }

@@ -98,6 +98,8 @@ def table_scorehmr_heldout(eval_dir: Path) -> str:
         )
     frames = rec.get("frames")
     note = (
+        "\nms / view-frame is wall time on the machine named in the provenance, which was shared: "
+        "compare it only within one run.\n"
         f"\n{frames} frames × {rec.get('views')} views, stride {rec.get('stride')}, seed {rec.get('seed')}.\n"
     )
     cmd = f".venv/bin/python scripts/eval_scorehmr.py --stride {rec.get('stride', 2)}"

@@ -377,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     from scorehmr_ros.provenance import provenance
     from scorehmr_ros.sim.sequence import load_or_build
 
+    prov = provenance()  # the code as it was when the run started
     print(f"[demo] preparing the rendered 3-camera sequence of {args.clip} ...", flush=True)
     seq = load_or_build(
         args.clip, num_views=3, seed=0, num_frames=args.frames or None, frame_stride=args.stride
@@ -439,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(mcap_path, out, args.warmup_s, seq, args.overlay_frames)
     summary["command"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     summary["node_parameters"] = node_params
-    summary["provenance"] = provenance()
+    summary["provenance"] = prov
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_summary(summary, out, mcap_path)
     ok = summary["bodies_published"] > 0
