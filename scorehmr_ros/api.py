@@ -50,7 +50,8 @@ class View:
     K: (3, 3) intrinsics. Either ``image`` (H, W, 3) uint8 RGB (detected with BlazePose) or
     ``keypoints`` (33, 2) px in the BlazePose-33 layout with ``confidence`` (33,) in [0, 1].
     image_size: (width, height); taken from ``image`` when omitted. cam_to_ref: optional (4, 4)
-    transform from this camera's optical frame to a frame shared by the rig (extrinsics).
+    transform from this camera's optical frame to a frame shared by the rig (extrinsics), named
+    ``reference`` (calibrated bodies are published in it).
     people: multi-person mode only, instead of ``image``/``keypoints``: every person of this view as
     (keypoints (33, 2) px, confidence (33,)) pairs, e.g. from an external detector.
     """
@@ -63,6 +64,7 @@ class View:
     camera: str = "camera"
     cam_to_ref: np.ndarray | None = None
     people: list[tuple[np.ndarray, np.ndarray]] | None = None
+    reference: str | None = None
 
     def size(self) -> tuple[int, int]:
         if self.image_size is not None:
@@ -235,7 +237,7 @@ class Estimator:
     def estimate_views(self, views: list[View], *, vertices=False) -> list[Body]:
         """Bodies of one synchronised multi-view set (no history; published at once).
 
-        Calibrated when every view has ``cam_to_ref``; the body is then in the first view's frame.
+        Calibrated when every view has ``cam_to_ref``: one body in the frame they map into (``reference``).
         """
         return self._one_shot_stream().push_many([(0, views)], vertices=vertices).bodies
 
@@ -460,6 +462,7 @@ def _view_input(v: View, kp, conf) -> ViewInput:
         torch.as_tensor(np.asarray(v.K), dtype=torch.float32),
         torch.tensor(v.size(), dtype=torch.float32),
         None if v.cam_to_ref is None else torch.as_tensor(v.cam_to_ref, dtype=torch.float32),
+        v.reference,
     )
 
 

@@ -155,6 +155,41 @@ def test_stream_outputs_bodies_tf_and_rep155(ros_context, scene):
         h.close()
 
 
+def test_calibrated_bodies_are_in_the_fixed_frame_even_when_cam1_misses_the_first_set(ros_context, scene):
+    """Extrinsics on /tf_static (world -> each optical frame): bodies come out in ``world``, never in
+    a camera frame chosen by arrival order, and their joints are there (checked against the truth)."""
+    from scorehmr_ros.ros.replay import camera_pose_in_world
+    from scorehmr_ros.ros.tf import StaticTransformBroadcaster, make_transform
+
+    h = Harness(ros_context, partial_timeout_s=0.2)
+    try:
+        static = StaticTransformBroadcaster(h.io)
+        R, t = scene.cameras.R.double().numpy(), scene.cameras.t.double().numpy()
+        poses = [camera_pose_in_world(R[v], t[v]) for v in range(3)]
+        stamp = h.now()
+        static.send_transform(
+            [make_transform("world", f"{c}_optical_frame", stamp, *poses[v]) for v, c in enumerate(CAMS)]
+        )
+        h.start()
+        assert h.wait(lambda: len(h.node.static_tf) == 3, timeout=10)
+        n = 6
+        for k in range(n):
+            h.publish_frame(scene, k, h.now(), skip=(0,) if k == 0 else ())
+            time.sleep(0.15)
+        assert h.wait(lambda: len(h.received["bodies"]) >= n - 1)
+        frames = {m.header.frame_id for m in h.received["bodies"]}
+        assert frames == {"world"}, frames
+        last = h.received["bodies"][-1]
+        joints = np.array([[p.x, p.y, p.z] for p in last.bodies[0].joints])
+        gt = scene.joints_world.numpy()[:n]
+        # The newest body is one of the published frames: its pelvis lies near that frame's true pelvis.
+        err = np.linalg.norm(gt[:, 0] - joints[0], axis=-1).min()
+        assert err < 0.3, err
+        assert h.wait(lambda: h.diag_values("scorehmr_multiview: pipeline").get("output_frame") == "world")
+    finally:
+        h.close()
+
+
 def test_bad_input_is_dropped_and_counted_while_other_cameras_continue(ros_context, scene):
     h = Harness(ros_context)
     try:

@@ -56,6 +56,24 @@ def test_one_outlier_view_is_rejected(lying):
     assert (naive.points[ok] - lying.keypoints3d_world[0, ok]).norm(dim=-1).mean() > 0.02
 
 
+def test_low_visibility_keypoints_fall_back_to_the_light_views(lying):
+    """Occluded hips come with visibility below 0.3 in most views but right positions: they are
+    triangulated from those views (weighted) rather than left out, which breaks the torso start."""
+    views = [0, 1, 2]
+    P = _rig(lying, views)
+    kp = lying.keypoints2d_clean[0, views]
+    conf = torch.full(kp.shape[:2], 0.9)
+    names = get_layout("blazepose33").keypoint_names
+    hips = [names.index("left_hip"), names.index("right_hip")]
+    conf[:, hips] = torch.tensor([0.2, 0.15])  # both hips, every view
+    tri = triangulate(P, kp, conf)
+    assert tri.valid[hips].all()
+    err = (tri.points[hips] - lying.keypoints3d_world[0, hips]).norm(dim=-1)
+    assert err.max() < 1e-3, err
+    strict = triangulate(P, kp, conf, fallback_confidence=None)
+    assert not strict.valid[hips].any()
+
+
 @pytest.mark.parametrize("swapped", [0, 1, 2])
 def test_swap_resolution_on_a_lying_pose(lying, swapped):
     views = [0, 1, 2]

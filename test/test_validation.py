@@ -75,15 +75,16 @@ def test_camera_missing_from_tf_static_is_dropped_not_uncalibrated():
     cams = ["cam1", "cam2", "cam3"]
     frames = {c: f"{c}_optical" for c in cams}
     static = {"cam1_optical": ("world", _tf(0.0)), "cam3_optical": ("world", _tf(2.0))}
-    cam_to_ref, missing = validation.calibrated_cameras(cams, frames, static)
-    assert set(cam_to_ref) == {"cam1", "cam3"} and missing == ["cam2"]
+    cam_to_ref, missing, fixed = validation.calibrated_cameras(cams, frames, static)
+    assert set(cam_to_ref) == {"cam1", "cam3"} and missing == ["cam2"] and fixed == "world"
     np.testing.assert_allclose(cam_to_ref["cam3"][0, 3], 2.0)
-    # The reference camera itself missing: the next calibrated camera is the reference.
+    # The first camera missing: the transforms still map into the shared parent (the fixed frame).
     static = {"cam2_optical": ("world", _tf(1.0)), "cam3_optical": ("world", _tf(2.0))}
-    cam_to_ref, missing = validation.calibrated_cameras(cams, frames, static)
-    assert missing == ["cam1"] and np.allclose(cam_to_ref["cam2"], np.eye(4))
+    cam_to_ref, missing, fixed = validation.calibrated_cameras(cams, frames, static)
+    assert missing == ["cam1"] and fixed == "world"
+    np.testing.assert_allclose(cam_to_ref["cam2"], _tf(1.0))
     # No extrinsics at all: uncalibrated mode, nothing dropped.
-    assert validation.calibrated_cameras(cams, frames, {}) == ({}, [])
+    assert validation.calibrated_cameras(cams, frames, {}) == ({}, [], None)
 
 
 def test_camera_levels_recover_once_drops_stop():

@@ -90,8 +90,34 @@ def triangulate(
     min_confidence: float = 0.3,
     max_residual_px: float = 20.0,
     min_views: int = 2,
+    fallback_confidence: float | None = 0.05,
 ) -> Triangulation:
-    """Robust weighted DLT (module docstring). P (V, 3, 4); keypoints (V, K, 2); confidence (V, K)."""
+    """Robust weighted DLT (module docstring). P (V, 3, 4); keypoints (V, K, 2); confidence (V, K).
+
+    Keypoints that fewer than ``min_views`` views see at ``min_confidence`` are tried again with the
+    views above ``fallback_confidence`` (detectors report occluded hips and knees with low
+    visibility although their positions are often right; the residual test still rejects the
+    wrong ones, and the weights keep such views light)."""
+    first = _triangulate_once(P, keypoints, confidence, min_confidence, max_residual_px, min_views)
+    if fallback_confidence is None or fallback_confidence >= min_confidence or bool(first.valid.all()):
+        return first
+    again = _triangulate_once(P, keypoints, confidence, fallback_confidence, max_residual_px, min_views)
+    fill = ~first.valid & again.valid
+    return Triangulation(
+        torch.where(fill.unsqueeze(-1), again.points, first.points),
+        torch.where(fill, again.used, first.used),
+        torch.where(fill, again.residual_px, first.residual_px),
+    )
+
+
+def _triangulate_once(
+    P: torch.Tensor,
+    keypoints: torch.Tensor,
+    confidence: torch.Tensor,
+    min_confidence: float,
+    max_residual_px: float,
+    min_views: int,
+) -> Triangulation:
     kp = torch.nan_to_num(keypoints.double())
     conf = torch.nan_to_num(confidence.double()) * torch.isfinite(keypoints).all(-1)
     seen = conf >= min_confidence

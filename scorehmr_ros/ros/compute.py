@@ -59,6 +59,7 @@ class ViewJob:
     keypoints: np.ndarray | None = None
     confidence: np.ndarray | None = None
     cam_to_ref: np.ndarray | None = None
+    reference: str | None = None  # the frame cam_to_ref maps into (calibrated rigs publish in it)
     people: list[tuple[np.ndarray, np.ndarray]] | None = None
 
 
@@ -296,6 +297,7 @@ class _Pipeline:
             job.camera,
             job.cam_to_ref,
             job.people,
+            job.reference,
         )
 
     def run(self, job: Job) -> JobResult:

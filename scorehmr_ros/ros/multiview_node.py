@@ -458,16 +458,17 @@ class MultiviewNode(LifecycleNode):
             except RuntimeError as err:
                 self.get_logger().error(f"compute process restart failed: {err}")
 
-    def _cam_to_ref(self) -> dict[str, np.ndarray | None]:
-        """Each camera's 4x4 transform into the reference camera frame; cameras lacking extrinsics
-        while others have them are absent (their views are dropped)."""
+    def _cam_to_ref(self) -> tuple[dict[str, np.ndarray | None], str | None]:
+        """Each camera's 4x4 transform into the fixed frame the calibrated cameras share on
+        /tf_static, and that frame's name (None: uncalibrated). Cameras lacking extrinsics while
+        others have them are absent (their views are dropped)."""
         if not self.p["use_extrinsics"]:
-            return dict.fromkeys(self.cameras)
+            return dict.fromkeys(self.cameras), None
         frames = {c: m.header.frame_id for c, m in self.camera_info.items()}
-        cam_to_ref, missing = validation.calibrated_cameras(self.cameras, frames, self.static_tf)
+        cam_to_ref, missing, fixed = validation.calibrated_cameras(self.cameras, frames, self.static_tf)
         if not cam_to_ref:
-            return dict.fromkeys(self.cameras)  # no extrinsics at all: uncalibrated (paper) mode
-        return {c: cam_to_ref.get(c) for c in self.cameras if c not in missing}
+            return dict.fromkeys(self.cameras), None  # no extrinsics at all: uncalibrated (paper) mode
+        return {c: cam_to_ref.get(c) for c in self.cameras if c not in missing}, fixed
 
     def _set_job(self, messages, images: dict, now_ns: int) -> SetJob | None:
         """Validated, converted views of one synchronised set; None when the set is dropped."""
@@ -481,7 +482,7 @@ class MultiviewNode(LifecycleNode):
             for cam in present:
                 self._drop(cam, "stale_set", f"set {problem[1]}")
             return None
-        cam_to_ref = self._cam_to_ref()
+        cam_to_ref, fixed_frame = self._cam_to_ref()
         views = []
         for cam, msg in zip(self.cameras, messages, strict=True):
             if msg is None:
@@ -493,6 +494,7 @@ class MultiviewNode(LifecycleNode):
                 continue
             view = self._view_job(cam, msg, images, cam_to_ref[cam])
             if view is not None:
+                view.reference = fixed_frame
                 views.append(view)
         if not views:
             self.metrics.count("no_person")
@@ -699,8 +701,9 @@ class MultiviewNode(LifecycleNode):
         values = self.metrics.pipeline_values()
         values["preset"] = self.p["preset"]
         values["left_right_swaps_resolved"] = self.flips_chosen
-        cam_to_ref = self._cam_to_ref()
+        cam_to_ref, fixed_frame = self._cam_to_ref()
         values["calibrated"] = bool(cam_to_ref) and all(v is not None for v in cam_to_ref.values())
+        values["output_frame"] = fixed_frame or "reference camera"
         values["denoiser_backend"] = self.backend
         values["compute_process"] = "running" if self.compute is not None and self.compute.alive() else "down"
         sync = self._sync

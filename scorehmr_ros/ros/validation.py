@@ -100,24 +100,23 @@ def nonfinite_keypoints(xy: np.ndarray, confidence: np.ndarray) -> int:
 
 def calibrated_cameras(
     cameras: Sequence[str], frame_ids: Mapping[str, str], static_tf: Mapping[str, tuple[str, np.ndarray]]
-) -> tuple[dict[str, np.ndarray], list[str]]:
+) -> tuple[dict[str, np.ndarray], list[str], str | None]:
     """Extrinsics of the cameras against /tf_static.
 
     ``frame_ids``: camera -> optical frame id (cameras without CameraInfo yet are left out);
-    ``static_tf``: child frame -> (parent frame, 4x4 child->parent). Returns ``(cam_to_ref, missing)``:
-    ``cam_to_ref`` maps each calibrated camera to its 4x4 transform into the reference camera's
-    frame (the first listed camera that is calibrated); the calibrated cameras are those under the
-    parent frame most of them share. ``missing`` lists the cameras (with a frame id) that lack
-    extrinsics while others have them: they are to be dropped, not to switch everyone to the
-    uncalibrated mode. With no extrinsics at all, both are empty (uncalibrated mode).
+    ``static_tf``: child frame -> (parent frame, 4x4 child->parent). Returns
+    ``(cam_to_ref, missing, fixed_frame)``: the calibrated cameras are those under the parent frame
+    most of them share (``fixed_frame``, where calibrated bodies are published); ``cam_to_ref`` maps
+    each of them to its 4x4 transform into that frame. ``missing`` lists the cameras (with a frame
+    id) that lack extrinsics while others have them: they are to be dropped, not to switch everyone
+    to the uncalibrated mode. With no extrinsics at all: ``({}, [], None)`` (uncalibrated mode).
     """
     entries = {c: static_tf.get(frame_ids[c]) for c in cameras if c in frame_ids}
     parents = [e[0] for e in entries.values() if e is not None]
     if not parents:
-        return {}, []
+        return {}, [], None
     parent = max(dict.fromkeys(parents), key=parents.count)
     calibrated = [c for c in cameras if entries.get(c) is not None and entries[c][0] == parent]
-    ref = np.linalg.inv(entries[calibrated[0]][1])
-    cam_to_ref = {c: ref @ entries[c][1] for c in calibrated}
+    cam_to_ref = {c: entries[c][1] for c in calibrated}
     missing = [c for c in cameras if c in entries and c not in cam_to_ref]
-    return cam_to_ref, missing
+    return cam_to_ref, missing, parent
