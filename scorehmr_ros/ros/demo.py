@@ -130,15 +130,25 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
     """Read the recording back (see the module docstring); write the pictures when ``seq`` is given."""
     from mcap_ros2.reader import read_ros2_messages
 
-    bodies, truth, images = {}, [], {}
+    from scorehmr_ros.ros.tf import static_transforms
+
+    bodies, truth, images, static, frames = {}, [], {}, {}, {}
+    truth_frame = None
     for m in read_ros2_messages(str(mcap_path)):
         topic, msg = m.channel.topic, m.ros_msg
         if topic == f"{NODE}/bodies" and msg.bodies:
             bodies[_stamp(msg.header)] = (msg.bodies[0], m.log_time_ns)
+            frames[_stamp(msg.header)] = msg.header.frame_id
         elif topic == GROUND_TRUTH_TOPIC and msg.bodies:
             truth.append((_stamp(msg.header), np.array([[p.x, p.y, p.z] for p in msg.bodies[0].joints])))
+            truth_frame = msg.header.frame_id
+        elif topic == "/tf_static":
+            static.update(static_transforms(msg))
         elif topic in IMAGE_TOPICS:
             images[topic] = images.get(topic, 0) + 1
+    # Bodies of a calibrated rig come in the fixed frame, the truth in camera 1's: compare (and
+    # draw) in camera 1's frame through the recorded /tf_static.
+    into_truth = {s: frame_change(f, truth_frame, static) for s, f in frames.items()}
     truth.sort(key=lambda x: x[0])
     frame_of = {stamp: i for i, (stamp, _) in enumerate(truth)}  # k-th frame replayed
     truth_at = dict(truth)
@@ -156,7 +166,7 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
     errors = {}
     for s in measured:
         if s in truth_at:
-            pred = np.array([[p.x, p.y, p.z] for p in bodies[s][0].joints])
+            pred = _apply(into_truth[s], np.array([[p.x, p.y, p.z] for p in bodies[s][0].joints]))
             gt = truth_at[s]
             errors[s] = 1000 * np.linalg.norm((pred - pred[0]) - (gt - gt[0]), axis=-1).mean()
     before = None
@@ -197,12 +207,33 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
         "calibrated": final.get("calibrated", ""),
     }
     if seq is not None and measured:
-        pictures(seq, bodies, truth_at, frame_of, measured, errors, out_dir, overlay_frames)
+        pictures(seq, bodies, into_truth, truth_at, frame_of, measured, errors, out_dir, overlay_frames)
         summary["pictures"] = ["overlay_cam1.mp4", "overlay_cam1.png", "skeleton_3d.png"]
     return summary
 
 
-def pictures(seq, bodies, truth_at, frame_of, measured, errors, out_dir: Path, count: int) -> None:
+def frame_change(src: str, dst: str | None, static: dict) -> np.ndarray:
+    """4x4 transform from frame ``src`` to ``dst`` through /tf_static (child -> (parent, 4x4)):
+    identity when they are the same (or unknown), else via their shared parent."""
+    eye = np.eye(4)
+    if dst is None or src == dst:
+        return eye
+    if src in static and static[src][0] == dst:
+        return static[src][1]
+    if dst in static and static[dst][0] == src:
+        return np.linalg.inv(static[dst][1])
+    if src in static and dst in static and static[src][0] == static[dst][0]:
+        return np.linalg.inv(static[dst][1]) @ static[src][1]
+    raise ValueError(f"no /tf_static path from {src!r} to {dst!r}")
+
+
+def _apply(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ T[:3, :3].T + T[:3, 3]
+
+
+def pictures(
+    seq, bodies, into_truth, truth_at, frame_of, measured, errors, out_dir: Path, count: int
+) -> None:
     """``overlay_cam1.{mp4,png}`` (mesh + detected + estimated keypoints + legend over camera 1) and
     ``skeleton_3d.png`` (estimate vs ground truth, two viewpoints) of measured frames."""
     import cv2
@@ -225,8 +256,8 @@ def pictures(seq, bodies, truth_at, frame_of, measured, errors, out_dir: Path, c
             R = torch.as_tensor(est.rotations, dtype=torch.float32)[None]
             betas = torch.as_tensor(est.betas, dtype=torch.float32)[None]
             transl = torch.as_tensor(est.translation, dtype=torch.float32)[None]
-            verts = bm(R[:, 0], R[:, 1:], betas, transl).vertices[0].numpy()
-            kp = bm.pose_keypoints(R[:, 0], R[:, 1:], betas, transl)[0].numpy().astype(np.float64)
+            verts = _apply(into_truth[s], bm(R[:, 0], R[:, 1:], betas, transl).vertices[0].numpy())
+            kp = _apply(into_truth[s], bm.pose_keypoints(R[:, 0], R[:, 1:], betas, transl)[0].numpy())
             fitted = (kp @ K.T)[:, :2] / np.clip(kp[:, 2:3], 1e-6, None)
             det = detector.detect(image)
             frames.append(
@@ -252,7 +283,7 @@ def pictures(seq, bodies, truth_at, frame_of, measured, errors, out_dir: Path, c
     # 3D: the measured frame with the median error.
     ranked = sorted(errors, key=errors.get)
     s = ranked[len(ranked) // 2] if ranked else measured[0]
-    est = np.array([[p.x, p.y, p.z] for p in bodies[s][0].joints])
+    est = _apply(into_truth[s], np.array([[p.x, p.y, p.z] for p in bodies[s][0].joints]))
     plot_skeletons_3d(est, truth_at.get(s), out_dir / "skeleton_3d.png", errors.get(s))
 
 
