@@ -327,7 +327,44 @@ class Estimator:
             dets.clear()
 
 
-class Stream:
+class _CameraDetectors:
+    """One detector per camera, made on first use (:meth:`_make_detector`), and a thread pool that
+    runs them on the views of a set in parallel (the detectors release the GIL while they run)."""
+
+    def __init__(self, detectors: dict | None = None):
+        self.detectors: dict = {} if detectors is None else detectors  # camera -> detector
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _make_detector(self):
+        raise NotImplementedError
+
+    def detector(self, camera: str):
+        """The detector of ``camera`` (created on first use)."""
+        if camera not in self.detectors:
+            self.detectors[camera] = self._make_detector()
+        return self.detectors[camera]
+
+    def _map_views(self, fn, views: list[View]) -> list:
+        """``[fn(view) for view in views]``, the views in parallel threads when there are several."""
+        for v in views:  # made here, not in the worker threads
+            self.detector(v.camera)
+        if len(views) < 2:
+            return [fn(v) for v in views]
+        if self._pool is None or self._pool._max_workers < len(views):
+            self._pool = ThreadPoolExecutor(len(views), thread_name_prefix="detect")
+        return list(self._pool.map(fn, views))
+
+    def close(self) -> None:
+        """Release the detectors and the thread pool."""
+        for det in self.detectors.values():
+            det.close()
+        self.detectors.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+class Stream(_CameraDetectors):
     """A causal stream of synchronised sets through one :class:`StreamingEstimator`.
 
     Views with images are detected by one BlazePose detector per camera (tracking mode for a
@@ -348,8 +385,7 @@ class Stream:
         self.vertices = vertices
         self._static = detector_mode == "image"
         self._core = StreamingEstimator(estimator.models, config, estimator.denoiser)
-        self.detectors: dict = {} if detectors is None else detectors  # camera -> BlazePoseDetector
-        self._pool: ThreadPoolExecutor | None = None
+        super().__init__(detectors)  # camera -> BlazePoseDetector
 
     def push(self, views: list[View], stamp_ns: int = 0) -> list[Body]:
         """Add one set (oldest first across calls); returns the bodies that became final."""
@@ -390,39 +426,20 @@ class Stream:
         """Forget the window and the published anchors (detectors keep tracking)."""
         self._core.reset()
 
-    def close(self) -> None:
-        for det in self.detectors.values():
-            det.close()
-        self.detectors.clear()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
     # -- helpers -------------------------------------------------------------------------------
-    def detector(self, camera: str):
-        """The BlazePose detector of ``camera`` (created on first use)."""
-        if camera not in self.detectors:
-            from scorehmr_ros.core.detector import BlazePoseDetector
+    def _make_detector(self):
+        from scorehmr_ros.core.detector import BlazePoseDetector
 
-            self.detectors[camera] = BlazePoseDetector(
-                static_image_mode=self._static,
-                min_detection_confidence=self.estimator.min_detection_confidence,
-                min_tracking_confidence=self.estimator.min_tracking_confidence,
-            )
-        return self.detectors[camera]
+        return BlazePoseDetector(
+            static_image_mode=self._static,
+            min_detection_confidence=self.estimator.min_detection_confidence,
+            min_tracking_confidence=self.estimator.min_tracking_confidence,
+        )
 
     def _detect(self, views: list[View]) -> dict:
-        """camera -> Detection | None for views with an image (several cameras in parallel threads:
-        MediaPipe releases the GIL while its graph runs)."""
+        """camera -> Detection | None for the views that carry an image."""
         with_image = [v for v in views if v.image is not None]
-        if not with_image:
-            return {}
-        detectors = [self.detector(v.camera) for v in with_image]
-        if len(with_image) == 1:
-            return {with_image[0].camera: detectors[0].detect(with_image[0].image)}
-        if self._pool is None or self._pool._max_workers < len(with_image):
-            self._pool = ThreadPoolExecutor(len(with_image), thread_name_prefix="detect")
-        found = self._pool.map(lambda vd: vd[1].detect(vd[0].image), zip(with_image, detectors, strict=True))
+        found = self._map_views(lambda v: self.detector(v.camera).detect(v.image), with_image)
         return {v.camera: d for v, d in zip(with_image, found, strict=True)}
 
     def _inputs(self, views: list[View], report: StepReport) -> list[ViewInput]:
@@ -479,7 +496,7 @@ class _Person2D:
     score: float = 1.0
 
 
-class MultiPersonStream:
+class MultiPersonStream(_CameraDetectors):
     """Several people per set (``Estimator(max_people > 1)``): the same interface as :class:`Stream`.
 
     Per set:
@@ -526,13 +543,12 @@ class MultiPersonStream:
         self.config = config
         self.vertices = vertices
         self.one_shot = one_shot
-        self.detectors: dict = {} if detectors is None else detectors  # camera -> MultiPersonPoseDetector
+        super().__init__(detectors)  # camera -> MultiPersonPoseDetector
         self.tracker = PersonTracker(
             min_hits=1 if one_shot else estimator.person_birth_frames,
             timeout_s=estimator.person_timeout_s,
         )
         self.cores: dict[str, StreamingEstimator] = {}
-        self._pool: ThreadPoolExecutor | None = None
         self.flips_chosen = 0
 
     # -- public ----------------------------------------------------------------------------------
@@ -610,25 +626,14 @@ class MultiPersonStream:
         self.tracker = PersonTracker(min_hits=old.min_hits, timeout_s=old.timeout_s, id_prefix=old.id_prefix)
         self.tracker._next_id = old._next_id  # ids are never reused within a stream
 
-    def close(self) -> None:
-        for det in self.detectors.values():
-            det.close()
-        self.detectors.clear()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+    def _make_detector(self):
+        from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
 
-    def detector(self, camera: str):
-        """The multi-person detector of ``camera`` (created on first use)."""
-        if camera not in self.detectors:
-            from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
-
-            self.detectors[camera] = MultiPersonPoseDetector(
-                min_detection_score=min(self.estimator.min_person_confidence, 0.5),
-                max_people=max(self.estimator.max_people, 1) + 2,
-                num_threads=1,
-            )
-        return self.detectors[camera]
+        return MultiPersonPoseDetector(
+            min_detection_score=min(self.estimator.min_person_confidence, 0.5),
+            max_people=max(self.estimator.max_people, 1) + 2,
+            num_threads=1,
+        )
 
     def detect_people(self, image: np.ndarray, camera: str) -> list:
         """PersonDetection list of one image, score >= min_person_confidence, at most max_people."""
@@ -641,12 +646,7 @@ class MultiPersonStream:
         """camera -> people of that view (images detected, the cameras in parallel threads)."""
         out: dict[str, list[_Person2D]] = {}
         with_image = [v for v in views if v.image is not None]
-        if len(with_image) > 1:
-            if self._pool is None or self._pool._max_workers < len(with_image):
-                self._pool = ThreadPoolExecutor(len(with_image), thread_name_prefix="detect")
-            found = list(self._pool.map(lambda v: self.detect_people(v.image, v.camera), with_image))
-        else:
-            found = [self.detect_people(v.image, v.camera) for v in with_image]
+        found = self._map_views(lambda v: self.detect_people(v.image, v.camera), with_image)
         for v, people in zip(with_image, found, strict=True):
             out[v.camera] = [_Person2D(p.xy, p.confidence, float(p.score)) for p in people]
         for v in views:

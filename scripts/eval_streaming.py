@@ -56,13 +56,17 @@ def calibrated_configurations() -> dict[str, StreamingConfig | None]:
         "DLT triangulation (robust, weighted)": None,
         "old fusion: per-view realtime, averaged": dataclasses.replace(rt, calibrated_fusion=False),
         "calibrated start, body pose = mean of views (no refinement)": dataclasses.replace(
-            rt, refine=no_refine, warm_start=False
+            rt, refine=no_refine, calibrated_refine=no_refine, warm_start=False
         ),
         "calibrated start, body pose fitted to 3D (no refinement)": dataclasses.replace(
-            rt, refine=no_refine, warm_start=False, body_pose_start="fit3d"
+            rt, refine=no_refine, calibrated_refine=no_refine, warm_start=False, body_pose_start="fit3d"
         ),
         "ScoreHMR calibrated realtime (mean start)": rt,
         "ScoreHMR calibrated realtime (fit3d start)": dataclasses.replace(rt, body_pose_start="fit3d"),
+        "ScoreHMR calibrated realtime, DDIM step 10 (the uncalibrated schedule)": dataclasses.replace(
+            rt, calibrated_refine=None
+        ),
+        "ScoreHMR calibrated quality (tau 50 / step 2 / K 10, 2 free frames)": PRESETS["quality"],
     }
 
 

@@ -290,7 +290,35 @@ def table_demo(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, ["demo.json"], "make demo")
 
 
+def table_calibrated(eval_dir: Path) -> str:
+    """Calibrated 3-camera rigs, fixed frame: DLT vs old fusion vs one body per frame."""
+    import math
+    import statistics
+
+    record = _load(eval_dir, "calibrated_streaming.json")
+
+    def finite(xs):
+        return [x for x in xs if x is not None and math.isfinite(x)]
+
+    lines = [
+        "| method | limb joints, fixed frame (mm) | pelvis median / max (mm) | root-aligned MPJPE (mm) "
+        "| PA-MPJPE (mm) | ms / set p50 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in record["rows"]:
+        pelvis = finite(r["pelvis_mm"])
+        limb, mpjpe, pa = (statistics.fmean(finite(r[k])) for k in ("limb_mm", "mpjpe_mm", "pa_mpjpe_mm"))
+        ms = statistics.median(finite(r["set_ms"]))
+        lines.append(
+            f"| {r['name']} | {limb:.1f} | {statistics.median(pelvis):.0f} / {max(pelvis):.0f} | "
+            f"{mpjpe:.1f} | {pa:.1f} | {ms:.0f} |"
+        )
+    command = " ".join(record["provenance"]["argv"]).replace("scripts/", ".venv/bin/python scripts/", 1)
+    return "\n".join(lines) + "\n" + _source(eval_dir, ["calibrated_streaming.json"], command)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
+    "calibrated": table_calibrated,
     "demo": table_demo,
     "scorehmr_heldout": table_scorehmr_heldout,
     "speed_denoiser": table_speed_denoiser,

@@ -111,6 +111,10 @@ class StreamingConfig:
     temporal_interval_s: frame interval at which ``weights["temporal"]`` is the per-frame weight.
     cold_start_guard: a sample with no previous frame keeps its start (the regressor's, or the
         triangulated one) when refinement made its 2D error worse.
+    calibrated_refine: the schedule of windows holding calibrated one-sample frames (None: ``refine``).
+        Those samples are guided by every view at once; with DDIM steps of 10 the summed keypoint
+        guidance overshoots (docs/eval/calibrated_streaming.md: limb error 114 mm at step 10, 77 mm
+        at step 5, 65 mm at step 2 with K = 3, measured by scripts/eval_streaming.py --calibrated).
     """
 
     refine: RefineConfig = field(default_factory=lambda: PAPER_MULTI_VIEW)
@@ -124,12 +128,19 @@ class StreamingConfig:
     output_frame: str | None = None
     temporal_interval_s: float = TEMPORAL_REFERENCE_INTERVAL_S
     cold_start_guard: bool = True
+    calibrated_refine: RefineConfig | None = None
 
 
 PRESETS: dict[str, StreamingConfig] = {
     # Camera rate on a CPU: τ = 50 with step 10, K = 2, warm-started from the previous result moved
     # by the regressor's frame-to-frame change; each set published as soon as it is refined.
-    "realtime": StreamingConfig(RefineConfig(tau=50, step=10, iterations=2), free_frames=1, warm_start=True),
+    # Calibrated rigs refine one sample per frame with steps of 5 instead (see calibrated_refine).
+    "realtime": StreamingConfig(
+        RefineConfig(tau=50, step=10, iterations=2),
+        free_frames=1,
+        warm_start=True,
+        calibrated_refine=RefineConfig(tau=50, step=5, iterations=2),
+    ),
     # The tuned single-view schedule (τ = 50, step 2, K = 10) with two free frames refined jointly.
     "quality": StreamingConfig(TUNED, free_frames=2, warm_start=False),
 }

@@ -487,6 +487,9 @@ class StreamingEstimator:
         )
         x_start = torch.stack([s.x for s in states])
         t_start = torch.stack([s.transl for s in states])
+        steps = self.config.refine
+        if any_fused and self.config.calibrated_refine is not None:
+            steps = self.config.calibrated_refine  # one sample guided by every view: smaller steps
         res = refine(
             x_start,
             torch.stack([s.cond for s in states]),
@@ -495,7 +498,7 @@ class StreamingEstimator:
             cams,
             obs,
             make_terms(weights),
-            self.config.refine,
+            steps,
             self.denoiser,
             self.models.body_model,
             self.models.schedule,
