@@ -66,7 +66,6 @@ def calibrated_configurations() -> dict[str, StreamingConfig | None]:
         "ScoreHMR calibrated realtime, DDIM step 10 (the uncalibrated schedule)": dataclasses.replace(
             rt, calibrated_refine=None
         ),
-        "ScoreHMR calibrated quality (tau 50 / step 2 / K 10, 2 free frames)": PRESETS["quality"],
     }
 
 
