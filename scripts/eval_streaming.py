@@ -66,6 +66,9 @@ def calibrated_configurations() -> dict[str, StreamingConfig | None]:
         "ScoreHMR calibrated realtime, DDIM step 10 (the uncalibrated schedule)": dataclasses.replace(
             rt, calibrated_refine=None
         ),
+        "ScoreHMR calibrated, tau 50 / step 5 / K 2 (twice the realtime cost)": dataclasses.replace(
+            rt, calibrated_refine=RefineConfig(tau=50, step=5, iterations=2)
+        ),
     }
 
 

@@ -113,8 +113,9 @@ class StreamingConfig:
         triangulated one) when refinement made its 2D error worse.
     calibrated_refine: the schedule of windows holding calibrated one-sample frames (None: ``refine``).
         Those samples are guided by every view at once; with DDIM steps of 10 the summed keypoint
-        guidance overshoots (docs/eval/calibrated_streaming.md: limb error 114 mm at step 10, 77 mm
-        at step 5, 65 mm at step 2 with K = 3, measured by scripts/eval_streaming.py --calibrated).
+        guidance overshoots. Limb error on held-out calibrated rigs (scripts/eval_streaming.py
+        --calibrated, docs/eval/calibrated_streaming.md): 114 mm at τ50/step 10/K 2, 95 mm at
+        τ30/step 3/K 1 (the same cost), 77 mm at τ50/step 5/K 2 (twice the cost).
     """
 
     refine: RefineConfig = field(default_factory=lambda: PAPER_MULTI_VIEW)
@@ -134,12 +135,12 @@ class StreamingConfig:
 PRESETS: dict[str, StreamingConfig] = {
     # Camera rate on a CPU: τ = 50 with step 10, K = 2, warm-started from the previous result moved
     # by the regressor's frame-to-frame change; each set published as soon as it is refined.
-    # Calibrated rigs refine one sample per frame with steps of 5 instead (see calibrated_refine).
+    # Calibrated rigs refine one sample per frame with smaller steps at the same cost (calibrated_refine).
     "realtime": StreamingConfig(
         RefineConfig(tau=50, step=10, iterations=2),
         free_frames=1,
         warm_start=True,
-        calibrated_refine=RefineConfig(tau=50, step=5, iterations=2),
+        calibrated_refine=RefineConfig(tau=30, step=3, iterations=1),
     ),
     # The tuned single-view schedule (τ = 50, step 2, K = 10) with two free frames refined jointly.
     "quality": StreamingConfig(TUNED, free_frames=2, warm_start=False),
