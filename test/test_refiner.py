@@ -15,7 +15,9 @@ from scorehmr_ros.core.refiner import RefineConfig, body_state, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, regress_scene
 from scorehmr_ros.eval.variants import flat_cameras, run_variant, scene_observations, score
 
-FAST = RefineConfig(tau=50, step=5, iterations=3)  # the node's realtime schedule
+FAST = RefineConfig(
+    tau=50, step=5, iterations=3
+)  # a short schedule (the presets are tested in test_streaming)
 
 
 @pytest.fixture(scope="module")

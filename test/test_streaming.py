@@ -22,6 +22,19 @@ def scene(models):
     return heldout_scenes(models.body_model, num_views=3, seed=3, frame_stride=2, max_frames=8)[0]
 
 
+@pytest.fixture(scope="module")
+def unrefined_mpjpe(models, scene):
+    """Per-frame MPJPE (mm) of the same stream with refinement switched off (regressor + fusion)."""
+    from scorehmr_ros.core.refiner import RefineConfig
+
+    est = StreamingEstimator(
+        models, dataclasses.replace(PRESETS["realtime"], refine=RefineConfig(iterations=0))
+    )
+    gt = camera_joints(scene)[:, 0]
+    joints = torch.stack([est.process(t, _views(scene, t))[0].joints for t in range(scene.num_frames)])
+    return 1000 * mpjpe(joints, gt)
+
+
 def _views(scene, t, drop=()):
     names = [f"cam{v + 1}" for v in range(scene.num_views)]
     return [
@@ -37,7 +50,7 @@ def _views(scene, t, drop=()):
     ]
 
 
-def test_stream_is_causal_and_accurate(models, scene):
+def test_stream_is_causal_and_accurate(models, scene, unrefined_mpjpe):
     est = StreamingEstimator(models, PRESETS["realtime"])
     gt = camera_joints(scene)[:, 0]  # reference camera = cam1
     published, errors = [], []
@@ -50,7 +63,8 @@ def test_stream_is_causal_and_accurate(models, scene):
         assert 0.0 <= body.fit_quality <= 1.0
         published.append(body.joints.clone())
         errors.append(1000 * mpjpe(body.joints[None], gt[t][None]).item())
-    assert sum(errors) / len(errors) < 200.0, errors
+    # Refinement must pay: >= 10 % below the same stream unrefined (measured: 88 vs 111 mm).
+    assert sum(errors) / len(errors) < 0.9 * float(unrefined_mpjpe.mean()), errors
     assert est.flush() == []
 
 
@@ -77,7 +91,7 @@ def test_missing_and_bad_views_are_skipped(models, scene):
     assert len(est.process(3, _views(scene, 3))) == 1
 
 
-def test_backlog_of_sets_is_refined_in_one_call_and_published_in_order(models, scene):
+def test_backlog_of_sets_is_refined_in_one_call_and_published_in_order(models, scene, unrefined_mpjpe):
     est = StreamingEstimator(models, PRESETS["realtime"])
     gt = camera_joints(scene)[:, 0]
     first = est.process_many([(t, _views(scene, t)) for t in range(3)])
@@ -86,7 +100,7 @@ def test_backlog_of_sets_is_refined_in_one_call_and_published_in_order(models, s
     assert first[-1].sets_in_call == 3 and later[-1].sets_in_call == 2
     bodies = first + later
     err = 1000 * mpjpe(torch.stack([b.joints for b in bodies]), gt[:5]).mean().item()
-    assert err < 200.0, err
+    assert err < 0.9 * float(unrefined_mpjpe[:5].mean()), err
 
 
 def test_warm_start_moves_the_previous_result_by_the_regressors_change(models, scene):

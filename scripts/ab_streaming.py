@@ -1,0 +1,49 @@
+"""A/B timing of the streaming estimator (a benchmark): run it once per checkout and compare.
+
+    .venv/bin/python scripts/ab_streaming.py LABEL                        # this working tree
+    PYTHONPATH=/path/to/other/worktree .venv/bin/python scripts/ab_streaming.py OTHER
+
+One held-out 3-camera scene (30 frames, keypoints with the default corruption), the ``realtime``
+preset, uncalibrated, ONNX Runtime denoiser, one thread: median ms per ``process()`` call after
+5 warm-up sets. Prints one line; nothing is written.
+"""
+
+import statistics
+import sys
+import time
+
+import torch
+
+from scorehmr_ros.core.engines import make_denoiser
+from scorehmr_ros.core.models import ScoreHMRModels
+from scorehmr_ros.core.streaming import StreamingEstimator, ViewInput
+from scorehmr_ros.eval.heldout import heldout_scenes
+
+try:  # the presets moved to core.presets
+    from scorehmr_ros.core.presets import PRESETS
+except ImportError:
+    from scorehmr_ros.core.streaming import PRESETS
+
+
+def main() -> None:
+    label = sys.argv[1] if len(sys.argv) > 1 else "tree"
+    torch.set_num_threads(1)
+    models = ScoreHMRModels.load()
+    engine = make_denoiser(models.denoiser, backend="onnxruntime")
+    scene = heldout_scenes(models.body_model, num_views=3, seed=3, frame_stride=1, max_frames=30)[0]
+    est = StreamingEstimator(models, PRESETS["realtime"], engine)
+    seconds = []
+    for t in range(scene.num_frames):
+        views = [
+            ViewInput(f"cam{v + 1}", scene.keypoints2d[t, v].float(), scene.confidence[t, v].float(),
+                      scene.cameras.K[v].float(), scene.cameras.image_size[v].float())
+            for v in range(scene.num_views)
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        est.process(t * 33_000_000, views)
+        seconds.append(time.perf_counter() - t0)
+    print(f"{label}: ms per set p50 {1000 * statistics.median(seconds[5:]):.1f} over {len(seconds) - 5} sets")
+
+
+if __name__ == "__main__":
+    main()
