@@ -46,7 +46,7 @@ from scorehmr_ros.core.presets import GUIDANCE_WEIGHTS, PAPER_MULTI_VIEW, VARIAN
 from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.eval.heldout import heldout_scenes, joint_errors_mm
 from scorehmr_ros.eval.variants import scene_batch
-from scorehmr_ros.provenance import provenance
+from scorehmr_ros.provenance import cpu_model, provenance
 
 BATCHES = (1, 3, 8, 24, 64)
 
@@ -60,16 +60,6 @@ class FullMeshBodyModel:
     def pose_keypoints(self, global_orient, body_pose, betas=None, transl=None, layout="blazepose33"):
         bm = self.body_model
         return bm.keypoints(bm(global_orient, body_pose, betas, transl), layout)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_calls(fn, args, runs: int, warmup: int) -> float:
@@ -299,7 +289,7 @@ def main() -> None:
     batch_cost = bench_batch_cost(models, engines["onnxruntime"], args.views, args.refine_runs)
 
     env = {
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "ort_intra_op_threads": args.threads,

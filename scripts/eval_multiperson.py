@@ -20,11 +20,7 @@ Writes a JSON artefact (git describe, argv, CPU, threads, date).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,18 +28,10 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from scorehmr_ros.provenance import provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 GATE_M = 0.5
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def run(est, seq, images, views_idx=range(3)):
@@ -179,17 +167,12 @@ def main(argv=None) -> int:
         }
         print(json.dumps(row), flush=True)
         results.append(row)
-    describe = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    prov = provenance()
     artefact = {
         "what": "multi-person rendered held-out scenes: per-person MPJPE together vs alone, id switches, "
         "ghosts, ms per set (scripts/eval_multiperson.py)",
-        "git_describe": describe,
-        "argv": sys.argv,
-        "cpu": cpu_model(),
-        "torch_threads": torch.get_num_threads(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "provenance": prov,
+        "git_describe": prov["git_describe"],
         "settings": vars(args),
         "results": results,
     }

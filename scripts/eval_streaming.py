@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from datetime import UTC
 from pathlib import Path
 
 import torch
@@ -32,6 +31,7 @@ from scorehmr_ros.eval.streaming import (
     evaluate_calibrated,
     evaluate_streaming,
 )
+from scorehmr_ros.provenance import provenance
 
 
 def configurations() -> dict[str, tuple]:
@@ -72,33 +72,6 @@ def calibrated_configurations() -> dict[str, StreamingConfig | None]:
     }
 
 
-def provenance() -> dict:
-    """What an artefact must record: revision, command line, CPU, threads, date."""
-    import platform
-    import subprocess
-    import sys
-    from datetime import datetime
-
-    def run(*cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
-        except OSError:
-            return ""
-
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    return {
-        "git_describe": run("git", "describe", "--always", "--dirty"),
-        "argv": sys.argv,
-        "cpu": cpu,
-        "torch_threads": torch.get_num_threads(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def main_calibrated(args) -> None:
     models = ScoreHMRModels.load()
     engine = make_denoiser(models.denoiser, backend=args.backend) if args.backend != "torch" else None
@@ -117,8 +90,8 @@ def main_calibrated(args) -> None:
         prov = provenance()
         text = (
             "# Calibrated 3-camera rigs on the held-out scenes (fixed frame)\n\n"
-            f"`{' '.join(prov['argv'])}` at `{prov['git_describe']}`, {prov['date']}, {prov['cpu']}, "
-            f"{prov['torch_threads']} torch thread(s). 4 held-out clips x 3 views (seed 11), every "
+            f"`{' '.join(prov['argv'])}` at `{prov['git_describe']}`, {prov['date']}, {prov['cpu_model']}, "
+            f"{prov['threads'].get('torch')} torch thread(s). 4 held-out clips x 3 views (seed 11), every "
             f"{args.stride}th frame, at most {args.max_frames} per clip, default keypoint corruption; "
             "stamps from the clip's fps. Limb joints: hips, knees, ankles, shoulders, elbows, wrists.\n\n"
             + CALIBRATED_HEADER
