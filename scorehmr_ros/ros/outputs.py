@@ -178,14 +178,17 @@ def serialize_markers(
         raise RuntimeError(f"unexpected CDR encapsulation {data[0:2]!r}")
     # The sequence length (uint32, 4-aligned) sits right before the doubles or before 4 pad bytes.
     count_at = next(p for p in (at - 4, at - 8) if struct.unpack_from("<I", data, p)[0] == 1)
-    tri = np.ascontiguousarray(np.asarray(vertices, dtype="<f8")[np.asarray(faces).reshape(-1)])
+    vertices = np.asarray(vertices, dtype="<f8")
+    corners = np.asarray(faces).reshape(-1)
+    # One output buffer: [bytes before the count][count][pad][points][bytes after the sentinel].
     # The points block grows by a multiple of 8 bytes, so every later field keeps its alignment.
-    return b"".join(
-        (
-            data[:count_at],
-            struct.pack("<I", len(tri)),
-            data[count_at + 4 : at],
-            tri.tobytes(),
-            data[at + len(_SENTINEL_BYTES) :],
-        )
-    )
+    head, tail = data[count_at + 4 : at], data[at + len(_SENTINEL_BYTES) :]
+    points_at = count_at + 4 + len(head)
+    out = bytearray(points_at + 24 * len(corners) + len(tail))
+    out[:count_at] = data[:count_at]
+    struct.pack_into("<I", out, count_at, len(corners))
+    out[count_at + 4 : points_at] = head
+    block = np.frombuffer(out, dtype="<f8", count=3 * len(corners), offset=points_at)
+    np.take(vertices, corners, axis=0, out=block.reshape(-1, 3))  # the triangle soup, copied once
+    out[points_at + 24 * len(corners) :] = tail
+    return bytes(out)  # rclpy publishes bytes, not bytearray
