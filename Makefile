@@ -7,7 +7,7 @@ export SCOREHMR_VENV := $(VENV)
 # DDS stays on this machine unless the user says otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo smoke test test-slow lint format bench bench-accuracy bench-speed bench-node soak clean
+.PHONY: setup demo smoke test test-slow lint format bench bench-accuracy bench-speed bench-node soak ablations clean
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,15 @@ bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on top
 
 soak: setup  ## 5-minute soak: output rate, drops, latency, RSS over time
 	$(PY) scripts/bench_node.py --mode topic --seconds 300 --out docs/eval/soak.json
+
+ablations: setup  ## training ablations (~40 min): regressor eval, augmentations, denoiser width, guidance tuning
+	$(PY) scripts/eval_regressor.py --out docs/eval/regressor.json
+	$(PY) scripts/ablate_augmentation.py --steps 2000
+	mkdir -p out/priors
+	for w in 256 512 1024; do $(PY) scripts/train_prior.py --steps 5000 --width $$w --out out/priors/prior_w$${w}_5k.pt || exit 1; done
+	$(PY) scripts/compare_priors.py scorehmr_ros/data/denoiser.pt out/priors/prior_w256_5k.pt \
+		out/priors/prior_w512_5k.pt out/priors/prior_w1024_5k.pt
+	$(PY) scripts/tune_guidance.py
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

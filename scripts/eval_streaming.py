@@ -142,7 +142,8 @@ def main() -> None:
             + "\n"
         )
         args.out.write_text(text)
-        args.out.with_suffix(".json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+        record = {"provenance": provenance(), "rows": [dataclasses.asdict(r) for r in rows]}
+        args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

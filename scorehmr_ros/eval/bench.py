@@ -54,6 +54,7 @@ from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes, regress_sce
 from scorehmr_ros.eval.metrics import acceleration_error, pa_mpjpe, reprojection_error
 from scorehmr_ros.eval.smplify import GMMPosePrior, SMPLifyConfig, run_smplify
 from scorehmr_ros.eval.variants import flat_cameras, run_variant
+from scorehmr_ros.provenance import provenance
 from scorehmr_ros.sim.scene import CLEAN, KeypointCorruption, Scene, make_scene
 
 # LSP-14 joints by SMPL joint name (LSP order). SMPL has no head-top: LSP "head top" -> SMPL ``head``
@@ -273,19 +274,8 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
 # Harness
 # --------------------------------------------------------------------------------------------
 def git_revision() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """``git describe --always --dirty`` of this checkout (kept for older readers of the report)."""
+    return provenance()["git_describe"]
 
 
 def _jsonable(x):
@@ -416,6 +406,7 @@ def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
     report = {
         "config": _jsonable(cfg),
         "git_revision": git_revision(),
+        "provenance": provenance(),
         "seeds": {
             "heldout_scene_seed": f"seed*100 + clip index (seed={cfg.seed})",
             "e2e_render_seeds": {c: 1000 + cfg.seed * 100 + i for i, c in enumerate(cfg.e2e_clips)},
