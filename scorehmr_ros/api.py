@@ -171,17 +171,20 @@ class Estimator:
         *,
         max_people: int = 1,
         min_person_confidence: float = 0.5,
+        person_tile_fraction: float | None = 0.75,
         person_birth_frames: int = 3,
         person_timeout_s: float = 1.0,
         min_person_views: int = 2,
     ):
         """``max_people`` > 1: multi-person mode (see :class:`MultiPersonStream`); the other
         ``person_*`` settings apply to it only (``min_person_views``: in calibrated sets of >= 2
-        views, people associated in fewer views are left out)."""
+        views, people associated in fewer views are left out; ``person_tile_fraction``: the
+        detector's tiles, :func:`core.multiperson.tile_windows`, None = whole image only)."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         self.max_people = int(max_people)
         self.min_person_confidence = float(min_person_confidence)
+        self.person_tile_fraction = person_tile_fraction
         self.person_birth_frames = int(person_birth_frames)
         self.person_timeout_s = float(person_timeout_s)
         self.min_person_views = int(min_person_views)
@@ -266,6 +269,7 @@ class Estimator:
             self.min_tracking_confidence,
             max_people=self.max_people,
             min_person_confidence=self.min_person_confidence,
+            person_tile_fraction=self.person_tile_fraction,
             person_birth_frames=self.person_birth_frames,
             person_timeout_s=self.person_timeout_s,
             min_person_views=self.min_person_views,
@@ -632,6 +636,7 @@ class MultiPersonStream(_CameraDetectors):
         return MultiPersonPoseDetector(
             min_detection_score=min(self.estimator.min_person_confidence, 0.5),
             max_people=max(self.estimator.max_people, 1) + 2,
+            tile_fraction=self.estimator.person_tile_fraction,
             num_threads=1,
         )
 

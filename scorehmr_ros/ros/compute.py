@@ -42,6 +42,7 @@ class ComputeConfig:
     threads: int = 1
     max_people: int = 1  # > 1: multi-person (api.MultiPersonStream), bodies carry tracked ids
     min_person_confidence: float = 0.5
+    person_tile_fraction: float = 0.75  # 0: whole image only
     person_birth_frames: int = 3
     person_timeout_s: float = 1.0
 
@@ -248,6 +249,7 @@ class _Pipeline:
             min_tracking_confidence=config.min_tracking_confidence,
             max_people=config.max_people,
             min_person_confidence=config.min_person_confidence,
+            person_tile_fraction=config.person_tile_fraction or None,
             person_birth_frames=config.person_birth_frames,
             person_timeout_s=config.person_timeout_s,
         )

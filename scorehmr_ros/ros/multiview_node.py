@@ -140,6 +140,7 @@ class MultiviewNode(LifecycleNode):
             threads=p["compute_threads"],
             max_people=p["max_people"],
             min_person_confidence=p["min_person_confidence"],
+            person_tile_fraction=p["person_tile_fraction"],
             person_birth_frames=p["person_birth_frames"],
             person_timeout_s=p["person_timeout_s"],
         )

@@ -209,6 +209,15 @@ SPECS = [
         read_only=True,
     ),
     ParamSpec(
+        "person_tile_fraction",
+        0.75,
+        "Multi-person: also run the person detector on half-overlapping square tiles of this fraction of "
+        "the image's short side, to find people small in the image (~3x detection time); 0 = off",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
         "person_birth_frames",
         3,
         "Multi-person: consecutive sets a new person must be seen in before it gets an id",
