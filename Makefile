@@ -36,9 +36,12 @@ bench-accuracy: setup  ## regressor vs SMPLify vs ScoreHMR on the held-out clips
 bench-speed: setup  ## denoiser backends, refine() eager/full-mesh vs joints-only vs ONNX Runtime
 	$(PY) scripts/bench_speed.py --threads 1
 
-bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on topics, then in-node MediaPipe
+bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on topics (also batched), in-node MediaPipe (1 and 2 people)
 	$(PY) scripts/bench_node.py --mode topic --seconds 60 --out docs/eval/node_topic.json
+	$(PY) scripts/bench_node.py --mode topic --seconds 60 -p worker_queue_size:=3 -p max_sets_per_call:=3 \
+		--out docs/eval/node_topic_batched.json
 	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 --out docs/eval/node_mediapipe.json
+	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 --out docs/eval/node_mediapipe_2people.json
 
 soak: setup  ## 5-minute soak: output rate, drops, latency, RSS over time
 	$(PY) scripts/bench_node.py --mode topic --seconds 300 --out docs/eval/soak.json

@@ -5,7 +5,10 @@
 
 ``topic`` mode: keypoints arrive as Keypoints2D (detection elsewhere), replayed from a held-out
 scene with detector-like noise. ``mediapipe`` mode: the replay node publishes rendered images and
-the node detects in-process. Reports the achieved output rate, drops, latency p50/p95 (image stamp
+the node detects in-process; ``--people N`` renders N people side by side (calibrated rig on
+/tf_static, node ``max_people`` = N: multi-person BlazePose, association, tracking), and the
+measurement starts with the replay's first frame (rendering them takes a while).
+Reports the achieved output rate, drops, latency p50/p95 (image stamp
 → BodyArray received here), the node's own time split (from /diagnostics) and its RSS over time.
 A benchmark, not a test: it prints numbers and writes JSON; it fails only if nothing came out.
 """
@@ -63,13 +66,15 @@ class Bench(Node):
         super().__init__("scorehmr_bench_node")
         self.scene, self.rate_hz = scene, rate_hz
         self.latency_ms: list[float] = []
+        self.bodies_per_message: list[int] = []
         self.received_at: list[float] = []
         self.sent = 0
         self.diag: dict[str, str] = {}
         self.create_subscription(BodyArray, "/scorehmr_multiview/bodies", self._on_body, 100)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         # The replay (mediapipe mode) starts once its ground-truth topic has a subscriber too.
-        self.create_subscription(BodyArray, GROUND_TRUTH_TOPIC, lambda msg: None, 10)
+        self.first_frame_at: float | None = None  # monotonic time of the replay's first frame
+        self.create_subscription(BodyArray, GROUND_TRUTH_TOPIC, self._on_truth, 10)
         if publish:
             self.kp = {c: self.create_publisher(Keypoints2D, f"{c}/keypoints", 10) for c in CAMS}
             self.info = {
@@ -92,9 +97,14 @@ class Bench(Node):
             )
         self.sent += 1
 
+    def _on_truth(self, _msg: BodyArray) -> None:
+        if self.first_frame_at is None:
+            self.first_frame_at = time.monotonic()
+
     def _on_body(self, msg: BodyArray) -> None:
         now = self.get_clock().now().nanoseconds
         self.latency_ms.append((now - stamp_to_ns(msg.header.stamp)) / 1e6)
+        self.bodies_per_message.append(len(msg.bodies))
         self.received_at.append(time.monotonic())
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
@@ -112,6 +122,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     parser.add_argument("--preset", default="realtime", choices=("realtime", "quality"))
     parser.add_argument("--out", type=Path, default=None, help="JSON output")
+    parser.add_argument("--people", type=int, default=1, help="mediapipe mode: people in the replay")
     parser.add_argument(
         "-p", "--param", action="append", default=[], help="extra node parameter name:=value (repeatable)"
     )
@@ -126,6 +137,10 @@ def main() -> None:
     params = ["-p", f"preset:={args.preset}", "-p", "overlay_rate_hz:=0.0", "-p", "mesh_rate_hz:=1.0"]
     if args.mode == "topic":
         params += ["-p", "detector:=topic"]
+        if args.people != 1:
+            parser.error("--people needs --mode mediapipe")
+    if args.people > 1:
+        params += ["-p", f"max_people:={args.people}"]
     for extra in args.param:
         params += ["-p", extra]
     log = open("/tmp/scorehmr_bench_node.log", "w")
@@ -140,7 +155,8 @@ def main() -> None:
         frames = int(args.seconds * args.rate)
         replay = subprocess.Popen(
             [sys.executable, "-m", "scorehmr_ros.ros.replay", "--clip=humanoid3d_dance_b", "--views=3",
-             "--stride=2", f"--loops={max(1, frames // 77 + 1)}", "--wait-for-subscribers=1"],
+             "--stride=2", f"--loops={max(1, frames // 77 + 1)}", "--wait-for-subscribers=1",
+             f"--people={args.people}"],
             stdout=log, stderr=log,
         )  # fmt: skip
     rclpy.init()
@@ -149,6 +165,12 @@ def main() -> None:
     ex.add_node(bench)
     spin = threading.Thread(target=ex.spin, daemon=True)
     spin.start()
+    if replay is not None:  # measure from the replay's first frame (a multi-person render takes a while)
+        while bench.first_frame_at is None and replay.poll() is None:
+            time.sleep(0.1)
+        bench.latency_ms.clear()
+        bench.received_at.clear()
+        bench.bodies_per_message.clear()
     t0 = time.monotonic()
     rss = []
     while time.monotonic() - t0 < args.seconds:
@@ -169,12 +191,16 @@ def main() -> None:
     steady = [r for t, r in rss if t >= min(30.0, args.seconds / 2)]
     result = {
         "mode": args.mode,
+        "people": args.people,
         "preset": args.preset,
         "node_parameters": args.param,
         "seconds": elapsed,
         "camera_rate_hz": args.rate,
         "sets_sent": bench.sent if args.mode == "topic" else None,
         "bodies_received": len(bench.latency_ms),
+        "bodies_per_message_mean": float(np.mean(bench.bodies_per_message))
+        if bench.bodies_per_message
+        else 0.0,
         "output_rate_hz": len(bench.latency_ms) / elapsed,
         "latency_p50_ms": float(np.percentile(lat, 50)),
         "latency_p95_ms": float(np.percentile(lat, 95)),

@@ -204,8 +204,8 @@ NODE_INPUT = {
 
 def _node_files(eval_dir: Path) -> list[str]:
     names = sorted(p.name for p in eval_dir.glob("node_*.json"))
-    order = {"node_topic.json": 0, "node_mediapipe.json": 1}
-    names.sort(key=lambda n: (order.get(n, 2), n))
+    order = {"node_topic.json": 0, "node_topic_batched.json": 1, "node_mediapipe.json": 2}
+    names.sort(key=lambda n: (order.get(n, 3), n))
     if (eval_dir / "soak.json").exists():
         names.append("soak.json")
     return names
@@ -231,15 +231,19 @@ def table_node(eval_dir: Path) -> str:
         split += [
             f"estimation {d('estimation_p50_ms'):.0f}",
             f"compute round trip {d('compute_roundtrip_p50_ms'):.0f}",
-            f"publishing {d('publishing_p50_ms'):.0f}",
+            f"publishing {d('publishing_p50_ms'):.1f} (p95 {d('publishing_p95_ms'):.1f})",
         ]
         errors = f"{int(d('compute_errors'))} / {int(d('compute_restarts'))}" if diag else ""
         growth = r.get("rss_growth_mb_after_warmup")
         growth = "" if growth is None else f"{growth:+.2f}"
         params = " ".join(f"`{p}`" for p in r.get("node_parameters") or []) or "defaults"
         dropped = f"{int(d('dropped_queue')):,} of {int(d('sets')):,}" if diag else ""
+        source = NODE_INPUT.get(r["mode"], r["mode"])
+        if r.get("people", 1) > 1:
+            per_msg = r.get("bodies_per_message_mean", 0)
+            source += f", {r['people']} people ({per_msg:.1f} bodies per BodyArray)"
         lines.append(
-            f"| {NODE_INPUT.get(r['mode'], r['mode'])} | {params} | {r['seconds']:.0f} "
+            f"| {source} | {params} | {r['seconds']:.0f} "
             f"| **{r['output_rate_hz']:.1f} Hz** | {r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} "
             f"| {', '.join(split)} | {dropped} | {errors} | {growth} | `docs/eval/{name}` |"
         )
@@ -317,6 +321,129 @@ def table_calibrated(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, ["calibrated_streaming.json"], command)
 
 
+def _argv_command(record: dict, fallback: str) -> str:
+    """The command line an artefact's provenance recorded (scripts run with the venv's python)."""
+    argv = (record.get("provenance") or {}).get("argv")
+    if not argv:
+        return fallback
+    head = argv[0]
+    if head.startswith("scripts/") or "/scripts/" in head:
+        head = ".venv/bin/python scripts/" + head.split("scripts/", 1)[1]
+    elif head.endswith("scorehmr-bench"):
+        head = ".venv/bin/scorehmr-bench"
+    return " ".join([head, *argv[1:]])
+
+
+BENCH_EXTRACT = (  # (setting, views, method) rows of the bench extract in the README
+    ("noisy", 1, "regressor"),
+    ("noisy", 1, "smplify-single"),
+    ("noisy", 1, "scorehmr-single"),
+    ("noisy", 1, "smplify-temporal"),
+    ("noisy", 1, "scorehmr-temporal"),
+    ("noisy", 4, "smplify-multiview"),
+    ("noisy", 4, "scorehmr-multiview"),
+    ("noisy", 4, "smplify-combined"),
+    ("noisy", 4, "scorehmr-combined"),
+    ("e2e", 3, "smplify-combined"),
+    ("e2e", 3, "scorehmr-combined"),
+)
+METHOD_LABELS = {"regressor": "regressor", "smplify": "SMPLify", "scorehmr": "ScoreHMR"}
+
+
+def table_bench_accuracy(eval_dir: Path) -> str:
+    """An extract of ``scorehmr-bench accuracy`` (every row: docs/eval/bench_accuracy.md)."""
+    rec = _load(eval_dir, "bench_accuracy.json")
+    rows = {(r["setting"], r["views"], r["method"]): r for r in rec["rows"]}
+    lines = [
+        "| obs. | views | method | MPJPE | PA-MPJPE | accel | ms/view-frame | time / SMPLify |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in BENCH_EXTRACT:
+        r = rows.get(key)
+        if r is None:
+            continue
+        family, _, variant = key[2].partition("-")
+        label = f"{METHOD_LABELS[family]} {variant.replace('multiview', 'multi-view')}".strip()
+        ratio = r.get("time_vs_smplify")
+        ratio = f"{ratio:.2f}×" if family == "scorehmr" and ratio is not None else ""
+        lines.append(
+            f"| {key[0]} | {key[1]} | {label} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel']:.1f} "
+            f"| {r['ms_per_view_frame']:.1f} | {ratio} |"
+        )
+    note = f"\n{len(rec['rows'])} rows in all; {rec.get('wall_seconds', 0):.0f} s wall time.\n"
+    command = _argv_command(rec, "make bench-accuracy")
+    return "\n".join(lines) + "\n" + note + _source(eval_dir, ["bench_accuracy.json"], command)
+
+
+def table_regressor(eval_dir: Path) -> str:
+    rec = _load(eval_dir, "regressor.json")
+    lines = [
+        "| per-view estimate | MPJPE (mm) | PA-MPJPE (mm) |",
+        "|---|---:|---:|",
+        f"| regressor | {rec['mpjpe_mm']:.1f} | {rec['pa_mpjpe_mm']:.1f} |",
+        f"| mean training pose, true global orientation | {rec['mean_pose_mpjpe_mm']:.1f} "
+        f"| {rec['mean_pose_pa_mpjpe_mm']:.1f} |",
+    ]
+    note = (
+        f"\n{rec['view_frames']:,} held-out view-frames ({rec['views']} views, seed {rec['seed']}); "
+        f"{rec['ms_per_view']:.2f} ms per view batched (regression + perspective translation solve).\n"
+    )
+    command = _argv_command(rec, "make ablations")
+    return "\n".join(lines) + "\n" + note + _source(eval_dir, ["regressor.json"], command)
+
+
+AUGMENTATION_LABELS = {
+    "all": "all augmentations",
+    "no_interpolation": "without interpolation",
+    "no_recombination": "without recombination",
+    "no_mirroring": "without mirroring",
+    "no_perturbation": "without perturbation",
+    "no_yaw": "without yaw",
+    "none": "none",
+}
+
+
+def table_augmentation(eval_dir: Path) -> str:
+    rec = _load(eval_dir, "augmentation_ablation.json")
+    lines = ["| regressor trained with | MPJPE (mm) | PA-MPJPE (mm) |", "|---|---:|---:|"]
+    for name, r in rec["results"].items():
+        lines.append(f"| {AUGMENTATION_LABELS.get(name, name)} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} |")
+    note = f"\n{rec['steps']} training steps each, one seed; held-out clips, stride 2.\n"
+    command = _argv_command(rec, "make ablations")
+    return "\n".join(lines) + "\n" + note + _source(eval_dir, ["augmentation_ablation.json"], command)
+
+
+def table_prior_size(eval_dir: Path) -> str:
+    rec = _load(eval_dir, "prior_size.json")
+    lines = [
+        "| denoiser | params (M) | training steps | single MPJPE / PA (mm) | combined MPJPE / PA (mm) "
+        "| ORT call, batch 24 (ms) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    first = None
+    for path, r in rec.items():
+        if path == "provenance":
+            continue
+        first = first or r
+        name = f"`{Path(path).name}` (width {r['width']})"
+        lines.append(
+            f"| {name} | {r['params_M']:.2f} | {r['train_steps']:,} | {r['single']['mpjpe']:.1f} / "
+            f"{r['single']['pa_mpjpe']:.1f} | {r['combined']['mpjpe']:.1f} / {r['combined']['pa_mpjpe']:.1f} "
+            f"| {r['ort_ms_b24']:.2f} |"
+        )
+    grad = first.get("single_grad_through_denoiser") if first else None
+    note = ""
+    if grad:
+        note = (
+            f"\nGradients through the denoiser as well (`grad_through_denoiser=True`, first row): single "
+            f"MPJPE {grad['mpjpe']:.1f} vs {first['single']['mpjpe']:.1f} mm, "
+            f"{grad['ms_per_view_frame']:.0f} vs {first['single']['ms_per_view_frame']:.0f} "
+            "ms per view-frame.\n"
+        )
+    command = _argv_command(rec, "make ablations")
+    return "\n".join(lines) + "\n" + note + _source(eval_dir, ["prior_size.json"], command)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "calibrated": table_calibrated,
     "demo": table_demo,
@@ -325,6 +452,10 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "speed_refine": table_speed_refine,
     "speed_early_stop": table_speed_early_stop,
     "node": table_node,
+    "bench_accuracy": table_bench_accuracy,
+    "regressor": table_regressor,
+    "augmentation": table_augmentation,
+    "prior_size": table_prior_size,
 }
 
 

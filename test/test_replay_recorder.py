@@ -310,6 +310,30 @@ def test_body_model_agrees_with_ground_truth_translation(sequence):
     np.testing.assert_allclose(out.joints[0, :24].numpy(), gt.joints, atol=1e-4)
 
 
+def test_ground_truth_of_every_person_of_a_multi_person_sequence():
+    """people > 1: one ground-truth body per person, each reproducing that person's cam1 joints
+    through the body model (a swapped or shared person track fails it)."""
+    from scorehmr_ros.core.body_model import load_body_model
+    from scorehmr_ros.ros.replay import ground_truth_body
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    bm = load_body_model()
+    seq = build_multi_sequence(2, 2, seed=0, num_frames=2, frame_stride=2, spacing=1.2)
+    for person in range(2):
+        gt = ground_truth_body(seq, 1, 0, person)
+        assert gt.body_id == str(person)
+        np.testing.assert_allclose(gt.joints, seq.joints_in_camera(person, 0)[1], atol=1e-6)
+        rot = torch.as_tensor(gt.rotations, dtype=torch.float32)
+        with torch.no_grad():
+            out = bm(
+                rot[None, 0],
+                rot[None, 1:],
+                torch.as_tensor(gt.betas, dtype=torch.float32)[None],
+                torch.as_tensor(gt.translation, dtype=torch.float32)[None],
+            )
+        np.testing.assert_allclose(out.joints[0, :24].numpy(), gt.joints, atol=1e-4)
+
+
 def test_recorder_mcap(replay_run, sequence):
     from mcap_ros2.reader import read_ros2_messages
 

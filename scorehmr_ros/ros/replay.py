@@ -17,8 +17,11 @@ When ``publish_extrinsics`` is true, the camera poses go on ``/tf_static`` (tran
 ``-R^T t`` for the world -> camera extrinsics ``X_cam = R X_world + t``).
 
 The ground truth goes on ``/scorehmr_replay/ground_truth`` as a ``scorehmr_ros/BodyArray`` with one
-body expressed in the first camera's optical frame (``cam1_optical_frame``), stamped like the images
-(without jitter): joints, SMPL pose (global orientation in cam1), betas and translation.
+body per person expressed in the first camera's optical frame (``cam1_optical_frame``), stamped like
+the images (without jitter): joints, SMPL pose (global orientation in cam1), betas and translation.
+
+``people`` > 1 renders that many people side by side (:mod:`scorehmr_ros.sim.multi_sequence`; the
+first performs ``clip``, the others the other held-out clips, 1.2 m apart), not cached.
 
 The sequence loops ``loops`` times (0 = forever); afterwards :attr:`ReplayNode.done` is true and
 ``main()`` exits. With ``wait_for_subscribers`` = N > 0 nothing is published until every image,
@@ -53,6 +56,7 @@ from scorehmr_ros.msg import BodyArray
 from scorehmr_ros.ros.image_conversion import cv2_to_imgmsg
 from scorehmr_ros.ros.messages import BodyEstimate, body_to_msg
 from scorehmr_ros.ros.tf import StaticTransformBroadcaster, make_transform
+from scorehmr_ros.sim.multi_sequence import MultiSequence, build_multi_sequence
 from scorehmr_ros.sim.sequence import DEFAULT_CLIP, RenderedSequence, load_or_build
 
 GROUND_TRUTH_TOPIC = "/scorehmr_replay/ground_truth"
@@ -85,19 +89,23 @@ def camera_pose_in_world(R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.n
     return -R.T @ t, quat
 
 
-def ground_truth_body(seq: RenderedSequence, frame: int, view: int = 0) -> BodyEstimate:
-    """The true body of ``frame`` expressed in camera ``view``'s optical frame."""
+def ground_truth_body(
+    seq: RenderedSequence | MultiSequence, frame: int, view: int = 0, person: int = 0
+) -> BodyEstimate:
+    """The true body of ``person`` (of a MultiSequence; the one person of a RenderedSequence) at
+    ``frame``, expressed in camera ``view``'s optical frame."""
+    track = seq.people[person] if isinstance(seq, MultiSequence) else seq
     R, t = seq.R[view], seq.t[view]
-    rotations = np.array(seq.rotations[frame], dtype=np.float64, copy=True)
+    rotations = np.array(track.rotations[frame], dtype=np.float64, copy=True)
     rotations[0] = R @ rotations[0]
-    pelvis = seq.joints_world[frame, 0]
-    rest_pelvis = pelvis - seq.transl[frame]  # pelvis joint = transl + rest-pose pelvis
+    pelvis = np.asarray(track.joints_world[frame, 0], dtype=np.float64)
+    rest_pelvis = pelvis - np.asarray(track.transl[frame])  # pelvis joint = transl + rest-pose pelvis
     return BodyEstimate(
-        body_id="0",
+        body_id=str(person),
         rotations=rotations,
-        betas=np.asarray(seq.betas, dtype=np.float64),
+        betas=np.asarray(track.betas, dtype=np.float64),
         translation=R @ pelvis + t - rest_pelvis,
-        joints=seq.joints_world[frame] @ R.T + t,
+        joints=np.asarray(track.joints_world[frame]) @ R.T + t,
         view_frame_ids=[optical_frame(n) for n in seq.camera_names],
         reprojection_error_px=[0.0] * seq.num_views,
         fit_quality=1.0,
@@ -158,10 +166,25 @@ class ReplayNode(Node):
             )
         )
         self.world_frame = str(declare("world_frame", WORLD_FRAME, "Parent frame of the camera extrinsics."))
+        people = int(declare("people", 1, "People side by side (when no sequence is given; > 1 not cached)."))
         if self.rate_scale <= 0:
             raise ValueError(f"rate_scale must be > 0, got {self.rate_scale}")
 
-        if sequence is None:
+        if sequence is None and people > 1:
+            from scorehmr_ros.sim.mocap import HELDOUT_CLIPS
+
+            self.get_logger().info(f"rendering {people} people x {views} cameras ...")
+            sequence = build_multi_sequence(
+                people,
+                int(views),
+                int(seed),
+                None if int(frames) <= 0 else int(frames),
+                int(stride),
+                (int(width), int(height)),
+                clip_names=(clip, *(c for c in HELDOUT_CLIPS if c != clip)),
+                spacing=1.2,
+            )
+        elif sequence is None:
             sequence = load_or_build(
                 clip,
                 int(views),
@@ -198,8 +221,10 @@ class ReplayNode(Node):
 
         period = 1.0 / (sequence.fps * self.rate_scale)
         self._timer = self.create_timer(period, self._on_timer)
+        what = getattr(sequence, "clip_name", None) or " + ".join(p.clip_name for p in sequence.people)
+        self.num_people = len(sequence.people) if isinstance(sequence, MultiSequence) else 1
         self.get_logger().info(
-            f"replaying {sequence.clip_name}: {sequence.num_frames} frames x {sequence.num_views} cameras "
+            f"replaying {what}: {sequence.num_frames} frames x {sequence.num_views} cameras "
             f"{sequence.image_size[0]}x{sequence.image_size[1]} at {sequence.fps * self.rate_scale:.1f} fps, "
             f"loops={self.loops or 'forever'}"
         )
@@ -239,9 +264,8 @@ class ReplayNode(Node):
             self._image_pubs[v].publish(cv2_to_imgmsg(seq.images[frame, v], "rgb8", header))
             self._info_pubs[v].publish(camera_info_msg(seq.K[v], seq.image_size, header))
         gt_header = Header(stamp=stamp, frame_id=self.frame_ids[0])
-        self._gt_pub.publish(
-            BodyArray(header=gt_header, bodies=[body_to_msg(ground_truth_body(seq, frame, 0), gt_header)])
-        )
+        truth = [body_to_msg(ground_truth_body(seq, frame, 0, p), gt_header) for p in range(self.num_people)]
+        self._gt_pub.publish(BodyArray(header=gt_header, bodies=truth))
 
     def _on_timer(self) -> None:
         if self.done or not self._ready():
@@ -278,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-extrinsics", action="store_true", help="do not publish /tf_static")
     parser.add_argument("--wait-for-subscribers", type=int, default=0, help="subscribers to wait for")
     parser.add_argument("--start-delay", type=float, default=0.0, help="seconds before the first frame")
+    parser.add_argument("--people", type=int, default=1, help="people side by side (> 1: not cached)")
     args, ros_args = parser.parse_known_args(argv)
     torch.set_num_threads(1)
 
@@ -299,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Parameter("publish_extrinsics", value=not args.no_extrinsics),
         Parameter("wait_for_subscribers", value=args.wait_for_subscribers),
         Parameter("start_delay", value=args.start_delay),
+        Parameter("people", value=args.people),
     ]
     node = None
     executor = SingleThreadedExecutor()
