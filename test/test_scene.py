@@ -276,3 +276,27 @@ def test_corruption_config_is_replaceable():
     cfg = replace(KeypointCorruption(), pixel_noise_std=1.0)
     assert cfg.pixel_noise_std == 1.0 and cfg.missing_prob == 0.05
     assert CLEAN.pixel_noise_std == 0 and CLEAN.missing_prob == 0 and CLEAN.occluded_conf == 1.0
+
+
+def test_swap_and_lower_body_drop_act_on_whole_sets_and_leave_other_settings_unchanged():
+    """Drawn after every other random stream: the same seed gives the same noise, then with
+    swap_prob = 1 every set is the left/right mirror of it, and with lower_body_drop_prob = 1 the
+    hips, legs and feet (only they) get confidence 0."""
+    uv, depth, size = _grid_uv(6, 33)
+    flip = list(get_layout("blazepose33").flip_permutation)
+    base = corrupt_keypoints(uv, depth, size, torch.Generator().manual_seed(3), KeypointCorruption())
+    swapped = corrupt_keypoints(
+        uv, depth, size, torch.Generator().manual_seed(3), KeypointCorruption(swap_prob=1.0)
+    )
+    assert torch.equal(swapped[0], base[0][:, flip]) and torch.equal(swapped[1], base[1][:, flip])
+    assert not torch.equal(swapped[0], base[0])
+    dropped = corrupt_keypoints(
+        uv, depth, size, torch.Generator().manual_seed(3), KeypointCorruption(lower_body_drop_prob=1.0)
+    )
+    lower = torch.tensor([n.split("_")[-1] in ("hip", "knee", "ankle", "heel") or "foot" in n for n in KP])
+    assert lower.sum() == 10
+    assert torch.equal(dropped[0], base[0])
+    assert (dropped[1][:, lower] == 0).all() and torch.equal(dropped[1][:, ~lower], base[1][:, ~lower])
+    assert (base[1][:, lower] > 0).any()
+    with pytest.raises(ValueError):
+        corrupt_keypoints(uv[:, :17], depth[:, :17], size, None, KeypointCorruption(swap_prob=0.5))

@@ -7,8 +7,11 @@
 
 Observation modes:
 
-* ``clean`` / ``noisy``: the held-out scenes (``eval.heldout.heldout_scenes``, seeded rigs of 1, 2 and 4
-  views) with exact projections (``CLEAN``) or detector-like corruption (``KeypointCorruption()``).
+* ``clean`` / ``noisy`` / ``hard``: the held-out scenes (``eval.heldout.heldout_scenes``, seeded rigs
+  of 1, 2 and 4 views) with exact projections (``CLEAN``), detector-like corruption
+  (``KeypointCorruption()``: 3 px noise, 3 % outliers, 5 % missing) or a poor detector on hard
+  footage (``HARD``: 10 px noise, 15 % outliers, 25 % missing, 10 % of sets left/right swapped,
+  15 % without lower body).
 * ``e2e``: MediaPipe BlazePose (video mode, one detector per view) on rendered images of a held-out
   clip (``sim.sequence.load_or_build``); undetected frames get confidence 0. The scene is rebuilt
   with the exact ``make_scene`` call the renderer used, so cameras and ground truth are identical.
@@ -55,7 +58,7 @@ from scorehmr_ros.eval.metrics import acceleration_error, pa_mpjpe, reprojection
 from scorehmr_ros.eval.smplify import GMMPosePrior, SMPLifyConfig, run_smplify
 from scorehmr_ros.eval.variants import flat_cameras, run_variant
 from scorehmr_ros.provenance import provenance
-from scorehmr_ros.sim.scene import CLEAN, KeypointCorruption, Scene, make_scene
+from scorehmr_ros.sim.scene import CLEAN, HARD, KeypointCorruption, Scene, make_scene
 
 # LSP-14 joints by SMPL joint name (LSP order). SMPL has no head-top: LSP "head top" -> SMPL ``head``
 # (the head joint at the skull base), LSP "neck" -> SMPL ``neck``.
@@ -77,7 +80,7 @@ LSP14: tuple[str, ...] = (
 )
 LSP14_INDEX = [JOINT_INDEX[n] for n in LSP14]
 VARIANT_NAMES = ("single", "multiview", "temporal", "combined")
-SETTINGS = {"clean": CLEAN, "noisy": KeypointCorruption()}
+SETTINGS = {"clean": CLEAN, "noisy": KeypointCorruption(), "hard": HARD}
 METRIC_KEYS = ("mpjpe", "pa_mpjpe", "mpjpe_lsp", "pa_mpjpe_lsp", "err_2d", "accel")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,7 +88,7 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclasses.dataclass
 class BenchConfig:
     views: tuple[int, ...] = (1, 2, 4)
-    settings: tuple[str, ...] = ("clean", "noisy")
+    settings: tuple[str, ...] = ("clean", "noisy", "hard")
     clips: tuple[str, ...] | None = None  # None = all held-out clips
     frame_stride: int = 2
     max_frames: int | None = 50

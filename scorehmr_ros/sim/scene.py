@@ -47,6 +47,13 @@ class KeypointCorruption:
         occluded_conf: mean confidence of self-occluded keypoints (whose position noise is doubled).
         conf_noise: std of the Gaussian confidence noise (visible keypoints get ``1 - |n|``).
         outlier_radius: radius (px) of the outlier disc.
+        swap_prob: probability that a whole keypoint set has its left and right labels swapped
+            (positions and confidences exchanged between mirrored keypoints, as a detector that
+            takes a back view for a front view does).
+        lower_body_drop_prob: probability that a whole set loses hips, legs and feet (confidence
+            0: out of frame, or hidden by furniture).
+    The last two need the keypoint layout (:func:`corrupt_keypoints` ``layout``) and draw their
+    random numbers only when non-zero, so the other settings keep their random sequences.
     """
 
     pixel_noise_std: float = 3.0
@@ -55,10 +62,26 @@ class KeypointCorruption:
     occluded_conf: float = 0.3
     conf_noise: float = 0.1
     outlier_radius: float = 150.0
+    swap_prob: float = 0.0
+    lower_body_drop_prob: float = 0.0
 
 
 # No corruption at all: exact projections, confidence 1 inside the image (0 outside / behind).
 CLEAN = KeypointCorruption(0.0, 0.0, 0.0, 1.0, 0.0)
+# A poor detector on hard footage: heavy noise, many outliers and missing keypoints, whole-set
+# left/right swaps and lower bodies out of frame (the "hard" setting of scorehmr-bench accuracy).
+HARD = KeypointCorruption(
+    pixel_noise_std=10.0,
+    outlier_prob=0.15,
+    missing_prob=0.25,
+    occluded_conf=0.3,
+    conf_noise=0.15,
+    outlier_radius=150.0,
+    swap_prob=0.1,
+    lower_body_drop_prob=0.15,
+)
+LOWER_BODY_PREFIXES = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+                       "left_heel", "right_heel", "left_foot", "right_foot")  # fmt: skip
 
 
 def corrupt_keypoints(
@@ -68,6 +91,7 @@ def corrupt_keypoints(
     generator: torch.Generator | None,
     cfg: KeypointCorruption = KeypointCorruption(),
     occluded: torch.Tensor | None = None,
+    layout: str = "blazepose33",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Detector-like noisy keypoints and confidences.
 
@@ -78,6 +102,8 @@ def corrupt_keypoints(
         generator: torch generator (``None`` = global RNG).
         cfg: corruption parameters.
         occluded: ``(B, K)`` bool self-occlusion flags (``None`` = nothing occluded).
+        layout: keypoint layout of the K keypoints (left/right pairs, lower body), used by
+            ``swap_prob`` and ``lower_body_drop_prob`` only.
     Returns:
         ``(uv_noisy (B, K, 2), confidence (B, K))``, confidence in [0, 1]. Keypoints whose exact
         projection lies outside the image, or with depth < ``MIN_DEPTH``, get confidence 0;
@@ -126,6 +152,20 @@ def corrupt_keypoints(
         & (depth >= MIN_DEPTH)
     )
     conf = torch.where(missing | ~inside, torch.zeros_like(conf), conf)
+    if cfg.swap_prob > 0 or cfg.lower_body_drop_prob > 0:
+        from scorehmr_ros.core.keypoints import get_layout
+
+        lay = get_layout(layout)
+        if len(lay.keypoint_names) != K:
+            raise ValueError(f"layout {layout} has {len(lay.keypoint_names)} keypoints, got {K}")
+        u_swap, u_lower = rand(B), rand(B)
+        swapped = (u_swap < cfg.swap_prob)[:, None]
+        perm = torch.as_tensor(lay.flip_permutation, device=dev)
+        noisy = torch.where(swapped.unsqueeze(-1), noisy[:, perm], noisy)
+        conf = torch.where(swapped, conf[:, perm], conf)
+        lower = torch.tensor([n.startswith(LOWER_BODY_PREFIXES) for n in lay.keypoint_names], device=dev)
+        dropped = (u_lower < cfg.lower_body_drop_prob)[:, None] & lower[None]
+        conf = torch.where(dropped, torch.zeros_like(conf), conf)
     return noisy, conf
 
 
