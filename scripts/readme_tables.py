@@ -344,6 +344,13 @@ BENCH_EXTRACT = (  # (setting, views, method) rows of the bench extract in the R
     ("noisy", 4, "scorehmr-multiview"),
     ("noisy", 4, "smplify-combined"),
     ("noisy", 4, "scorehmr-combined"),
+    ("hard", 1, "regressor"),
+    ("hard", 1, "smplify-single"),
+    ("hard", 1, "scorehmr-single"),
+    ("hard", 4, "smplify-multiview"),
+    ("hard", 4, "scorehmr-multiview"),
+    ("hard", 4, "smplify-combined"),
+    ("hard", 4, "scorehmr-combined"),
     ("e2e", 3, "smplify-combined"),
     ("e2e", 3, "scorehmr-combined"),
 )

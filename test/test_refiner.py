@@ -213,3 +213,24 @@ def test_corrupt_and_mismatched_weights_fail_clearly(tmp_path):
     ok = tmp_path / "ok.pt"
     save_checkpoint(ok, Denoiser(small), small)
     assert load_denoiser(ok).cfg.width == 64
+
+
+def test_offline_temporal_term_is_weighted_per_second(models):
+    """Scenes know their frame interval; the offline variants weigh the temporal term by
+    TEMPORAL_REFERENCE_INTERVAL_S / interval (a 30 fps clip at stride 2 is 15 fps: weight 0.5,
+    a 60 fps clip at stride 2 is 30 fps: weight 1), and not at all without temporal links."""
+    from scorehmr_ros.core.presets import TEMPORAL_REFERENCE_INTERVAL_S
+
+    scenes = {
+        s.clip_name: s
+        for s in heldout_scenes(models.body_model, num_views=1, seed=7, frame_stride=2, max_frames=3)
+    }
+    for name, fps in (("humanoid3d_run", 30.0), ("humanoid3d_dance_b", 60.0)):
+        scene = scenes[name]
+        assert scene.frame_interval_s == pytest.approx(2.0 / fps, rel=1e-3)
+        weight = scene_observations(scene, "combined").temporal_weight
+        assert weight is not None
+        expected = TEMPORAL_REFERENCE_INTERVAL_S * fps / 2.0
+        assert torch.allclose(weight, torch.full_like(weight, expected), rtol=1e-3), (name, weight)
+        assert scene_observations(scene, "combined", time_weighted=False).temporal_weight is None
+        assert scene_observations(scene, "multiview").temporal_weight is None

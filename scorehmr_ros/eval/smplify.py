@@ -34,6 +34,7 @@ optimised per group of that policy. Inputs are never modified.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -47,6 +48,7 @@ from scorehmr_ros.core.body_model import rotmat_to_pose6d
 from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.guidance import gmof
 from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.presets import TEMPORAL_REFERENCE_INTERVAL_S
 from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.eval.variants import VariantResult, flat_cameras, shared_betas
 from scorehmr_ros.sim.mocap import HINGE_AXES
@@ -303,9 +305,15 @@ def run_smplify(
 
     Same starting point as ScoreHMR (rotations, ``shared_betas`` betas, translation), same keypoints,
     confidences and intrinsics. ``seconds`` includes the regression time, like ``run_variant``.
+    The temporal weight is per second like ScoreHMR's (``TEMPORAL_REFERENCE_INTERVAL_S /
+    scene.frame_interval_s`` times ``config.temporal_weight``).
     """
     T, V = scene.num_frames, scene.num_views
     groups = variant_groups(scene, variant)
+    config = config or SMPLifyConfig()
+    if groups["prev_index"] is not None and scene.frame_interval_s:
+        per_second = TEMPORAL_REFERENCE_INTERVAL_S / scene.frame_interval_s
+        config = dataclasses.replace(config, temporal_weight=config.temporal_weight * per_second)
     res = smplify(
         body_model,
         reg.rotations,

@@ -21,7 +21,7 @@ import torch
 from scorehmr_ros.core.camera import PinholeCameras, project
 from scorehmr_ros.core.guidance import Observations, make_terms
 from scorehmr_ros.core.models import ScoreHMRModels
-from scorehmr_ros.core.presets import VARIANT_SCHEDULES, variant_weights
+from scorehmr_ros.core.presets import TEMPORAL_REFERENCE_INTERVAL_S, VARIANT_SCHEDULES, variant_weights
 from scorehmr_ros.core.refiner import RefineConfig, refine
 from scorehmr_ros.eval.heldout import Regressed, camera_joints, regress_scene
 from scorehmr_ros.eval.metrics import acceleration_error, mpjpe, pa_mpjpe, reprojection_error
@@ -49,8 +49,13 @@ def flat_cameras(scene: Scene) -> PinholeCameras:
     return PinholeCameras(rep(c.K), rep(c.R), rep(c.t), rep(c.image_size))
 
 
-def scene_observations(scene: Scene, variant: str) -> Observations:
-    """Batch relations for ``variant``: frames grouped for multi-view, previous-frame links for temporal."""
+def scene_observations(scene: Scene, variant: str, time_weighted: bool = True) -> Observations:
+    """Batch relations for ``variant``: frames grouped for multi-view, previous-frame links for temporal.
+
+    ``time_weighted``: the temporal term per second, as the streaming estimator weighs it
+    (``TEMPORAL_REFERENCE_INTERVAL_S / scene.frame_interval_s`` per link, so a scene sampled at
+    15 fps is pulled half as hard as one at 30 fps); False: one weight per frame whatever the
+    frame rate (the behaviour before, kept for comparison in scripts/eval_frame_rate.py)."""
     T, V = scene.num_frames, scene.num_views
     t_idx = torch.arange(T).repeat_interleave(V)
     v_idx = torch.arange(V).repeat(T)
@@ -58,6 +63,9 @@ def scene_observations(scene: Scene, variant: str) -> Observations:
     linked = variant in ("temporal", "combined")
     frame = t_idx if grouped else torch.arange(T * V)
     prev = torch.where((t_idx > 0) & linked, (t_idx - 1) * V + v_idx, torch.full_like(t_idx, -1))
+    tweight = None
+    if linked and time_weighted and scene.frame_interval_s:
+        tweight = torch.full((T * V,), TEMPORAL_REFERENCE_INTERVAL_S / scene.frame_interval_s)
     return Observations(
         keypoints=scene.keypoints2d.reshape(T * V, -1, 2),
         confidence=scene.confidence.reshape(T * V, -1),
@@ -65,6 +73,7 @@ def scene_observations(scene: Scene, variant: str) -> Observations:
         prev_index=prev,
         anchor_pose=torch.zeros(T * V, 144),
         has_anchor=torch.zeros(T * V, dtype=torch.bool),
+        temporal_weight=tweight,
     )
 
 
@@ -115,6 +124,7 @@ def run_variant(
     variant: str,
     config: RefineConfig | None = None,
     weights: dict[str, float] | None = None,
+    time_weighted: bool = True,
 ) -> VariantResult:
     if variant == "regressor":
         return VariantResult(reg.rotations, reg.betas, reg.transl, reg.seconds)
@@ -128,7 +138,7 @@ def run_variant(
         betas,
         reg.transl,
         flat_cameras(scene),
-        scene_observations(scene, variant),
+        scene_observations(scene, variant, time_weighted),
         make_terms(w),
         config,
         models.denoiser,

@@ -309,6 +309,8 @@ class Scene:
         occluded: ``(T, V, 33)`` bool self-occlusion flags used by the corruption (or ``None``).
         rest_pelvis: ``(3,)`` pelvis joint of the rest pose with ``betas`` and zero ``transl``
             (pelvis world position = ``transl + rest_pelvis``).
+        frame_interval_s: seconds between consecutive frames of the scene (the clip's frame
+            interval times the frame stride; None when unknown).
     """
 
     clip_name: str
@@ -324,6 +326,7 @@ class Scene:
     keypoints2d_clean: torch.Tensor
     occluded: torch.Tensor | None = None
     rest_pelvis: torch.Tensor | None = None
+    frame_interval_s: float | None = None
 
     @property
     def num_frames(self) -> int:
@@ -432,6 +435,7 @@ def make_scene(
         keypoints2d_clean=uv,
         occluded=occluded,
         rest_pelvis=rp,
+        frame_interval_s=((frames.step or 1) if frames is not None else 1) / float(clip.fps),
     )
 
 
