@@ -12,8 +12,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 setup:
 	@bash scripts/setup.sh
 
-demo: setup  ## the main job (README command 1): replay (looped) -> node -> MCAP; steady-state summary, overlay, 3D plot
-	$(PY) -m scorehmr_ros.ros.demo --out $(CURDIR)/out/demo
+demo: setup  ## the main job (README command 1): two people replayed (looped) -> node -> MCAP; steady-state summary, overlay, 3D plot
+	$(PY) -m scorehmr_ros.ros.demo --people 2 --out $(CURDIR)/out/demo
 
 smoke: setup  ## two-process DDS smoke run (messages, TF, image round trip)
 	$(PY) -m scorehmr_ros.ros.smoke

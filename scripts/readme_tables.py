@@ -250,6 +250,22 @@ def table_node(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, names, "make bench-node; make soak")
 
 
+def _demo_people_rows(r: dict) -> list[tuple[str, str]]:
+    """Several people: per-person MPJPE and matched sets, bodies that matched nobody."""
+    if r.get("people", 1) <= 1:
+        return []
+    matched = r["frames_matched_per_person"]
+    per = ", ".join(
+        f"person {p}: {'–' if e is None else f'{e:.1f} mm'} ({matched[p]} sets)"
+        for p, e in r["mpjpe_mm_per_person"].items()
+    )
+    return [
+        ("people in the scene", f"{r['people']} (node `max_people` = {r['people']})"),
+        ("per person (bodies matched by pelvis within 0.5 m)", per),
+        ("bodies that matched nobody", str(r["unmatched_bodies"])),
+    ]
+
+
 def table_demo(eval_dir: Path) -> str:
     r = _load(eval_dir, "demo.json")
     cmd = r.get("command", {})
@@ -272,6 +288,7 @@ def table_demo(eval_dir: Path) -> str:
             f"{r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} ms",
         ),
         ("MPJPE vs ground truth (root-aligned, cam1 frame)", f"{r['mpjpe_mm']:.1f} mm"),
+        *_demo_people_rows(r),
         (
             "node per stage p50 / p95 (ms, last `/diagnostics`)",
             ", ".join(f"{k} {a:.0f} / {b:.0f}" for k, (a, b) in stages.items()),
@@ -451,6 +468,41 @@ def table_prior_size(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + note + _source(eval_dir, ["prior_size.json"], command)
 
 
+def table_multiperson(eval_dir: Path) -> str:
+    """Several people on rendered held-out scenes: together vs alone, ids, ghosts, cost."""
+    rec = _load(eval_dir, "multiperson.json")
+
+    def mm(x) -> str:
+        return "–" if x is None else f"{x:.0f}"
+
+    lines = [
+        "| people | per-person MPJPE together / alone (mm) | frames matched together / alone "
+        "| id switches per 100 frames | ghost bodies (longest run) | ms per set: detection / estimation |",
+        "|---:|---|---|---:|---|---|",
+    ]
+    for r in rec["results"]:
+        people = range(r["people"])
+        errors = ", ".join(
+            f"{mm(r['mpjpe_mm_together'][str(p)])} / {mm(r['mpjpe_mm_alone'][str(p)])}" for p in people
+        )
+        matched = ", ".join(
+            f"{r['frames_matched_together'][str(p)]} / {r['frames_matched_alone'][str(p)]}" for p in people
+        )
+        lines.append(
+            f"| {r['people']} | {errors} | {matched} of {r['frames']} "
+            f"| {r['id_switches_per_100_frames']:.0f} "
+            f"| {r['ghost_bodies']} ({r['longest_ghost_run_frames']} frames) "
+            f"| {r['ms_per_set_detection_median']:.0f} / {r['ms_per_set_estimation_median']:.0f} |"
+        )
+    settings = rec.get("settings", {})
+    note = (
+        f"\n3 calibrated cameras, 640×480, people {settings.get('spacing', '?')} m apart, "
+        f"preset {settings.get('preset', '?')}, {settings.get('threads', '?')} torch threads.\n"
+    )
+    command = _argv_command(rec, "scripts/eval_multiperson.py")
+    return "\n".join(lines) + "\n" + note + _source(eval_dir, ["multiperson.json"], command)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "calibrated": table_calibrated,
     "demo": table_demo,
@@ -463,6 +515,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "regressor": table_regressor,
     "augmentation": table_augmentation,
     "prior_size": table_prior_size,
+    "multiperson": table_multiperson,
 }
 
 

@@ -85,3 +85,19 @@ def test_demo_accuracy_and_outputs(demo_run):
     for name in ("overlay_cam1.png", "overlay_cam1.mp4", "skeleton_3d.png"):
         assert (out_dir / name).stat().st_size > 0, name
     assert "steady state:" in stdout and "drop accounting" in stdout
+
+
+def test_bodies_are_matched_to_people_by_pelvis():
+    """The demo's per-person scoring: Hungarian on pelvis distance; with a gate, a body far from
+    everyone matches nobody; without (one person), the one body always matches."""
+    from scorehmr_ros.ros.demo import match_people
+
+    truth = np.zeros((2, 24, 3))
+    truth[1] += [1.2, 0.0, 0.0]
+    near_1 = truth[1] + 0.05
+    near_0 = truth[0] - 0.05
+    far = truth[0] + [0.0, 0.0, 3.0]
+    assert match_people([near_1, near_0], truth, 0.5) == ([(0, 1), (1, 0)], 0)
+    assert match_people([near_0, far], truth, 0.5) == ([(0, 0)], 1)
+    assert match_people([far], truth[:1], None) == ([(0, 0)], 0)
+    assert match_people([], truth, 0.5) == ([], 0)

@@ -18,6 +18,11 @@ Pictures: ``overlay_cam1.{mp4,png}`` (the estimated mesh, MediaPipe's detected k
 estimate's keypoints over camera 1's images, with a legend) and ``skeleton_3d.png`` (estimate and
 ground truth in 3D, from the front and from the side).
 
+``--people N`` (N > 1) replays N people side by side (``sim.multi_sequence``) into the node with
+``max_people`` = N; each published body is matched to a person by pelvis distance (Hungarian,
+within 0.5 m) and the summary gives the MPJPE and matched frames per person, and the bodies that
+matched nobody.
+
     scorehmr-demo [--out DIR] [--frames N] [--warmup-s S] [--seconds S] [--rate-scale S]
                   [--preset realtime|quality] [--queue N] [--loops N]
 """
@@ -137,10 +142,11 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
     for m in read_ros2_messages(str(mcap_path)):
         topic, msg = m.channel.topic, m.ros_msg
         if topic == f"{NODE}/bodies" and msg.bodies:
-            bodies[_stamp(msg.header)] = (msg.bodies[0], m.log_time_ns)
+            bodies[_stamp(msg.header)] = (list(msg.bodies), m.log_time_ns)
             frames[_stamp(msg.header)] = msg.header.frame_id
         elif topic == GROUND_TRUTH_TOPIC and msg.bodies:
-            truth.append((_stamp(msg.header), np.array([[p.x, p.y, p.z] for p in msg.bodies[0].joints])))
+            people = np.array([[[p.x, p.y, p.z] for p in b.joints] for b in msg.bodies])
+            truth.append((_stamp(msg.header), people))  # (P, 24, 3)
             truth_frame = msg.header.frame_id
         elif topic == "/tf_static":
             static.update(static_transforms(msg))
@@ -163,12 +169,20 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
     measured = sorted(s for s in bodies if start <= s <= t_last)
     sets_in_window = sum(1 for s, _ in truth if start <= s <= t_last)
     latencies = [(bodies[s][1] - s) / 1e6 for s in measured]
-    errors = {}
+    num_people = len(truth[0][1])
+    errors, per_person, ghosts = {}, {p: [] for p in range(num_people)}, 0
     for s in measured:
         if s in truth_at:
-            pred = _apply(into_truth[s], np.array([[p.x, p.y, p.z] for p in bodies[s][0].joints]))
-            gt = truth_at[s]
-            errors[s] = 1000 * np.linalg.norm((pred - pred[0]) - (gt - gt[0]), axis=-1).mean()
+            preds = [
+                _apply(into_truth[s], np.array([[p.x, p.y, p.z] for p in b.joints])) for b in bodies[s][0]
+            ]
+            pairs, unmatched = match_people(preds, truth_at[s], gate_m=None if num_people == 1 else 0.5)
+            ghosts += unmatched
+            for b, p in pairs:
+                pred, gt = preds[b], truth_at[s][p]
+                err = 1000 * np.linalg.norm((pred - pred[0]) - (gt - gt[0]), axis=-1).mean()
+                per_person[p].append(err)
+                errors.setdefault(s, {})[p] = (b, err)
     before = None
     if warmup_s > 0:
         earlier = [d for t, d in diags if t <= start]
@@ -193,7 +207,11 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
         "measured_frames": sets_in_window,
         "measured_bodies": len(measured),
         "output_rate_hz": len(measured) / window_s if window_s > 0 else float("nan"),
-        "mpjpe_mm": float(np.mean(list(errors.values()))) if errors else float("nan"),
+        "mpjpe_mm": float(np.mean([e for v in per_person.values() for e in v])) if errors else float("nan"),
+        "people": num_people,
+        "mpjpe_mm_per_person": {str(p): float(np.mean(v)) if v else None for p, v in per_person.items()},
+        "frames_matched_per_person": {str(p): len(v) for p, v in per_person.items()},
+        "unmatched_bodies": ghosts,
         "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies else float("nan"),
         "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies else float("nan"),
         "stages_p50_p95_ms": stages,
@@ -210,6 +228,22 @@ def summarise(mcap_path: Path, out_dir: Path, warmup_s: float = 0.0, seq=None, o
         pictures(seq, bodies, into_truth, truth_at, frame_of, measured, errors, out_dir, overlay_frames)
         summary["pictures"] = ["overlay_cam1.mp4", "overlay_cam1.png", "skeleton_3d.png"]
     return summary
+
+
+def match_people(preds: list, truth: np.ndarray, gate_m: float | None) -> tuple[list[tuple[int, int]], int]:
+    """Bodies (each (24, 3)) to true people (P, 24, 3) by pelvis distance (Hungarian); pairs
+    farther than ``gate_m`` (None: no gate) stay unmatched. Returns ((body, person) pairs, number
+    of bodies matched to nobody)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not preds:
+        return [], 0
+    cost = np.array([[np.linalg.norm(b[0] - t[0]) for t in truth] for b in preds])
+    rows, cols = linear_sum_assignment(cost)
+    pairs = [
+        (int(r), int(c)) for r, c in zip(rows, cols, strict=True) if gate_m is None or cost[r, c] <= gate_m
+    ]
+    return pairs, len(preds) - len(pairs)
 
 
 def frame_change(src: str, dst: str | None, static: dict) -> np.ndarray:
@@ -234,43 +268,43 @@ def _apply(T: np.ndarray, points: np.ndarray) -> np.ndarray:
 def pictures(
     seq, bodies, into_truth, truth_at, frame_of, measured, errors, out_dir: Path, count: int
 ) -> None:
-    """``overlay_cam1.{mp4,png}`` (mesh + detected + estimated keypoints + legend over camera 1) and
-    ``skeleton_3d.png`` (estimate vs ground truth, two viewpoints) of measured frames."""
+    """``overlay_cam1.{mp4,png}`` (every body's mesh + detected + estimated keypoints + legend over
+    camera 1) and ``skeleton_3d.png`` (estimate vs ground truth, two viewpoints) of measured frames.
+    ``errors``: stamp -> {person: (body index, MPJPE mm)}."""
     import cv2
     import torch
 
     from scorehmr_ros.core.body_model import load_body_model
     from scorehmr_ros.core.detector import BlazePoseDetector
+    from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
     from scorehmr_ros.ros.messages import body_from_msg
-    from scorehmr_ros.viz.overlay import body_overlay
+    from scorehmr_ros.viz.overlay import body_overlay, draw_legend
 
     bm = load_body_model()
     faces = np.asarray(bm.faces)
     K = np.asarray(seq.K[0], dtype=np.float64)
+    multi = len(next(iter(truth_at.values()))) > 1
     picks = [measured[i] for i in np.linspace(0, len(measured) - 1, min(count, len(measured))).astype(int)]
     frames = []
-    with BlazePoseDetector(static_image_mode=True) as detector, torch.no_grad():
+    detector = MultiPersonPoseDetector() if multi else BlazePoseDetector(static_image_mode=True)
+    with detector, torch.no_grad():
         for s in picks:
-            est = body_from_msg(bodies[s][0])
             image = seq.images[frame_of[s] % seq.num_frames, 0]
-            R = torch.as_tensor(est.rotations, dtype=torch.float32)[None]
-            betas = torch.as_tensor(est.betas, dtype=torch.float32)[None]
-            transl = torch.as_tensor(est.translation, dtype=torch.float32)[None]
-            verts = _apply(into_truth[s], bm(R[:, 0], R[:, 1:], betas, transl).vertices[0].numpy())
-            kp = _apply(into_truth[s], bm.pose_keypoints(R[:, 0], R[:, 1:], betas, transl)[0].numpy())
-            fitted = (kp @ K.T)[:, :2] / np.clip(kp[:, 2:3], 1e-6, None)
-            det = detector.detect(image)
-            frames.append(
-                body_overlay(
-                    image,
-                    verts,
-                    faces,
-                    K,
-                    None if det is None else det.xy,
-                    None if det is None else det.confidence,
-                    fitted,
-                )
-            )
+            found = detector.detect(image)
+            found = found if multi else [] if found is None else [found]
+            out = image
+            for msg in bodies[s][0]:
+                est = body_from_msg(msg)
+                R = torch.as_tensor(est.rotations, dtype=torch.float32)[None]
+                betas = torch.as_tensor(est.betas, dtype=torch.float32)[None]
+                transl = torch.as_tensor(est.translation, dtype=torch.float32)[None]
+                verts = _apply(into_truth[s], bm(R[:, 0], R[:, 1:], betas, transl).vertices[0].numpy())
+                kp = _apply(into_truth[s], bm.pose_keypoints(R[:, 0], R[:, 1:], betas, transl)[0].numpy())
+                fitted = (kp @ K.T)[:, :2] / np.clip(kp[:, 2:3], 1e-6, None)
+                out = body_overlay(out, verts, faces, K, None, None, fitted, legend=False)
+            for det in found:  # every person MediaPipe detected in camera 1
+                out = body_overlay(out, None, faces, K, det.xy, det.confidence, None, legend=False)
+            frames.append(draw_legend(out.copy()))
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(out_dir / "overlay_cam1.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (w, h))
     for f in frames:
@@ -280,11 +314,14 @@ def pictures(
     cv2.imwrite(
         str(out_dir / "overlay_cam1.png"), cv2.cvtColor(np.concatenate(strip, axis=1), cv2.COLOR_RGB2BGR)
     )
-    # 3D: the measured frame with the median error.
-    ranked = sorted(errors, key=errors.get)
+    # 3D: the measured frame with the median error, its first matched person.
+    mean_error = {t: float(np.mean([e for _, e in v.values()])) for t, v in errors.items()}
+    ranked = sorted(mean_error, key=mean_error.get)
     s = ranked[len(ranked) // 2] if ranked else measured[0]
-    est = _apply(into_truth[s], np.array([[p.x, p.y, p.z] for p in bodies[s][0].joints]))
-    plot_skeletons_3d(est, truth_at.get(s), out_dir / "skeleton_3d.png", errors.get(s))
+    person, (b, err) = min(errors[s].items()) if s in errors else (0, (0, None))
+    est = _apply(into_truth[s], np.array([[p.x, p.y, p.z] for p in bodies[s][0][b].joints]))
+    gt = truth_at[s][person] if s in truth_at else None
+    plot_skeletons_3d(est, gt, out_dir / "skeleton_3d.png", err)
 
 
 def plot_skeletons_3d(est: np.ndarray, gt: np.ndarray | None, path: Path, error_mm: float | None) -> None:
@@ -347,6 +384,13 @@ def print_summary(summary: dict, out: Path, mcap_path: Path) -> None:
         f"p95 {summary['latency_p95_ms']:.0f} ms"
     )
     print(f"  MPJPE vs ground truth (root-aligned, cam1 frame): {summary['mpjpe_mm']:.1f} mm")
+    if summary.get("people", 1) > 1:
+        matched = summary["frames_matched_per_person"]
+        per = ", ".join(
+            f"person {p}: {'-' if e is None else f'{e:.0f} mm'} in {matched[p]} sets"
+            for p, e in summary["mpjpe_mm_per_person"].items()
+        )
+        print(f"  {summary['people']} people: {per}; {summary['unmatched_bodies']} bodies matched nobody")
     if summary["stages_p50_p95_ms"]:
         stages = ", ".join(f"{k} {a:.0f}/{b:.0f}" for k, (a, b) in summary["stages_p50_p95_ms"].items())
         print(f"  node per stage p50/p95 ms (last /diagnostics, its recent calls): {stages}")
@@ -397,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--image-record-hz", type=float, default=2.0, help="camera images kept in the MCAP")
     parser.add_argument("--overlay-frames", type=int, default=24, help="frames in overlay_cam1.mp4")
+    parser.add_argument("--people", type=int, default=1, help="people side by side (node max_people = N)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -410,9 +455,22 @@ def main(argv: list[str] | None = None) -> int:
 
     prov = provenance()  # the code as it was when the run started
     print(f"[demo] preparing the rendered 3-camera sequence of {args.clip} ...", flush=True)
-    seq = load_or_build(
-        args.clip, num_views=3, seed=0, num_frames=args.frames or None, frame_stride=args.stride
-    )
+    if args.people > 1:  # rendered here for the pictures, identically by the replay (seeded)
+        from scorehmr_ros.sim.multi_sequence import build_multi_sequence, clips_with
+
+        seq = build_multi_sequence(
+            args.people,
+            3,
+            seed=0,
+            num_frames=args.frames or None,
+            frame_stride=args.stride,
+            clip_names=clips_with(args.clip),
+            spacing=1.2,
+        )
+    else:
+        seq = load_or_build(
+            args.clip, num_views=3, seed=0, num_frames=args.frames or None, frame_stride=args.stride
+        )
     clip_s = seq.num_frames / (seq.fps * args.rate_scale)
     loops = args.loops or max(1, math.ceil((args.warmup_s + args.seconds) / clip_s - 1e-9))
     print(
@@ -432,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         f"preset:={args.preset}",
         "overlay_rate_hz:=10.0",
         f"worker_queue_size:={args.queue}",
+        *([f"max_people:={args.people}"] if args.people > 1 else []),
         *args.param,
     ]
     node = _spawn(
@@ -446,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         f"--stride={args.stride}",
         f"--rate-scale={args.rate_scale}",
         f"--loops={loops}",
+        f"--people={args.people}",
         # Images and camera infos: the node and the recorder; ground truth: the recorder and the
         # counter below. So nothing goes out before the node has subscribed (it does once it is
         # active, after its compute process has loaded and warmed up).

@@ -21,7 +21,7 @@ body per person expressed in the first camera's optical frame (``cam1_optical_fr
 the images (without jitter): joints, SMPL pose (global orientation in cam1), betas and translation.
 
 ``people`` > 1 renders that many people side by side (:mod:`scorehmr_ros.sim.multi_sequence`; the
-first performs ``clip``, the others the other held-out clips, 1.2 m apart), not cached.
+first performs ``clip``, the others the other held-out clips longest first, 1.2 m apart), not cached.
 
 The sequence loops ``loops`` times (0 = forever); afterwards :attr:`ReplayNode.done` is true and
 ``main()`` exits. With ``wait_for_subscribers`` = N > 0 nothing is published until every image,
@@ -171,7 +171,7 @@ class ReplayNode(Node):
             raise ValueError(f"rate_scale must be > 0, got {self.rate_scale}")
 
         if sequence is None and people > 1:
-            from scorehmr_ros.sim.mocap import HELDOUT_CLIPS
+            from scorehmr_ros.sim.multi_sequence import clips_with
 
             self.get_logger().info(f"rendering {people} people x {views} cameras ...")
             sequence = build_multi_sequence(
@@ -181,7 +181,7 @@ class ReplayNode(Node):
                 None if int(frames) <= 0 else int(frames),
                 int(stride),
                 (int(width), int(height)),
-                clip_names=(clip, *(c for c in HELDOUT_CLIPS if c != clip)),
+                clip_names=clips_with(clip),
                 spacing=1.2,
             )
         elif sequence is None:

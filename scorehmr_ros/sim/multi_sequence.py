@@ -71,6 +71,17 @@ class MultiSequence:
         return self.people[person].joints_world @ self.R[view].T + self.t[view]
 
 
+def clips_with(first: str, clips=None) -> tuple[str, ...]:
+    """``first``, then the other held-out clips longest first (so a looped replay of several
+    people does not restart every fraction of a second with the shortest clip)."""
+    from scorehmr_ros.sim.mocap import HELDOUT_CLIPS, load_mocap
+
+    clips = load_mocap() if clips is None else clips
+    seconds = {c: clips[c].num_frames / clips[c].fps for c in HELDOUT_CLIPS}
+    others = sorted((c for c in HELDOUT_CLIPS if c != first), key=lambda c: -seconds[c])
+    return (first, *others)
+
+
 def build_multi_sequence(
     num_people: int = 2,
     num_views: int = 3,
