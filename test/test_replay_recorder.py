@@ -297,8 +297,11 @@ def test_body_model_agrees_with_ground_truth_translation(sequence):
     from scorehmr_ros.core.body_model import load_body_model
     from scorehmr_ros.ros.replay import ground_truth_body
 
-    bm = load_body_model()
-    gt = ground_truth_body(sequence, 2, 0)
+    _assert_body_model_reproduces_joints(load_body_model(), ground_truth_body(sequence, 2, 0))
+
+
+def _assert_body_model_reproduces_joints(bm, gt) -> None:
+    """The ground truth's (rotations, betas, translation) give back its joints through ``bm``."""
     rot = torch.as_tensor(gt.rotations, dtype=torch.float32)
     with torch.no_grad():
         out = bm(
@@ -323,15 +326,7 @@ def test_ground_truth_of_every_person_of_a_multi_person_sequence():
         gt = ground_truth_body(seq, 1, 0, person)
         assert gt.body_id == str(person)
         np.testing.assert_allclose(gt.joints, seq.joints_in_camera(person, 0)[1], atol=1e-6)
-        rot = torch.as_tensor(gt.rotations, dtype=torch.float32)
-        with torch.no_grad():
-            out = bm(
-                rot[None, 0],
-                rot[None, 1:],
-                torch.as_tensor(gt.betas, dtype=torch.float32)[None],
-                torch.as_tensor(gt.translation, dtype=torch.float32)[None],
-            )
-        np.testing.assert_allclose(out.joints[0, :24].numpy(), gt.joints, atol=1e-4)
+        _assert_body_model_reproduces_joints(bm, gt)
 
 
 def test_recorder_mcap(replay_run, sequence):

@@ -54,6 +54,7 @@ from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
+from scorehmr_ros.ros.node_parameters import PERSON_TILE_FRACTION
 from scorehmr_ros.ros.parameters import (
     ParamSpec,
     cli_parameter_names,
@@ -106,15 +107,7 @@ PARAMETERS = [
         max_value=1.0,
         read_only=True,
     ),
-    ParamSpec(
-        "person_tile_fraction",
-        0.75,
-        "Multi-person: also run the person detector on half-overlapping square tiles of this fraction of "
-        "the image's short side, to find people small in the image (~3x detection time); 0 = off",
-        min_value=0.0,
-        max_value=1.0,
-        read_only=True,
-    ),
+    PERSON_TILE_FRACTION,
     ParamSpec(
         "static_image_mode",
         False,

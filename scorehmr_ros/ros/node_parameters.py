@@ -20,6 +20,17 @@ DEFAULTS_FILE = "multiview.yaml"
 # Parameters rclpy declares itself (or that launch files commonly set for every node).
 _RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
 
+# Shared with the per-camera detector node (ros/detector_node.py).
+PERSON_TILE_FRACTION = ParamSpec(
+    "person_tile_fraction",
+    0.75,
+    "Multi-person: also run the person detector on half-overlapping square tiles of this fraction of "
+    "the image's short side, to find people small in the image (~3x detection time); 0 = off",
+    min_value=0.0,
+    max_value=1.0,
+    read_only=True,
+)
+
 SPECS = [
     ParamSpec(
         "cameras",
@@ -208,15 +219,7 @@ SPECS = [
         max_value=1.0,
         read_only=True,
     ),
-    ParamSpec(
-        "person_tile_fraction",
-        0.75,
-        "Multi-person: also run the person detector on half-overlapping square tiles of this fraction of "
-        "the image's short side, to find people small in the image (~3x detection time); 0 = off",
-        min_value=0.0,
-        max_value=1.0,
-        read_only=True,
-    ),
+    PERSON_TILE_FRACTION,
     ParamSpec(
         "person_birth_frames",
         3,
