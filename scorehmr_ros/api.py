@@ -171,7 +171,7 @@ class Estimator:
         *,
         max_people: int = 1,
         min_person_confidence: float = 0.5,
-        person_tile_fraction: float | None = 0.75,
+        person_tile_fraction: float | None = 0.5,
         person_birth_frames: int = 3,
         person_timeout_s: float = 1.0,
         min_person_views: int = 2,

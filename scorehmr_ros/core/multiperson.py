@@ -7,13 +7,13 @@ keeps every person:
 1. Letterbox the RGB image into 224x224 (aspect kept, zero border), values in [-1, 1]; with
    ``tile_fraction`` set, also every square tile of :func:`tile_windows` (side = that fraction of
    the image's short side, half-overlapping), so that people small in the image are seen at a
-   larger scale: the detector is trained on people who fill much of its input and misses
-   people ~130 px tall in a 640x480 image (two of three side by side were found in a quarter of
-   the views without tiles).
+   larger scale: the detector is trained on people who fill much of its input and misses people
+   100-200 px tall in a 640x480 image, or pedestrians in a street scene
+   (scripts/eval_person_detection.py, docs/eval/person_detection.json).
 2. ``pose_detection.tflite`` -> 2254 anchor regressions ``(2254, 12)`` and score logits
    ``(2254, 1)``. Decode against SSD anchors (5 layers, strides 8/16/32/32/32, fixed unit
    size, offset 0.5), sigmoid the scores, keep those >= ``min_detection_score``, map them to
-   image pixels (candidates of every tile and of the whole image together), and merge
+   image pixels, and merge
    overlapping ones by weighted non-max suppression (IoU > ``nms_iou``, score-weighted
    average of boxes and keypoints). Each detection carries four keypoints, see
    :data:`DETECTOR_KEYPOINTS`.
@@ -347,7 +347,7 @@ class MultiPersonPoseDetector:
         dedupe_iou: after landmarking, a person whose landmark box overlaps a better-scored
             person's by more than this IoU is dropped (two detector hits on one body); None: off.
         tile_fraction: also run the person detector on square tiles of this fraction of the
-            short side (:func:`tile_windows`; 0.75 -> 6 extra detector calls on 640x480, each
+            short side (:func:`tile_windows`; 0.5 -> 15 extra detector calls on 640x480, each
             ~2x the whole image's scale); None: the whole image only, as MediaPipe does.
         num_threads: TFLite CPU threads per interpreter.
     """
@@ -359,7 +359,7 @@ class MultiPersonPoseDetector:
         min_pose_presence: float = 0.5,
         max_people: int = 10,
         dedupe_iou: float | None = 0.6,
-        tile_fraction: float | None = 0.75,
+        tile_fraction: float | None = 0.5,
         num_threads: int = 2,
     ) -> None:
         for name, value in (
@@ -424,10 +424,12 @@ class MultiPersonPoseDetector:
         return boxes_px.reshape(-1, 4), kps_px, scores[keep]
 
     def detect_boxes(self, image_rgb: np.ndarray) -> list[tuple[PoseBox, np.ndarray]]:
-        """Person-detector stage: NMS-merged detections of the whole image, then those of its
-        tiles that no whole-image detection overlaps (IoU > ``nms_iou``; a person found in the
-        whole image keeps the ROI MediaPipe would give it), best score first. Each is a PoseBox
-        in image pixels with its 4 keypoints ((4, 2), :data:`DETECTOR_KEYPOINTS` order)."""
+        """Person-detector stage: NMS-merged detections of the whole image (best score first),
+        then those of its tiles that no whole-image detection overlaps (IoU > ``nms_iou``), best
+        first. Whole-image detections come first so that a person found there keeps the ROI
+        MediaPipe would give it (a tile's detection of the same person is dropped by the landmark
+        de-duplication). Each is a PoseBox in image pixels with its 4 keypoints ((4, 2),
+        :data:`DETECTOR_KEYPOINTS` order)."""
         height, width = image_rgb.shape[:2]
         whole = weighted_nms(*self._candidates(image_rgb), self.nms_iou)
         found = []
@@ -444,7 +446,7 @@ class MultiPersonPoseDetector:
             for p in weighted_nms(boxes, kps, scores, self.nms_iou):
                 if not whole or box_iou(p.box, np.stack([w.box for w in whole])).max() <= self.nms_iou:
                     extra.append(p)
-        merged = sorted(whole + extra, key=lambda p: -p.score)[: self.max_people]
+        merged = (whole + extra)[: self.max_people]  # weighted_nms returns best first
         return [(p, p.keypoints) for p in merged]
 
     def landmarks_in_roi(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, ...]:
@@ -471,7 +473,8 @@ class MultiPersonPoseDetector:
         return xy.astype(np.float32), _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4]), flag
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonDetection]:
-        """Every person in ``image_rgb`` (H, W, 3) uint8 RGB, best detector score first ([] if none)."""
+        """Every person in ``image_rgb`` (H, W, 3) uint8 RGB ([] if none): those the whole image
+        shows first, then those only a tile shows, each best detector score first."""
         validate_image(image_rgb)
         image = np.ascontiguousarray(image_rgb)
         height, width = image.shape[:2]
@@ -515,7 +518,7 @@ class MultiPersonPoseDetector:
         if self.dedupe_iou is None:
             return people
         kept: list[PersonDetection] = []
-        for p in people:  # already best score first
+        for p in people:  # whole-image detections first, each group best score first
             if kept and box_iou(p.box, np.stack([k.box for k in kept])).max() > self.dedupe_iou:
                 continue
             kept.append(p)

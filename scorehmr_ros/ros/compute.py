@@ -42,7 +42,7 @@ class ComputeConfig:
     threads: int = 1
     max_people: int = 1  # > 1: multi-person (api.MultiPersonStream), bodies carry tracked ids
     min_person_confidence: float = 0.5
-    person_tile_fraction: float = 0.75  # 0: whole image only
+    person_tile_fraction: float = 0.5  # 0: whole image only
     person_birth_frames: int = 3
     person_timeout_s: float = 1.0
 

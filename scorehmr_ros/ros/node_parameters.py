@@ -23,9 +23,9 @@ _RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
 # Shared with the per-camera detector node (ros/detector_node.py).
 PERSON_TILE_FRACTION = ParamSpec(
     "person_tile_fraction",
-    0.75,
+    0.5,
     "Multi-person: also run the person detector on half-overlapping square tiles of this fraction of "
-    "the image's short side, to find people small in the image (~3x detection time); 0 = off",
+    "the image's short side, to find people small in the image (more tiles, more time); 0 = off",
     min_value=0.0,
     max_value=1.0,
     read_only=True,
