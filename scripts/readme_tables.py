@@ -503,6 +503,30 @@ def table_multiperson(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + note + _source(eval_dir, ["multiperson.json"], command)
 
 
+def table_person_detection(eval_dir: Path) -> str:
+    """Multi-person detection recall: whole image vs tiles, renders and a real street scene."""
+    rec = _load(eval_dir, "person_detection.json")
+    res = rec["results"]
+    settings = list(next(iter(res.values())))
+    lines = [
+        "| images | " + " | ".join(settings) + " |",
+        "|---|" + "---:|" * len(settings),
+    ]
+    labels = {
+        "renders": "3 people side by side, 640×480 renders",
+        "street": "street scene, 3 frames of OpenCV's `vtest.avi` (768×576)",
+    }
+    for name, by_setting in res.items():
+        first = next(iter(by_setting.values()))
+        cells = [
+            f"{r['found']} / {r['people']} found, {r['extra']} extra, {r['ms_per_image_median']:.0f} ms"
+            for r in by_setting.values()
+        ]
+        lines.append(f"| {labels.get(name, name)} ({first['images']} images) | " + " | ".join(cells) + " |")
+    command = _argv_command(rec, "scripts/eval_person_detection.py")
+    return "\n".join(lines) + "\n" + _source(eval_dir, ["person_detection.json"], command)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "calibrated": table_calibrated,
     "demo": table_demo,
@@ -516,6 +540,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "augmentation": table_augmentation,
     "prior_size": table_prior_size,
     "multiperson": table_multiperson,
+    "person_detection": table_person_detection,
 }
 
 
