@@ -552,6 +552,28 @@ def table_frame_rate(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + note + _source(eval_dir, ["frame_rate.json"], command)
 
 
+def table_cold_start(eval_dir: Path) -> str:
+    """First frame of a stream: the presets against their start (the regressor)."""
+    rec = _load(eval_dir, "cold_start.json")
+    lines = [
+        "| first frame | 2D error (px) | MPJPE (mm) | first views worse than the start: 2D / MPJPE "
+        "| astronaut photo 2D error (px) |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for name, r in rec["heldout_first_views"].items():
+        worse = (
+            ""
+            if name.startswith("start")
+            else (f"{r['worse_2d_than_start']} / {r['worse_mpjpe_than_start']} of {r['first_views']}")
+        )
+        lines.append(
+            f"| {name} | {r['err_2d_px_mean']:.1f} | {r['mpjpe_mm_mean']:.1f} | {worse} "
+            f"| {rec['photo_err_2d_px'][name]:.1f} |"
+        )
+    command = _argv_command(rec, "scripts/eval_cold_start.py")
+    return "\n".join(lines) + "\n" + _source(eval_dir, ["cold_start.json"], command)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "calibrated": table_calibrated,
     "demo": table_demo,
@@ -567,6 +589,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "multiperson": table_multiperson,
     "person_detection": table_person_detection,
     "frame_rate": table_frame_rate,
+    "cold_start": table_cold_start,
 }
 
 
