@@ -146,7 +146,10 @@ def test_stream_outputs_bodies_tf_and_rep155(ros_context, scene):
         assert 0.0 < b.fit_quality <= 1.0 and max(b.reprojection_error_px) < 40.0
         frames = {t.child_frame_id for m in h.received["tf"] for t in m.transforms}
         assert f"body_{BODY_ID}" in frames and f"left_wrist_{BODY_ID}" in frames and len(frames) == 25
-        assert h.received["tracked"][-1].ids == [BODY_ID]
+        # While bodies come the tracked list names b0 (the last message may already be [] when the
+        # test thread ran late: person_lost_s after the last body; that is tested on its own below).
+        tracked = [m.ids for m in h.received["tracked"]]
+        assert [BODY_ID] in tracked and all(ids in ([], [BODY_ID]) for ids in tracked), tracked
         assert len(h.received["joints"][-1].position) == 23 * 3
         assert h.wait(lambda: "latency_p95_ms" in h.diag_values("scorehmr_multiview: pipeline"))
         stats = h.diag_values("scorehmr_multiview: pipeline")

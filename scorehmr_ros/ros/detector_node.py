@@ -384,10 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         node = DetectorNode(node_name, parameter_overrides=parameter_overrides(values, PARAMETERS))
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
-    except rclpy.executors.ExternalShutdownException:
-        pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C raced spin() (rclpy's signal handler shut the context down mid-wait): a normal end.
     finally:
         if node is not None:
             node.destroy_node()

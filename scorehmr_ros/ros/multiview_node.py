@@ -482,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C / SIGTERM: a normal end
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C raced spin(): rclpy's signal handler shut the context down while spin() built its
+        # wait set (RCLError "the given context is not valid"). The same normal end.
     finally:
         node.close()
         executor.shutdown()
