@@ -574,6 +574,24 @@ def table_cold_start(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, ["cold_start.json"], command)
 
 
+def table_shared_pose(eval_dir: Path) -> str:
+    """Uncalibrated multi-view: shared body pose inside the loop vs pull to the mean vs SMPLify."""
+    rec = _load(eval_dir, "shared_pose.json")
+    columns = sorted({(r["setting"], r["views"]) for r in rec["rows"]}, key=lambda c: (c[0] != "noisy", c[1]))
+    methods = list(dict.fromkeys(r["method"] for r in rec["rows"]))
+    by_key = {(r["setting"], r["views"], r["method"]): r for r in rec["rows"]}
+    lines = [
+        "| method (MPJPE / PA-MPJPE mm) | " + " | ".join(f"{s}, {v} views" for s, v in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for m in methods:
+        rows = [by_key[(*c, m)] for c in columns]
+        cells = [f"{r['mpjpe']:.1f} / {r['pa_mpjpe']:.1f}" for r in rows]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    command = _argv_command(rec, "scripts/eval_shared_pose.py")
+    return "\n".join(lines) + "\n" + _source(eval_dir, ["shared_pose.json"], command)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "calibrated": table_calibrated,
     "demo": table_demo,
@@ -590,6 +608,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "person_detection": table_person_detection,
     "frame_rate": table_frame_rate,
     "cold_start": table_cold_start,
+    "shared_pose": table_shared_pose,
 }
 
 

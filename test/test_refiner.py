@@ -234,3 +234,38 @@ def test_offline_temporal_term_is_weighted_per_second(models):
         assert torch.allclose(weight, torch.full_like(weight, expected), rtol=1e-3), (name, weight)
         assert scene_observations(scene, "combined", time_weighted=False).temporal_weight is None
         assert scene_observations(scene, "multiview").temporal_weight is None
+
+
+def test_shared_body_pose_is_one_pose_per_instant(models, scenes):
+    """share_body_pose: the views of each frame leave refine() with one body pose (joints 1-23)
+    and their own global orientations; the helper averages within groups only."""
+    from scorehmr_ros.core.refiner import share_body_pose
+
+    x = torch.randn(5, 144)
+    shared = share_body_pose(x, torch.tensor([7, 7, 3, 7, 3]))
+    assert torch.equal(shared[:, :6], x[:, :6]) and not torch.equal(shared, x)
+    assert torch.allclose(shared[0, 6:], x[[0, 1, 3], 6:].mean(0)) and torch.equal(
+        shared[1, 6:], shared[3, 6:]
+    )
+    assert torch.allclose(shared[2, 6:], x[[2, 4], 6:].mean(0))
+
+    scene = scenes[0]
+    T, V = scene.num_frames, scene.num_views
+    reg = regress_scene(models.body_model, models.regressor, scene)
+    cfg = dataclasses.replace(FAST, share_body_pose=True)
+    out = refine(
+        reg.x, reg.cond, reg.betas, reg.transl, flat_cameras(scene), scene_observations(scene, "multiview"),
+        make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]}), cfg, models.denoiser, models.body_model,
+        models.schedule,
+    )  # fmt: skip
+    body = out.rotations[:, 1:].reshape(T, V, 23, 3, 3)
+    assert torch.allclose(body, body[:, :1].expand_as(body), atol=1e-5)
+    orient = out.rotations[:, 0].reshape(T, V, 3, 3)
+    assert (orient - orient[:, :1]).abs().amax() > 0.1  # each camera sees the body from elsewhere
+    plain = refine(
+        reg.x, reg.cond, reg.betas, reg.transl, flat_cameras(scene), scene_observations(scene, "multiview"),
+        make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]}), FAST, models.denoiser, models.body_model,
+        models.schedule,
+    )  # fmt: skip
+    body_plain = plain.rotations[:, 1:].reshape(T, V, 23, 3, 3)
+    assert not torch.allclose(body_plain, body_plain[:, :1].expand_as(body_plain), atol=1e-3)

@@ -10,6 +10,12 @@ No state is kept between calls and inputs are never edited in place. At each gui
 Samples stop early when the relative change of their guidance loss between iterations falls
 below ``early_stop_rel``; their result is then frozen and they leave the batch (the denoiser and
 body model run on the active samples only).
+
+``share_body_pose`` (uncalibrated multi-view, hard sharing): the samples of one instant
+(``obs.frame``) start from their mean body pose, x̂0 and every DDIM update are projected onto one
+body pose per instant (the mean of the 23 joints' 6D rotations; each view keeps its own global
+orientation), so the summed keypoint guidance of all views moves one shared pose; a group stops
+early only when all its samples would.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class RefineConfig:
     early_stop_rel: float = 1e-3
     grad_through_denoiser: bool = False
     layout: str = "blazepose33"
+    share_body_pose: bool = False
 
 
 @dataclass
@@ -132,6 +139,18 @@ class _Run:
         )
 
 
+def share_body_pose(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """x (A, 144) 6D poses, groups (A,) long: every sample gets its group's mean body pose (joints
+    1-23, the mean of their 6D values, which the 6D -> rotation map orthonormalises) and keeps its
+    own global orientation (the first 6 values). Differentiable; x is not modified."""
+    _, dense = torch.unique(groups, return_inverse=True)
+    n = int(dense.max()) + 1
+    body = x[:, 6:]
+    sums = torch.zeros(n, body.shape[1], dtype=x.dtype, device=x.device).index_add(0, dense, body)
+    counts = torch.bincount(dense, minlength=n).clamp(min=1).to(x.dtype)
+    return torch.cat([x[:, :6], (sums / counts[:, None])[dense]], dim=1)
+
+
 def _level_index(level: int) -> int:
     """Schedule index of a ladder level: level 0 is the clean sample (ᾱ = 1, index -1)."""
     return level if level > 0 else -1
@@ -171,6 +190,10 @@ def _guided_step(
         with torch.no_grad():
             eps = run.eps(x_req.detach(), cur, cond)
     x0_hat = predict_x0(run.schedule, x_req, eps, cur)
+    groups = None
+    if config.share_body_pose:
+        groups = run.obs.frame if idx is None else run.obs.frame[idx]
+        x0_hat = share_body_pose(x0_hat, groups)
     loss, _ = total_loss(run.terms, _merge(x_batch, idx, x0_hat), run.body(x0_hat, idx), run.cameras, run.obs)
     if loss.requires_grad:
         grad_x, grad_t = torch.autograd.grad(loss.sum(), [x_req, run.transl], allow_unused=True)
@@ -179,6 +202,9 @@ def _guided_step(
     grad_x = torch.nan_to_num(grad_x) if grad_x is not None else torch.zeros_like(x_t)
     abar = run.schedule.alpha_bar(cur, x_t)
     eps_guided = eps.detach() + config.guidance_scale * (1 - abar).sqrt() * grad_x
+    if groups is not None:  # the update's x̂0 shares the body pose too (ε made consistent with it)
+        x0_shared = share_body_pose(predict_x0(run.schedule, x_t.detach(), eps_guided, cur), groups)
+        eps_guided = (x_t.detach() - abar.sqrt() * x0_shared) / (1 - abar).sqrt()
     x_prv = ddim_step(run.schedule, x_t.detach(), eps_guided, cur, _level_index(prv))
     run.opt.zero_grad(set_to_none=True)
     run.transl.grad = None if grad_t is None else torch.nan_to_num(grad_t) * active.unsqueeze(-1)
@@ -212,6 +238,8 @@ def refine(
     levels = step_ladder(config.tau, config.step)
     B = x_init.shape[0]
     x = x_init.detach().clone()
+    if config.share_body_pose:
+        x = share_body_pose(x, obs.frame)
     transl = transl_init.detach().clone().requires_grad_(True)
     run = _Run(
         betas, transl, torch.optim.Adam([transl], lr=config.transl_lr), cameras, obs, terms, config,
@@ -244,7 +272,12 @@ def refine(
         run.frozen = BodyState(body.rotations.detach(), body.keypoints3d.detach(), transl_final)
         history.append(loss.detach().clone())
         rel = (prev_loss - loss).abs() / prev_loss.abs().clamp(min=1e-9)
-        active &= ~(rel < config.early_stop_rel)
+        stop = rel < config.early_stop_rel
+        if config.share_body_pose:  # a group stops when all its samples would
+            _, dense = torch.unique(obs.frame, return_inverse=True)
+            moving = torch.zeros(int(dense.max()) + 1, dtype=torch.long).index_add(0, dense, (~stop).long())
+            stop = moving[dense] == 0
+        active &= ~stop
         prev_loss = loss
     return RefineResult(
         x0=x,
