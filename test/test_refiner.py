@@ -252,20 +252,18 @@ def test_shared_body_pose_is_one_pose_per_instant(models, scenes):
     scene = scenes[0]
     T, V = scene.num_frames, scene.num_views
     reg = regress_scene(models.body_model, models.regressor, scene)
-    cfg = dataclasses.replace(FAST, share_body_pose=True)
-    out = refine(
-        reg.x, reg.cond, reg.betas, reg.transl, flat_cameras(scene), scene_observations(scene, "multiview"),
-        make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]}), cfg, models.denoiser, models.body_model,
-        models.schedule,
-    )  # fmt: skip
+
+    def run(config):
+        return refine(
+            reg.x, reg.cond, reg.betas, reg.transl, flat_cameras(scene),
+            scene_observations(scene, "multiview"), make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]}),
+            config, models.denoiser, models.body_model, models.schedule,
+        )  # fmt: skip
+
+    out = run(dataclasses.replace(FAST, share_body_pose=True))
     body = out.rotations[:, 1:].reshape(T, V, 23, 3, 3)
     assert torch.allclose(body, body[:, :1].expand_as(body), atol=1e-5)
     orient = out.rotations[:, 0].reshape(T, V, 3, 3)
     assert (orient - orient[:, :1]).abs().amax() > 0.1  # each camera sees the body from elsewhere
-    plain = refine(
-        reg.x, reg.cond, reg.betas, reg.transl, flat_cameras(scene), scene_observations(scene, "multiview"),
-        make_terms({"keypoints": GUIDANCE_WEIGHTS["keypoints"]}), FAST, models.denoiser, models.body_model,
-        models.schedule,
-    )  # fmt: skip
-    body_plain = plain.rotations[:, 1:].reshape(T, V, 23, 3, 3)
+    body_plain = run(FAST).rotations[:, 1:].reshape(T, V, 23, 3, 3)
     assert not torch.allclose(body_plain, body_plain[:, :1].expand_as(body_plain), atol=1e-3)

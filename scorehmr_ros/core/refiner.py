@@ -275,8 +275,7 @@ def refine(
         stop = rel < config.early_stop_rel
         if config.share_body_pose:  # a group stops when all its samples would
             _, dense = torch.unique(obs.frame, return_inverse=True)
-            moving = torch.zeros(int(dense.max()) + 1, dtype=torch.long).index_add(0, dense, (~stop).long())
-            stop = moving[dense] == 0
+            stop = torch.bincount(dense, weights=(~stop).double())[dense] == 0
         active &= ~stop
         prev_loss = loss
     return RefineResult(
