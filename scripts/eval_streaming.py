@@ -43,9 +43,16 @@ def configurations() -> dict[str, tuple]:
             1,
         ),
         "realtime": (rt, 1),
+        "realtime, views refined apart (no shared body pose)": (_unshared(rt), 1),
         "realtime, 3 sets per call (backlog)": (rt, 3),
         "quality": (q, 1),
+        "quality, views refined apart (no shared body pose)": (_unshared(q), 1),
     }
+
+
+def _unshared(config: StreamingConfig) -> StreamingConfig:
+    """``config`` with each view's body pose refined on its own (pulled toward the mean only)."""
+    return dataclasses.replace(config, refine=dataclasses.replace(config.refine, share_body_pose=False))
 
 
 def calibrated_configurations() -> dict[str, StreamingConfig | None]:

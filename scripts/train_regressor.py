@@ -1,9 +1,14 @@
 """Train the per-view keypoint regressor on synthetic views of the TRAINING clips (CPU, seeded).
 
-    .venv/bin/python scripts/train_regressor.py [--steps 3000] [--out scorehmr_ros/data/regressor.pt]
+    .venv/bin/python scripts/train_regressor.py [--steps 10000] [--corruption realistic]
+        [--lying-weight 2] [--out scorehmr_ros/data/regressor.pt]
 
-Each step samples augmented training poses (held-out clips never enter), random betas, a random
-camera and detector-like keypoint corruption (scorehmr_ros.sim.view_sampling). Losses: rotation
+Each step samples augmented training poses (held-out clips never enter; frames lying more than
+60 degrees from upright weighted ``--lying-weight``), random betas, a random camera and
+detector-like keypoint corruption (scorehmr_ros.sim.view_sampling): ``mild`` = the default
+detector model for every view; ``realistic`` = each eighth of a batch at a random level from mild
+to heavy (noise, outliers, missing keypoints, lower body dropped, left/right swaps; a third of
+the chunks mild). Losses: rotation
 matrices (MSE), root-relative camera-frame joints (L1, m), betas (MSE). Prints held-out MPJPE /
 PA-MPJPE at the end (scripts/eval_regressor.py reports them in detail).
 """
@@ -21,7 +26,9 @@ from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.checkpoint import save_checkpoint
 from scorehmr_ros.core.regressor import DEFAULT_WEIGHTS, KeypointRegressor, RegressorConfig
 from scorehmr_ros.sim.mocap import augmented_training_poses
-from scorehmr_ros.sim.view_sampling import sample_views
+from scorehmr_ros.sim.view_sampling import CorruptionRange, sample_views
+
+CORRUPTIONS = {"mild": None, "realistic": CorruptionRange()}
 
 
 def regressor_loss(body_model, model, views):
@@ -37,9 +44,17 @@ def regressor_loss(body_model, model, views):
 
 
 def train_regressor(
-    body_model, pool, steps: int, batch: int = 256, lr: float = 1e-3, seed: int = 0, desc="regressor"
+    body_model,
+    pool,
+    steps: int,
+    batch: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    desc="regressor",
+    corruption: CorruptionRange | None = None,
 ):
-    """Train a fresh KeypointRegressor on views of ``pool`` (N, 24, 3, 3) poses; returns it in eval mode."""
+    """Train a fresh KeypointRegressor on views of ``pool`` (N, 24, 3, 3) poses; returns it in eval
+    mode. ``corruption``: None = the mild default detector model."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = KeypointRegressor(RegressorConfig())
@@ -48,7 +63,7 @@ def train_regressor(
     bar = tqdm(range(steps), desc=desc, mininterval=5)
     for _ in bar:
         idx = torch.randint(0, pool.shape[0], (batch,), generator=gen)
-        views = sample_views(body_model, pool[idx], gen)
+        views = sample_views(body_model, pool[idx], gen, corruption)
         loss, parts = regressor_loss(body_model, model, views)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -68,21 +83,33 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--pool", type=int, default=60000, help="augmented training poses to draw from")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corruption", choices=sorted(CORRUPTIONS), default="realistic")
+    parser.add_argument("--lying-weight", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     args = parser.parse_args()
 
     body_model = load_body_model()
     print(f"building {args.pool} augmented training poses ...", flush=True)
-    pool = augmented_training_poses(args.pool, seed=args.seed)
+    pool = augmented_training_poses(args.pool, seed=args.seed, lying_weight=args.lying_weight)
     t0 = time.time()
-    model = train_regressor(body_model, pool, args.steps, args.batch, args.lr, args.seed)
+    model = train_regressor(
+        body_model, pool, args.steps, args.batch, args.lr, args.seed,
+        corruption=CORRUPTIONS[args.corruption],
+    )  # fmt: skip
     print(f"regressor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(
         args.out,
         model,
         model.cfg,
-        {"steps": args.steps, "batch": args.batch, "seed": args.seed, "train_seconds": time.time() - t0},
+        {
+            "steps": args.steps,
+            "batch": args.batch,
+            "seed": args.seed,
+            "corruption": args.corruption,
+            "lying_weight": args.lying_weight,
+            "train_seconds": time.time() - t0,
+        },
     )
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) after {time.time() - t0:.0f} s")
 

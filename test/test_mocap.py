@@ -218,3 +218,19 @@ def test_no_heldout_leak_into_augmentation(clips):
     only_heldout = {n: c for n, c in clips.items() if c.split == "heldout"}
     with pytest.raises(ValueError):
         mocap.augmented_training_poses(4, seed=0, clips=only_heldout)
+
+
+def test_is_lying_and_lying_weight(clips):
+    """Lying frames (torso > 60 degrees from upright) are sampled more often with lying_weight > 1."""
+    upright = torch.eye(3).expand(1, 24, 3, 3).clone()
+    tilted = upright.clone()
+    tilted[0, 0] = roma.rotvec_to_rotmat(torch.tensor([math.radians(80.0), 0.0, 0.0]))
+    assert mocap.is_lying(torch.cat([upright, tilted])).tolist() == [False, True]
+    train = torch.cat([c.rotations for c in mocap.train_clips(clips).values()])
+    share = mocap.is_lying(train).float().mean().item()
+    uniform = mocap.is_lying(mocap.augmented_training_poses(4000, seed=2, clips=clips)).float().mean().item()
+    weighted = mocap.augmented_training_poses(4000, seed=2, clips=clips, lying_weight=3.0)
+    expected = 3 * share / (3 * share + 1 - share)
+    # Augmentations (random yaw about the vertical, small perturbations) keep a body lying or upright.
+    assert abs(uniform - share) < 0.04
+    assert abs(mocap.is_lying(weighted).float().mean().item() - expected) < 0.04

@@ -14,15 +14,19 @@ from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.sim.mocap import load_mocap
 from scorehmr_ros.sim.scene import (
     CLEAN,
+    HARD,
+    HEAVY_TRAINING,
     KeypointCorruption,
     Scene,
     corrupt_keypoints,
+    interpolate_corruption,
     make_scene,
     random_cameras,
     scene_vertices,
     scene_views,
     self_occlusion,
 )
+from scorehmr_ros.sim.view_sampling import CorruptionRange, sample_views
 
 KP = get_layout("blazepose33").keypoint_names
 
@@ -300,3 +304,33 @@ def test_swap_and_lower_body_drop_act_on_whole_sets_and_leave_other_settings_unc
     assert (base[1][:, lower] > 0).any()
     with pytest.raises(ValueError):
         corrupt_keypoints(uv[:, :17], depth[:, :17], size, None, KeypointCorruption(swap_prob=0.5))
+
+
+def test_corruption_range_corrupts_each_chunk_at_its_own_level(body):
+    """Training corruption: chunks of one batch at different levels, error growing with the level."""
+    poses = load_mocap()["humanoid3d_dance_a"].rotations[:8].repeat(64, 1, 1, 1)  # 512 samples
+    rng = CorruptionRange(mild=CLEAN, heavy=replace(HEAVY_TRAINING, outlier_prob=0.0, missing_prob=0.0),
+                          chunks=8, zero_share=0.5)  # fmt: skip
+    views = sample_views(body, poses, torch.Generator().manual_seed(5), rng)
+    levels = views.corruption_level[::64]  # one level per chunk of 64
+    exact = sample_views(body, poses, torch.Generator().manual_seed(5), CLEAN)
+    err = (views.keypoints - exact.keypoints).norm(dim=-1)  # (512, 33), same cameras and bodies
+    seen = exact.confidence > 0
+    per_chunk = torch.stack([e[s].mean() for e, s in zip(err.chunk(8), seen.chunk(8), strict=True)])
+    assert (levels >= 0).all() and (levels <= 1).all()
+    assert bool((levels == 0).any()) and bool((levels > 0.5).any())
+    assert torch.allclose(per_chunk[levels == 0], torch.zeros(1), atol=1e-6)  # mild = CLEAN exactly
+    moved = levels > 0
+    # Mean 2D error of Gaussian noise ~ 1.25 sigma, sigma = level * heavy (occluded doubled).
+    ratio = per_chunk[moved] / (levels[moved] * HEAVY_TRAINING.pixel_noise_std)
+    assert bool(((ratio > 1.0) & (ratio < 2.6)).all()), ratio
+    assert views.rotations.equal(exact.rotations) and views.cameras.K.equal(exact.cameras.K)
+    assert views.corruption_level.reshape(8, 64).eq(levels[:, None]).all()
+
+
+def test_interpolate_corruption_endpoints_and_midpoint():
+    mid = interpolate_corruption(KeypointCorruption(), HARD, 0.5)
+    assert interpolate_corruption(KeypointCorruption(), HARD, 0.0) == KeypointCorruption()
+    assert interpolate_corruption(KeypointCorruption(), HARD, 1.0) == HARD
+    assert mid.pixel_noise_std == pytest.approx((3.0 + HARD.pixel_noise_std) / 2)
+    assert mid.swap_prob == pytest.approx(HARD.swap_prob / 2)

@@ -532,6 +532,16 @@ def interpolate_poses(rot_a: torch.Tensor, rot_b: torch.Tensor, t: torch.Tensor)
     return (a @ roma.rotvec_to_rotmat(delta * tt)).to(rot_a.dtype)
 
 
+LYING_TILT_DEG = 60.0
+
+
+def is_lying(rotations: torch.Tensor, tilt_deg: float = LYING_TILT_DEG) -> torch.Tensor:
+    """(N,) bool: the body's up axis (global orientation applied to +y, the rest pose's spine
+    direction) is more than ``tilt_deg`` from world up. ``rotations``: (N, 24, 3, 3) world frame."""
+    up_y = rotations[:, 0, 1, 1]  # y component of R_global @ (0, 1, 0)
+    return up_y < math.cos(math.radians(tilt_deg))
+
+
 def augmented_training_poses(
     n: int,
     seed: int,
@@ -543,10 +553,13 @@ def augmented_training_poses(
     p_mirror: float = 0.5,
     perturb_sigma_deg: float = 3.0,
     yaw: bool = True,
+    lying_weight: float = 1.0,
 ) -> torch.Tensor:
     """``n`` augmented poses (n, 24, 3, 3) float32 drawn from the TRAINING clips only, deterministic in
     ``seed``: sample a frame, slerp towards a frame up to ``max_interp_gap`` later in the same clip,
-    swap a limb chain with another training frame, mirror, perturb within joint limits, random yaw."""
+    swap a limb chain with another training frame, mirror, perturb within joint limits, random yaw.
+    ``lying_weight``: relative sampling weight of frames whose torso is more than
+    ``LYING_TILT_DEG`` from vertical (1 = uniform over frames)."""
     pool_clips = list(train_clips(clips).values())
     if not pool_clips:
         raise ValueError("no training clips to augment")
@@ -554,7 +567,11 @@ def augmented_training_poses(
     pool = torch.cat([c.rotations for c in pool_clips]).to(torch.float64)
     lengths = torch.tensor([c.num_frames for c in pool_clips])
     ends = torch.cumsum(lengths, 0).repeat_interleave(lengths)  # exclusive end of each frame's clip
-    idx = torch.randint(0, pool.shape[0], (n,), generator=g)
+    if lying_weight == 1.0:
+        idx = torch.randint(0, pool.shape[0], (n,), generator=g)
+    else:
+        weights = torch.where(is_lying(pool), float(lying_weight), 1.0)
+        idx = torch.multinomial(weights, n, replacement=True, generator=g)
     poses = pool[idx]
 
     interp = torch.rand(n, generator=g) < p_interpolate

@@ -80,6 +80,28 @@ HARD = KeypointCorruption(
     swap_prob=0.1,
     lower_body_drop_prob=0.15,
 )
+# The heavy end of the regressor's training corruption (``scripts/train_regressor.py --corruption
+# realistic``): each chunk of a training batch is corrupted at a random level between the default
+# (mild) detector and this one (:func:`interpolate_corruption`). Heavier than ``HARD`` on every
+# field so that the evaluation setting lies inside the training range, not at its edge.
+HEAVY_TRAINING = KeypointCorruption(
+    pixel_noise_std=14.0,
+    outlier_prob=0.22,
+    missing_prob=0.35,
+    occluded_conf=0.3,
+    conf_noise=0.2,
+    outlier_radius=200.0,
+    swap_prob=0.15,
+    lower_body_drop_prob=0.25,
+)
+
+
+def interpolate_corruption(a: KeypointCorruption, b: KeypointCorruption, level: float) -> KeypointCorruption:
+    """The corruption ``level`` of the way from ``a`` (0) to ``b`` (1), field by field."""
+    fields = KeypointCorruption.__dataclass_fields__
+    return KeypointCorruption(**{f: (1.0 - level) * getattr(a, f) + level * getattr(b, f) for f in fields})
+
+
 LOWER_BODY_PREFIXES = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
                        "left_heel", "right_heel", "left_foot", "right_foot")  # fmt: skip
 

@@ -7,16 +7,59 @@ global orientation target is ``R_cam @ R_global`` and the translation is camera-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from scorehmr_ros.core.camera import PinholeCameras, project, world_to_camera
-from scorehmr_ros.sim.scene import KeypointCorruption, corrupt_keypoints, random_cameras
+from scorehmr_ros.sim.scene import (
+    HEAVY_TRAINING,
+    KeypointCorruption,
+    corrupt_keypoints,
+    interpolate_corruption,
+    random_cameras,
+)
 
 LAYOUT = "blazepose33"
 # Where sampled bodies stand in the world: pelvis about 0.95 m above the floor, near the origin.
 PELVIS_HEIGHT = 0.95
+
+
+@dataclass(frozen=True)
+class CorruptionRange:
+    """Corruption drawn per chunk of a batch: each of ``chunks`` equal parts gets a random level
+    ``max(0, u)`` with ``u ~ U(-zero_share / (1 - zero_share), 1)`` between ``mild`` (0) and ``heavy``
+    (1), so ``zero_share`` of the chunks see the mild detector exactly and the rest spread evenly up
+    to the heavy one (:func:`~scorehmr_ros.sim.scene.interpolate_corruption`)."""
+
+    mild: KeypointCorruption = field(default_factory=KeypointCorruption)
+    heavy: KeypointCorruption = HEAVY_TRAINING
+    chunks: int = 8
+    zero_share: float = 1.0 / 3.0
+
+    def levels(self, generator: torch.Generator) -> torch.Tensor:
+        """(chunks,) corruption levels in [0, 1]."""
+        low = -self.zero_share / (1.0 - self.zero_share)
+        u = low + (1.0 - low) * torch.rand(self.chunks, generator=generator, dtype=torch.float64)
+        return u.clamp(min=0.0)
+
+
+def _corrupt(uv, depth, image_size, generator, corruption) -> tuple[torch.Tensor, ...]:
+    """corrupt_keypoints with one KeypointCorruption, or chunk by chunk with a CorruptionRange.
+    Returns (uv (B, K, 2), confidence (B, K), level (B,) or None)."""
+    if isinstance(corruption, KeypointCorruption):
+        return (*corrupt_keypoints(uv, depth, image_size, generator, corruption), None)
+    levels = corruption.levels(generator)
+    parts = torch.arange(uv.shape[0]).chunk(corruption.chunks)
+    per_sample = torch.cat([level.expand(len(idx)) for idx, level in zip(parts, levels, strict=False)])
+    out = [
+        corrupt_keypoints(
+            uv[idx], depth[idx], image_size[idx], generator,
+            interpolate_corruption(corruption.mild, corruption.heavy, float(level)),
+        )
+        for idx, level in zip(parts, levels, strict=False)
+    ]  # fmt: skip
+    return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out]), per_sample.float()
 
 
 @dataclass
@@ -26,6 +69,7 @@ class ViewBatch:
     keypoints: (B, K, 2) px; confidence: (B, K); cameras: B cameras (K, image_size used).
     rotations: (B, 24, 3, 3) ground truth, index 0 = global orientation in the camera frame.
     betas: (B, 10). transl: (B, 3) smplx transl in the camera frame. joints: (B, 24, 3) camera frame.
+    corruption_level: (B,) level in [0, 1] of a :class:`CorruptionRange` (None: one fixed model).
     """
 
     keypoints: torch.Tensor
@@ -35,6 +79,7 @@ class ViewBatch:
     betas: torch.Tensor
     transl: torch.Tensor
     joints: torch.Tensor
+    corruption_level: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
@@ -44,10 +89,13 @@ def sample_views(
     body_model,
     poses: torch.Tensor,
     generator: torch.Generator,
-    corruption: KeypointCorruption | None = None,
+    corruption: KeypointCorruption | CorruptionRange | None = None,
     betas_std: float = 1.0,
 ) -> ViewBatch:
-    """One random camera per pose. ``poses``: (B, 24, 3, 3) world-frame SMPL rotations."""
+    """One random camera per pose. ``poses``: (B, 24, 3, 3) world-frame SMPL rotations.
+
+    ``corruption``: one detector model for the whole batch (default: the mild one), or a
+    :class:`CorruptionRange` drawing a level per chunk of the batch."""
     B = poses.shape[0]
     corruption = corruption or KeypointCorruption()
     betas = (torch.randn(B, body_model.num_betas, generator=generator) * betas_std).clamp(-2.5, 2.5)
@@ -67,6 +115,6 @@ def sample_views(
         kp3d = body_model.pose_keypoints(global_cam, poses[:, 1:], betas, transl_cam, LAYOUT)
         joints = body_model.skeleton(global_cam, poses[:, 1:], betas, transl_cam)
         uv = project(kp3d, cams.K)
-        noisy, conf = corrupt_keypoints(uv, kp3d[..., 2], cams.image_size, generator, corruption)
+        noisy, conf, level = _corrupt(uv, kp3d[..., 2], cams.image_size, generator, corruption)
     rotations = torch.cat([global_cam.unsqueeze(1), poses[:, 1:]], dim=1)
-    return ViewBatch(noisy, conf, cams, rotations, betas, transl_cam, joints)
+    return ViewBatch(noisy, conf, cams, rotations, betas, transl_cam, joints, level)
