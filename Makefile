@@ -7,7 +7,7 @@ export SCOREHMR_VENV := $(VENV)
 # DDS stays on this machine unless the user says otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo smoke test test-slow lint format bench bench-accuracy bench-speed bench-node soak ablations clean
+.PHONY: setup demo smoke test test-slow lint format bench bench-accuracy bench-speed bench-node soak ablations ablate-regressor clean
 
 setup:
 	@bash scripts/setup.sh
@@ -54,6 +54,15 @@ ablations: setup  ## training ablations (~40 min): regressor eval, augmentations
 	$(PY) scripts/compare_priors.py scorehmr_ros/data/denoiser.pt out/priors/prior_w256_5k.pt \
 		out/priors/prior_w512_5k.pt out/priors/prior_w1024_5k.pt
 	$(PY) scripts/tune_guidance.py
+
+REGRESSORS := $(CURDIR)/out/regressors
+ablate-regressor: setup  ## regressor training ablation (~35-50 min): mild vs realistic corruption, lying-frame weight
+	mkdir -p $(REGRESSORS)
+	$(PY) scripts/train_regressor.py --steps 10000 --corruption mild --lying-weight 1 --out $(REGRESSORS)/mild_l1.pt
+	$(PY) scripts/train_regressor.py --steps 10000 --corruption realistic --lying-weight 1 --out $(REGRESSORS)/realistic_l1.pt
+	$(PY) scripts/train_regressor.py --steps 10000 --corruption realistic --lying-weight 2 --out $(REGRESSORS)/realistic_l2.pt
+	$(PY) scripts/compare_regressors.py mild=$(REGRESSORS)/mild_l1.pt realistic=$(REGRESSORS)/realistic_l1.pt \
+		realistic+lying=$(REGRESSORS)/realistic_l2.pt --out docs/eval/regressor_corruption.json
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -30,7 +30,7 @@ from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, StreamingConfig, get_preset, one_shot
-from scorehmr_ros.core.streaming import LAYOUT, FusedBody, StreamingEstimator, ViewInput
+from scorehmr_ros.core.streaming import LAYOUT, FusedBody, StreamingEstimator, ViewInput, process_people
 
 
 def default_focal(width: int, height: int) -> float:
@@ -525,12 +525,9 @@ class MultiPersonStream(_CameraDetectors):
          ``person_birth_frames`` consecutive frames, removed ``person_timeout_s`` after last seen
          (a person back within the timeout and the gate keeps the id; later: a new id).
       5. One :class:`core.streaming.StreamingEstimator` per id (its own window and anchors); the
-         sets of one call are refined in one ``process_many`` call per id. A removed id's window is
-         flushed into that call's bodies and its estimator dropped.
-
-    Not done: one batched refine() over all people of a set (StreamingEstimator keeps one
-    window per estimator; batching people needs a change there), so estimation cost grows
-    linearly with the number of people.
+         windows of every id are refined together in ONE batched refine() call
+         (:func:`core.streaming.process_people`). A removed id's window is flushed into that
+         call's bodies and its estimator dropped.
     """
 
     def __init__(
@@ -584,13 +581,15 @@ class MultiPersonStream(_CameraDetectors):
                 report.sets_refined += 1
         t2 = time.perf_counter()
         fused: list[tuple[str, FusedBody]] = []
-        for body_id, id_sets in work.items():
-            core = self.cores.get(body_id)
-            if core is None:
-                core = self.cores[body_id] = StreamingEstimator(
+        for body_id in work:
+            if body_id not in self.cores:
+                self.cores[body_id] = StreamingEstimator(
                     self.estimator.models, self.config, self.estimator.denoiser
                 )
-            fused += [(body_id, f) for f in core.process_many(id_sets)]
+        # Every id's window in one batched refine() call.
+        results = process_people([(self.cores[body_id], id_sets) for body_id, id_sets in work.items()])
+        for body_id, bodies in zip(work, results, strict=True):
+            fused += [(body_id, f) for f in bodies]
         for body_id in removed:
             core = self.cores.pop(body_id, None)
             if core is not None:

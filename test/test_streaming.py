@@ -118,3 +118,46 @@ def test_warm_start_moves_the_previous_result_by_the_regressors_change(models, s
     cold = StreamingEstimator(models, dataclasses.replace(cfg, warm_start=False))
     cold.process(0, _views(scene, 0))
     assert all(torch.equal(s.x, s.x_regressed) for s in cold._regress(_views(scene, 1)))
+
+
+def test_people_are_refined_in_one_batched_call_with_the_results_of_separate_calls(models, monkeypatch):
+    """process_people: several estimators' windows in ONE refine() call per schedule, each person's
+    result as if refined alone (frame ids and temporal links offset per window; calibrated people
+    with different view counts padded). Uncalibrated multi-view people share a body pose per
+    instant, so windows whose frame ids collided would pull each other's poses together."""
+    from scorehmr_ros.core import window_batch
+    from scorehmr_ros.core.streaming import process_people
+    from scorehmr_ros.eval.streaming import calibrated_views
+
+    scenes = heldout_scenes(models.body_model, num_views=3, seed=8, frame_stride=3, max_frames=3)
+    feeds = [
+        lambda t: _views(scenes[0], t),  # uncalibrated, 3 views
+        lambda t: _views(scenes[1], t, drop=(2,)),  # uncalibrated, 2 views
+        lambda t: calibrated_views(scenes[2], t),  # calibrated, 3 views
+        lambda t: calibrated_views(scenes[3], t)[:2],  # calibrated, 2 views
+    ]
+    config = PRESETS["realtime"]
+    calls = []
+    real_refine = window_batch.refine
+
+    def counting_refine(*args, **kwargs):
+        calls.append(args[0].shape[0])
+        return real_refine(*args, **kwargs)
+
+    monkeypatch.setattr(window_batch, "refine", counting_refine)
+    alone = [StreamingEstimator(models, config) for _ in feeds]
+    together = [StreamingEstimator(models, config) for _ in feeds]
+    for t in range(3):
+        torch.manual_seed(t)
+        separate = [est.process(t, feed(t)) for est, feed in zip(alone, feeds, strict=True)]
+        calls.clear()
+        torch.manual_seed(t)
+        batched = process_people([(est, [(t, feed(t))]) for est, feed in zip(together, feeds, strict=True)])
+        # One call for the uncalibrated people (3 + 2 samples), one for the calibrated (1 + 1).
+        assert sorted(calls) == [2, 5], calls
+        for a, b in zip(separate, batched, strict=True):
+            assert len(a) == len(b) == 1
+            assert torch.allclose(a[0].rotations, b[0].rotations, atol=2e-3), (
+                (a[0].rotations - b[0].rotations).abs().max()
+            )
+            assert torch.allclose(a[0].joints, b[0].joints, atol=2e-3)

@@ -40,11 +40,10 @@ import torch
 
 from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
 from scorehmr_ros.core.camera import PinholeCameras, project
-from scorehmr_ros.core.guidance import Observations, make_terms
+from scorehmr_ros.core.guidance import Observations
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, PRESETS, StreamingConfig
-from scorehmr_ros.core.refiner import refine
 from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
 from scorehmr_ros.core.triangulation import (
     Triangulation,
@@ -53,6 +52,7 @@ from scorehmr_ros.core.triangulation import (
     rigid_fit,
     triangulate,
 )
+from scorehmr_ros.core.window_batch import WindowBatch, refine_windows
 
 LAYOUT = "blazepose33"
 FUSED = "<calibrated>"  # key of the one sample per frame of a calibrated set
@@ -182,7 +182,10 @@ class StreamingEstimator:
         A worker that fell behind hands over everything queued: one refine() over all their views
         costs little more than over one set's, so throughput grows with the backlog.
         """
-        timings: dict[str, float] = {}
+        return process_people([(self, sets)])[0]
+
+    def _add_sets(self, sets: list[tuple[int, list[ViewInput]]], timings: dict[str, float]) -> int:
+        """Regress the sets' usable views into new free frames; returns how many frames were added."""
         t0 = time.perf_counter()
         added = 0
         for stamp_ns, views in sets:
@@ -196,12 +199,7 @@ class StreamingEstimator:
                 self._free.append(_Frame(stamp_ns, self._regress(usable)))
             added += 1
         timings["regression_ms"] = 1000 * (time.perf_counter() - t0)
-        if not added:
-            return self._flush_if_full(timings, force=False)
-        t0 = time.perf_counter()
-        self._refine_window()
-        timings["refinement_ms"] = 1000 * (time.perf_counter() - t0)
-        return self._flush_if_full(timings, force=False, sets_in_call=added)
+        return added
 
     def flush(self) -> list[FusedBody]:
         """Publish every frame still free (end of stream)."""
@@ -429,7 +427,8 @@ class StreamingEstimator:
             return 1.0
         return min(self.config.temporal_interval_s / dt, 10.0)
 
-    def _refine_window(self) -> None:
+    def _window_batch(self) -> WindowBatch:
+        """The free frames laid out for refine() (see core.window_batch); applied by _apply_window."""
         frames = list(self._free)
         samples = [(fi, s) for fi, f in enumerate(frames) for s in f.views]
         index = {(fi, s.camera): i for i, (fi, s) in enumerate(samples)}
@@ -490,20 +489,25 @@ class StreamingEstimator:
         steps = self.config.refine
         if any_fused and self.config.calibrated_refine is not None:
             steps = self.config.calibrated_refine  # one sample guided by every view: smaller steps
-        res = refine(
+        return WindowBatch(
             x_start,
             torch.stack([s.cond for s in states]),
             betas,
             t_start,
             cams,
             obs,
-            make_terms(weights),
+            weights,
             steps,
+            self.models,
             self.denoiser,
-            self.models.body_model,
-            self.models.schedule,
+            context={"states": states, "cold": cold, "view_fields": view_fields},
         )
-        x_new, t_new = res.x0, res.transl
+
+    def _apply_window(self, batch: WindowBatch) -> None:
+        """Take the refined window back: the cold-start guard, then every sample's new state."""
+        states, cold, view_fields = (batch.context[k] for k in ("states", "cold", "view_fields"))
+        x_start, t_start, betas = batch.x, batch.transl, batch.betas
+        x_new, t_new = batch.x0, batch.transl0
         if self.config.cold_start_guard and bool(cold.any()):
             before = self._errors_px(x_start, t_start, betas, view_fields)
             after = self._errors_px(x_new, t_new, betas, view_fields)
@@ -686,3 +690,27 @@ class StreamingEstimator:
             dict(timings),
             sets_in_call,
         )
+
+
+def process_people(
+    jobs: list[tuple[StreamingEstimator, list[tuple[int, list[ViewInput]]]]],
+) -> list[list[FusedBody]]:
+    """Several estimators (one per tracked person), each with its consecutive sets (oldest first):
+    every window is refined in ONE batched refine() call (one per distinct schedule / guidance,
+    normally one; core.window_batch). Returns each estimator's bodies that became final, in order.
+    ``timings['refinement_ms']`` of each body is the shared call's time."""
+    prepared = []
+    for est, sets in jobs:
+        timings: dict[str, float] = {}
+        added = est._add_sets(sets, timings)
+        prepared.append((est, timings, added, est._window_batch() if added else None))
+    refine_windows([batch for *_, batch in prepared if batch is not None])
+    out = []
+    for est, timings, added, batch in prepared:
+        if batch is None:
+            out.append(est._flush_if_full(timings, force=False))
+            continue
+        est._apply_window(batch)
+        timings["refinement_ms"] = 1000 * batch.seconds
+        out.append(est._flush_if_full(timings, force=False, sets_in_call=added))
+    return out

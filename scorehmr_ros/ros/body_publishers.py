@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from builtin_interfaces.msg import Time as TimeMsg
 from hri_msgs.msg import IdsList
+from rclpy.event_handler import PublisherEventCallbacks
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
@@ -174,9 +175,19 @@ class BodyPublishers:
             self.pubs["markers"].publish(delete_all_markers(Header(stamp=stamp_msg(self._now_ns()))))
 
     def _joint_publisher(self, body_id: str):
+        """The id's joint-state publisher, created on its first body.
+
+        Created without QoS event handlers: rclpy adds a publisher's event handlers to the node's
+        waitables, and destroying them (the id removed, on the dispatcher or a timer thread) while
+        the executor builds its wait set raises InvalidHandle out of ``spin_once`` (rclpy skips a
+        destroyed waitable when entering it but still adds it to the wait set). The spin then
+        ended and the node stopped taking sets. A publisher without handlers is in no wait set."""
         if body_id not in self._id_pubs:
             self._id_pubs[body_id] = self.node.create_publisher(
-                JointState, f"/humans/bodies/{body_id}/joint_states", 10
+                JointState,
+                f"/humans/bodies/{body_id}/joint_states",
+                10,
+                event_callbacks=PublisherEventCallbacks(use_default_callbacks=False),
             )
         return self._id_pubs[body_id]
 
