@@ -56,13 +56,13 @@ ablations: setup  ## training ablations (~40 min): regressor eval, augmentations
 	$(PY) scripts/tune_guidance.py
 
 REGRESSORS := $(CURDIR)/out/regressors
-ablate-regressor: setup  ## regressor training ablation (~35-50 min): mild vs realistic corruption, lying-frame weight
+ablate-regressor: setup  ## regressor training ablation (~25 min): mild corruption only (stage 1) vs + realistic fine-tuning (stage 2, shipped)
 	mkdir -p $(REGRESSORS)
-	$(PY) scripts/train_regressor.py --steps 10000 --corruption mild --lying-weight 1 --out $(REGRESSORS)/mild_l1.pt
-	$(PY) scripts/train_regressor.py --steps 10000 --corruption realistic --lying-weight 1 --out $(REGRESSORS)/realistic_l1.pt
-	$(PY) scripts/train_regressor.py --steps 10000 --corruption realistic --lying-weight 2 --out $(REGRESSORS)/realistic_l2.pt
-	$(PY) scripts/compare_regressors.py mild=$(REGRESSORS)/mild_l1.pt realistic=$(REGRESSORS)/realistic_l1.pt \
-		realistic+lying=$(REGRESSORS)/realistic_l2.pt --out docs/eval/regressor_corruption.json
+	$(PY) scripts/train_regressor.py --steps 10000 --corruption mild --out $(REGRESSORS)/mild.pt
+	$(PY) scripts/train_regressor.py --init $(REGRESSORS)/mild.pt --steps 4000 --lr 3e-4 --seed 1 \
+		--corruption realistic --out $(REGRESSORS)/realistic_ft.pt
+	$(PY) scripts/compare_regressors.py mild=$(REGRESSORS)/mild.pt mild+realistic=$(REGRESSORS)/realistic_ft.pt \
+		--out docs/eval/regressor_corruption.json
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

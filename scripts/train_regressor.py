@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from scorehmr_ros.core.body_model import load_body_model
-from scorehmr_ros.core.checkpoint import save_checkpoint
+from scorehmr_ros.core.checkpoint import build_from_checkpoint, save_checkpoint
 from scorehmr_ros.core.regressor import DEFAULT_WEIGHTS, KeypointRegressor, RegressorConfig
 from scorehmr_ros.sim.mocap import augmented_training_poses
 from scorehmr_ros.sim.view_sampling import CorruptionRange, sample_views
@@ -52,12 +52,18 @@ def train_regressor(
     seed: int = 0,
     desc="regressor",
     corruption: CorruptionRange | None = None,
+    init: Path | None = None,
 ):
-    """Train a fresh KeypointRegressor on views of ``pool`` (N, 24, 3, 3) poses; returns it in eval
-    mode. ``corruption``: None = the mild default detector model."""
+    """Train a KeypointRegressor on views of ``pool`` (N, 24, 3, 3) poses; returns it in eval mode.
+    ``corruption``: None = the mild default detector model. ``init``: start from this checkpoint
+    (fine-tuning) instead of a fresh model."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = KeypointRegressor(RegressorConfig())
+    if init is None:
+        model = KeypointRegressor(RegressorConfig())
+    else:
+        model, _ = build_from_checkpoint(init, KeypointRegressor, RegressorConfig)
+        model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     bar = tqdm(range(steps), desc=desc, mininterval=5)
@@ -84,7 +90,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=60000, help="augmented training poses to draw from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corruption", choices=sorted(CORRUPTIONS), default="realistic")
-    parser.add_argument("--lying-weight", type=float, default=2.0)
+    parser.add_argument("--lying-weight", type=float, default=1.0)
+    parser.add_argument("--init", type=Path, default=None, help="fine-tune this checkpoint (stage 2)")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     args = parser.parse_args()
 
@@ -95,6 +102,7 @@ def main() -> None:
     model = train_regressor(
         body_model, pool, args.steps, args.batch, args.lr, args.seed,
         corruption=CORRUPTIONS[args.corruption],
+        init=args.init,
     )  # fmt: skip
     print(f"regressor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +116,8 @@ def main() -> None:
             "seed": args.seed,
             "corruption": args.corruption,
             "lying_weight": args.lying_weight,
+            "init": None if args.init is None else str(args.init),
+            "lr": args.lr,
             "train_seconds": time.time() - t0,
         },
     )

@@ -226,6 +226,11 @@ def detection_cache_dir() -> Path:
     return default_cache_dir().parent / "bench_detections"
 
 
+def e2e_render_seeds(cfg: BenchConfig) -> dict[str, int]:
+    """Render seed of each end-to-end clip."""
+    return {c: 1000 + cfg.seed * 100 + i for i, c in enumerate(cfg.e2e_clips)}
+
+
 def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None):
     """(scene with MediaPipe keypoints, rendered images (T, V, H, W, 3))."""
     from scorehmr_ros.sim.mocap import load_mocap
@@ -303,8 +308,8 @@ def _scene_jobs(models, cfg: BenchConfig):
             for s in scenes:
                 if cfg.clips is None or s.clip_name in cfg.clips:
                     yield setting, V, s, None
-    for i, clip in enumerate(cfg.e2e_clips):
-        yield "e2e", cfg.e2e_views, clip, 1000 + cfg.seed * 100 + i
+    for clip, seed in e2e_render_seeds(cfg).items():
+        yield "e2e", cfg.e2e_views, clip, seed
 
 
 def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
@@ -412,7 +417,7 @@ def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
         "provenance": provenance(),
         "seeds": {
             "heldout_scene_seed": f"seed*100 + clip index (seed={cfg.seed})",
-            "e2e_render_seeds": {c: 1000 + cfg.seed * 100 + i for i, c in enumerate(cfg.e2e_clips)},
+            "e2e_render_seeds": e2e_render_seeds(cfg),
             "torch_manual_seed": cfg.seed,
         },
         "lsp14_joints": list(LSP14),

@@ -35,7 +35,7 @@ class CorruptionRange:
     mild: KeypointCorruption = field(default_factory=KeypointCorruption)
     heavy: KeypointCorruption = HEAVY_TRAINING
     chunks: int = 8
-    zero_share: float = 1.0 / 3.0
+    zero_share: float = 0.5
 
     def levels(self, generator: torch.Generator) -> torch.Tensor:
         """(chunks,) corruption levels in [0, 1]."""
