@@ -58,10 +58,10 @@ ablations: setup  ## training ablations (~40 min): regressor eval, augmentations
 REGRESSORS := $(CURDIR)/out/regressors
 ablate-regressor: setup  ## regressor training ablation (~25 min): mild corruption only (stage 1) vs + realistic fine-tuning (stage 2, shipped)
 	mkdir -p $(REGRESSORS)
-	$(PY) scripts/train_regressor.py --steps 10000 --corruption mild --out $(REGRESSORS)/mild.pt
-	$(PY) scripts/train_regressor.py --init $(REGRESSORS)/mild.pt --steps 4000 --lr 3e-4 --seed 1 \
+	$(PY) scripts/train_regressor.py --steps 10000 --corruption mild --out $(REGRESSORS)/mild_l1.pt
+	$(PY) scripts/train_regressor.py --init $(REGRESSORS)/mild_l1.pt --steps 4000 --lr 3e-4 --seed 1 \
 		--corruption realistic --out $(REGRESSORS)/realistic_ft.pt
-	$(PY) scripts/compare_regressors.py mild=$(REGRESSORS)/mild.pt mild+realistic=$(REGRESSORS)/realistic_ft.pt \
+	$(PY) scripts/compare_regressors.py mild=$(REGRESSORS)/mild_l1.pt mild+realistic=$(REGRESSORS)/realistic_ft.pt \
 		--out docs/eval/regressor_corruption.json
 
 format: setup

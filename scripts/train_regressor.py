@@ -1,16 +1,17 @@
 """Train the per-view keypoint regressor on synthetic views of the TRAINING clips (CPU, seeded).
 
-    .venv/bin/python scripts/train_regressor.py [--steps 10000] [--corruption realistic]
-        [--lying-weight 2] [--out scorehmr_ros/data/regressor.pt]
+    .venv/bin/python scripts/train_regressor.py [--steps 10000] [--corruption mild|realistic]
+        [--lying-weight 1] [--init STAGE1.pt] [--lr 1e-3] [--seed 0] [--out scorehmr_ros/data/regressor.pt]
 
 Each step samples augmented training poses (held-out clips never enter; frames lying more than
 60 degrees from upright weighted ``--lying-weight``), random betas, a random camera and
 detector-like keypoint corruption (scorehmr_ros.sim.view_sampling): ``mild`` = the default
 detector model for every view; ``realistic`` = each eighth of a batch at a random level from mild
-to heavy (noise, outliers, missing keypoints, lower body dropped, left/right swaps; a third of
-the chunks mild). Losses: rotation
-matrices (MSE), root-relative camera-frame joints (L1, m), betas (MSE). Prints held-out MPJPE /
-PA-MPJPE at the end (scripts/eval_regressor.py reports them in detail).
+to ``HEAVY_TRAINING`` (noise, outliers, missing keypoints, lower body dropped, left/right swaps;
+half the chunks mild). ``--init`` fine-tunes a checkpoint instead of starting fresh (the shipped
+regressor: stage 1 mild, stage 2 realistic from it; README, "Trained weights"). Losses: rotation
+matrices (MSE), root-relative camera-frame joints (L1, m), betas (MSE). Held-out accuracy:
+scripts/eval_regressor.py, scripts/compare_regressors.py.
 """
 
 from __future__ import annotations

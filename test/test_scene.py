@@ -334,3 +334,10 @@ def test_interpolate_corruption_endpoints_and_midpoint():
     assert interpolate_corruption(KeypointCorruption(), HARD, 1.0) == HARD
     assert mid.pixel_noise_std == pytest.approx((3.0 + HARD.pixel_noise_std) / 2)
     assert mid.swap_prob == pytest.approx(HARD.swap_prob / 2)
+
+
+def test_corruption_range_rejects_a_share_that_leaves_no_level():
+    with pytest.raises(ValueError):
+        CorruptionRange(zero_share=1.0)  # levels() would divide by zero
+    with pytest.raises(ValueError):
+        CorruptionRange(chunks=0)

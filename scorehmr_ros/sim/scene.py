@@ -19,6 +19,7 @@ This module never imports ROS.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -98,8 +99,8 @@ HEAVY_TRAINING = KeypointCorruption(
 
 def interpolate_corruption(a: KeypointCorruption, b: KeypointCorruption, level: float) -> KeypointCorruption:
     """The corruption ``level`` of the way from ``a`` (0) to ``b`` (1), field by field."""
-    fields = KeypointCorruption.__dataclass_fields__
-    return KeypointCorruption(**{f: (1.0 - level) * getattr(a, f) + level * getattr(b, f) for f in fields})
+    names = [f.name for f in dataclasses.fields(KeypointCorruption)]
+    return KeypointCorruption(**{n: (1.0 - level) * getattr(a, n) + level * getattr(b, n) for n in names})
 
 
 LOWER_BODY_PREFIXES = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",

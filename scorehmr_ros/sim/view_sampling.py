@@ -37,6 +37,10 @@ class CorruptionRange:
     chunks: int = 8
     zero_share: float = 0.5
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.zero_share < 1.0 or self.chunks < 1:
+            raise ValueError(f"CorruptionRange: zero_share in [0, 1) and chunks >= 1, got {self}")
+
     def levels(self, generator: torch.Generator) -> torch.Tensor:
         """(chunks,) corruption levels in [0, 1]."""
         low = -self.zero_share / (1.0 - self.zero_share)
