@@ -59,23 +59,18 @@ def calibrated_configurations() -> dict[str, StreamingConfig | None]:
     """name -> StreamingConfig (None: plain robust DLT triangulation)."""
     rt = PRESETS["realtime"]
     no_refine = RefineConfig(iterations=0)
+    unrefined = dataclasses.replace(rt, refine=no_refine, calibrated_refine=no_refine, warm_start=False)
+    mean_start = dict(body_pose_start="mean", reject_outlier_views=False)
     return {
         "DLT triangulation (robust, weighted)": None,
         "old fusion: per-view realtime, averaged": dataclasses.replace(rt, calibrated_fusion=False),
         "calibrated start, body pose = mean of views (no refinement)": dataclasses.replace(
-            rt, refine=no_refine, calibrated_refine=no_refine, warm_start=False
+            unrefined, **mean_start
         ),
-        "calibrated start, body pose fitted to 3D (no refinement)": dataclasses.replace(
-            rt, refine=no_refine, calibrated_refine=no_refine, warm_start=False, body_pose_start="fit3d"
-        ),
-        "ScoreHMR calibrated realtime (mean start)": rt,
-        "ScoreHMR calibrated realtime (fit3d start)": dataclasses.replace(rt, body_pose_start="fit3d"),
-        "ScoreHMR calibrated realtime, DDIM step 10 (the uncalibrated schedule)": dataclasses.replace(
-            rt, calibrated_refine=None
-        ),
-        "ScoreHMR calibrated, tau 50 / step 5 / K 2 (twice the realtime cost)": dataclasses.replace(
-            rt, calibrated_refine=RefineConfig(tau=50, step=5, iterations=2)
-        ),
+        "multi-view fit to every view's keypoints (no diffusion prior; calibrated SMPLify-like)": unrefined,
+        "ScoreHMR calibrated realtime, previous start (mean of views)": dataclasses.replace(rt, **mean_start),
+        "ScoreHMR calibrated realtime (multi-view fit start; the default)": rt,
+        "ScoreHMR calibrated quality (multi-view fit start)": PRESETS["quality"],
     }
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from scorehmr_ros.core.calibrated_fit import FitConfig
 from scorehmr_ros.core.refiner import RefineConfig
 
 # -- guidance weights --------------------------------------------------------------------------
@@ -103,8 +104,16 @@ class StreamingConfig:
     calibrated_fusion: calibrated sets with >= 2 usable views give ONE sample per frame (triangulated
         start, keypoints projected into every view); False: the older per-view refinement averaged
         in the reference frame (kept for comparison).
-    body_pose_start: calibrated start's body pose: ``"mean"`` (chordal mean of the views'
-        regressions) or ``"pivot"`` (the conditioning view's regression).
+    body_pose_start: calibrated start's body pose: ``"fit"`` (the multi-view fit of
+        :mod:`core.calibrated_fit` from the torso start: pose, orientation, position and shape fitted
+        to every view's keypoints), ``"mean"`` (chordal mean of the views' regressions, no fit) or
+        ``"pivot"`` (the conditioning view's regression).
+    reject_outlier_views: calibrated sets: a view the robust triangulation rejected for a keypoint
+        (reprojection residual) does not guide that keypoint, in the fit nor in the refinement.
+    fit: the multi-view fit's settings (core.calibrated_fit.FitConfig).
+    fit_memory_s: in a stream, the fit starts from the last fit's body pose when it is at most this
+        old, and from the running mean of the fitted shapes (one person, one shape); 0: every set
+        starts from the regressions.
     reference_camera: uncalibrated rigs publish in this camera's frame when it has a view in the set
         (else the set's first view, in the order the caller lists them, e.g. the node's ``cameras``).
     output_frame: name of the frame the views' ``cam_to_ref`` map into (calibrated rigs), unless a
@@ -114,10 +123,10 @@ class StreamingConfig:
     cold_start_guard: a sample with no previous frame keeps its start (the regressor's, or the
         triangulated one) when refinement made its 2D error worse.
     calibrated_refine: the schedule of windows holding calibrated one-sample frames (None: ``refine``).
-        Those samples are guided by every view at once; with DDIM steps of 10 the summed keypoint
-        guidance overshoots. Limb error on held-out calibrated rigs (scripts/eval_streaming.py
-        --calibrated, docs/eval/calibrated_streaming.md): 114 mm at τ50/step 10/K 2, 95 mm at
-        τ30/step 3/K 1 (the same cost), 77 mm at τ50/step 5/K 2 (twice the cost).
+        Those samples start from the multi-view fit and are guided by every view at once: a shallow
+        inversion with small steps (τ 10, step 1) keeps the fit's accuracy and adds the prior and the
+        temporal term; deeper or coarser schedules let the summed keypoint guidance overshoot (see
+        DEVELOPMENT.md, "Calibrated rigs: the multi-view fit").
     """
 
     refine: RefineConfig = field(default_factory=lambda: PAPER_MULTI_VIEW)
@@ -126,12 +135,15 @@ class StreamingConfig:
     warm_start: bool = True
     resolve_flips: bool = True
     calibrated_fusion: bool = True
-    body_pose_start: str = "mean"
+    body_pose_start: str = "fit"
     reference_camera: str | None = None
     output_frame: str | None = None
     temporal_interval_s: float = TEMPORAL_REFERENCE_INTERVAL_S
     cold_start_guard: bool = True
     calibrated_refine: RefineConfig | None = None
+    reject_outlier_views: bool = True
+    fit: FitConfig = field(default_factory=FitConfig)
+    fit_memory_s: float = 0.5
 
 
 PRESETS: dict[str, StreamingConfig] = {
@@ -143,11 +155,14 @@ PRESETS: dict[str, StreamingConfig] = {
         RefineConfig(tau=50, step=10, iterations=2, share_body_pose=True),
         free_frames=1,
         warm_start=True,
-        calibrated_refine=RefineConfig(tau=30, step=3, iterations=1),
+        calibrated_refine=RefineConfig(tau=10, step=1, iterations=1),
     ),
     # The tuned single-view schedule (τ = 50, step 2, K = 10) with two free frames refined jointly.
     "quality": StreamingConfig(
-        dataclasses.replace(TUNED, share_body_pose=True), free_frames=2, warm_start=False
+        dataclasses.replace(TUNED, share_body_pose=True),
+        free_frames=2,
+        warm_start=False,
+        calibrated_refine=RefineConfig(tau=10, step=1, iterations=2),
     ),
 }
 DEFAULT_PRESET = "realtime"

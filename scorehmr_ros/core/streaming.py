@@ -39,6 +39,7 @@ import roma
 import torch
 
 from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
+from scorehmr_ros.core.calibrated_fit import fit_body_to_views
 from scorehmr_ros.core.camera import PinholeCameras, project
 from scorehmr_ros.core.guidance import Observations
 from scorehmr_ros.core.keypoints import get_layout
@@ -152,8 +153,8 @@ class StreamingEstimator:
         """``denoiser``: an ε̂ = f(x_t, t, c) engine (core.engines.make_denoiser); default eager torch."""
         if config.free_frames < 1:
             raise ValueError("free_frames must be >= 1")
-        if config.body_pose_start not in ("mean", "pivot", "fit3d"):
-            raise ValueError(f"body_pose_start: 'mean', 'pivot' or 'fit3d', not {config.body_pose_start!r}")
+        if config.body_pose_start not in ("mean", "pivot", "fit"):
+            raise ValueError(f"body_pose_start: 'mean', 'pivot' or 'fit', not {config.body_pose_start!r}")
         self.models = models
         self.denoiser = denoiser or models.denoiser
         self.config = config
@@ -163,6 +164,8 @@ class StreamingEstimator:
         self.reference: str | None = config.reference_camera  # configured, never by arrival order
         self._identity_camera: str | None = None  # calibrated: camera whose cam_to_ref is the identity
         self._pivot: str | None = None
+        self._last_fit = None  # (stamp_ns, BodyFit) of the last calibrated multi-view fit
+        self._fit_betas, self._fit_count = None, 0  # running sum of the fitted shapes
         self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
         self.cold_starts_kept = 0  # cold samples that kept their start (diagnostics)
 
@@ -171,6 +174,8 @@ class StreamingEstimator:
         self._anchor.clear()
         self._anchor_stamp.clear()
         self._pivot = None
+        self._last_fit = None
+        self._fit_betas, self._fit_count = None, 0
 
     def process(self, stamp_ns: int, views: list[ViewInput]) -> list[FusedBody]:
         """Add one set (views without enough confident keypoints are ignored) and refine the window."""
@@ -302,12 +307,17 @@ class StreamingEstimator:
             for i, v in enumerate(views)
         ]
         tri = triangulate(P, kp, conf)
+        # Views the triangulation rejected for a keypoint do not guide it (fit or refinement).
+        inlier = torch.where(tri.valid[None], tri.used, conf > CONFIDENT)
+        if self.config.reject_outlier_views:
+            conf = conf * inlier
+            views = [replace(v, confidence=conf[i]) for i, v in enumerate(views)]
         p = self._choose_pivot(views)
         self._pivot = views[p].camera
         pivot_to_ref = cam_to_ref[p]
         pivot_to_view = torch.linalg.inv(cam_to_ref) @ pivot_to_ref
         betas = out.betas.mean(0)
-        if self.config.body_pose_start in ("mean", "fit3d"):
+        if self.config.body_pose_start in ("mean", "fit"):
             body_pose = roma.special_procrustes(out.rotations[:, 1:].sum(0))
         else:
             body_pose = out.rotations[p, 1:]
@@ -320,14 +330,14 @@ class StreamingEstimator:
         R_pr, t_pr = pivot_to_ref[:3, :3], pivot_to_ref[:3, 3]
         if int(ok.sum()) >= 3:
             R, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
-            orient_piv = R_pr.T @ R
             pelvis_ref = R @ J0 + t
-            pelvis_piv = R_pr.T @ (pelvis_ref - t_pr)
-            transl_piv = pelvis_piv - J0
-            if self.config.body_pose_start == "fit3d":
-                R, body_pose, pelvis_ref = self._fit_3d(R, body_pose, pelvis_ref, betas, tri)
-                orient_piv = R_pr.T @ R
-                transl_piv = R_pr.T @ (pelvis_ref - t_pr) - J0
+            if self.config.body_pose_start == "fit":
+                R, body_pose, betas, pelvis_ref = self._fit_views(
+                    stamp_ns, P, kp, conf * inlier, R, body_pose, betas, pelvis_ref
+                )
+                J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]
+            orient_piv = R_pr.T @ R
+            transl_piv = R_pr.T @ (pelvis_ref - t_pr) - J0
         else:  # torso not triangulated: the pivot view's own regression
             orient_piv, transl_piv = out.rotations[p, 0], transl[p]
         x_start = rotmat_to_pose6d(torch.cat([orient_piv[None], body_pose])).reshape(-1)
@@ -344,34 +354,22 @@ class StreamingEstimator:
         )
         return _Frame(stamp_ns, [state], calib)
 
-    def _fit_3d(self, orient, body_pose, pelvis, betas, tri: Triangulation, steps: int = 40):
-        """Body pose, orientation and pelvis (reference frame) fitted to the triangulated keypoints:
-        Adam on the 6D pose from the given start, a weak pull toward the start's body pose."""
-        bm = self.models.body_model
-        ok = tri.valid
-        if int(ok.sum()) < 8:
-            return orient, body_pose, pelvis
-        target = tri.points[ok]
-        eye = torch.eye(3)
-        J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]
-        x_body0 = rotmat_to_pose6d(body_pose).reshape(-1)
-        with torch.enable_grad():
-            x_o = rotmat_to_pose6d(orient[None]).reshape(-1).clone().requires_grad_(True)
-            x_b = x_body0.clone().requires_grad_(True)
-            tr = (pelvis - J0).clone().requires_grad_(True)
-            opt = torch.optim.Adam([x_o, x_b, tr], lr=0.02)
-            for _ in range(steps):
-                opt.zero_grad()
-                R = pose6d_to_rotmat(x_o.reshape(1, 6))
-                B = pose6d_to_rotmat(x_b.reshape(23, 6))
-                kp = bm.pose_keypoints(R, B[None], betas[None], tr[None], LAYOUT)[0]
-                loss = ((kp[ok] - target) ** 2).sum(-1).mean() + 1e-4 * ((x_b - x_body0) ** 2).sum()
-                loss.backward()
-                opt.step()
-        R = pose6d_to_rotmat(x_o.detach().reshape(1, 6))[0]
-        B = pose6d_to_rotmat(x_b.detach().reshape(23, 6))
-        J0 = bm.skeleton(eye[None], B[None], betas[None])[0, 0]
-        return R, B, tr.detach() + J0
+    def _fit_views(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis):
+        """The multi-view fit (core.calibrated_fit) from the torso start; in a stream, the body pose
+        starts from the last fit when it is recent and the shape from the running mean of the fits."""
+        prior = body_pose
+        last = self._last_fit
+        if last is not None and 0 <= (stamp_ns - last[0]) * 1e-9 <= self.config.fit_memory_s:
+            body_pose = last[1].body_pose
+            betas = self._fit_betas / self._fit_count
+        fit = fit_body_to_views(
+            self.models.body_model, P, kp, weights, orient, body_pose, betas, pelvis, self.config.fit, prior
+        )
+        if fit.residual_px == fit.residual_px:  # fitted
+            self._last_fit = (stamp_ns, fit)
+            self._fit_betas = fit.betas if self._fit_betas is None else self._fit_betas + fit.betas
+            self._fit_count += 1
+        return fit.orient, fit.body_pose, fit.betas, fit.pelvis
 
     def _choose_labeling(
         self, views: list[ViewInput], rotations: torch.Tensor, betas: torch.Tensor
