@@ -49,11 +49,11 @@ def test_fit_recovers_the_body_from_exact_projections(bm, dance):
     P = _P(dance)
     orient, body_pose, betas, pelvis = _perturbed_start(dance, gen)
     gt = dance.joints_world[0]
-    start = bm.skeleton(orient[None], body_pose[None], betas[None], (pelvis - gt[0] + dance.transl[0])[None])[
-        0
-    ]
-    fit = fit_body_to_views(bm, P, dance.keypoints2d_clean[0], torch.ones(3, 33), orient, body_pose, betas, pelvis,
-                            FitConfig(steps=150, pose_prior=0.0, betas_prior=0.0))  # fmt: skip
+    start = bm.skeleton(orient[None], body_pose[None], betas[None])[0]
+    start = start - start[0] + pelvis
+    exact = FitConfig(steps=150, pose_prior=0.0, betas_prior=0.0)
+    kp = dance.keypoints2d_clean[0]
+    fit = fit_body_to_views(bm, P, kp, torch.ones(3, 33), orient, body_pose, betas, pelvis, exact)
     joints = bm.skeleton(fit.orient[None], fit.body_pose[None], fit.betas[None])[0]
     joints = joints - joints[0] + fit.pelvis
     err_fit = (joints - gt).norm(dim=-1).mean()
