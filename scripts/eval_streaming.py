@@ -68,7 +68,9 @@ def calibrated_configurations() -> dict[str, StreamingConfig | None]:
             unrefined, **mean_start
         ),
         "multi-view fit to every view's keypoints (no diffusion prior; calibrated SMPLify-like)": unrefined,
-        "ScoreHMR calibrated realtime, previous start (mean of views)": dataclasses.replace(rt, **mean_start),
+        "previous default: ScoreHMR realtime from the mean of views (tau 30 / step 3)": dataclasses.replace(
+            rt, calibrated_refine=RefineConfig(tau=30, step=3, iterations=1), **mean_start
+        ),
         "ScoreHMR calibrated realtime (multi-view fit start; the default)": rt,
         "ScoreHMR calibrated quality (multi-view fit start)": PRESETS["quality"],
     }
