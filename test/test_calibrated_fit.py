@@ -6,7 +6,7 @@ import roma
 import torch
 
 from scorehmr_ros.core.body_model import load_body_model
-from scorehmr_ros.core.calibrated_fit import FitConfig, fit_body_to_views, project_views
+from scorehmr_ros.core.calibrated_fit import FitConfig, FitJob, fit_bodies, fit_body_to_views, project_views
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import PRESETS
 from scorehmr_ros.core.streaming import StreamingEstimator
@@ -110,3 +110,24 @@ def test_calibrated_stream_beats_triangulation(stride):
             dlt.append((pts[ok] - gt_k[ok]).norm(dim=-1).mean())
     ours, dlt = torch.stack(ours).mean(), torch.stack(dlt).mean()
     assert ours <= 0.8 * dlt, (float(ours), float(dlt))
+
+
+def test_batched_fits_equal_separate_fits(bm, dance):
+    """Two bodies (3 views and 2 views) in one fit_bodies call give the separate calls' results."""
+    gen = torch.Generator().manual_seed(2)
+    P = _P(dance)
+    kp = dance.keypoints2d_clean[0] + 2.0 * torch.randn(3, 33, 2, generator=gen)
+    jobs = [
+        FitJob(P, kp, torch.ones(3, 33), *_perturbed_start(dance, gen)),
+        FitJob(P[:2], kp[:2], torch.ones(2, 33), *_perturbed_start(dance, gen)),
+    ]
+    cfg = FitConfig(steps=30)
+    together = fit_bodies(bm, jobs, cfg)
+    for job, fit in zip(jobs, together, strict=True):
+        alone = fit_body_to_views(bm, job.P, job.keypoints, job.weights, job.orient, job.body_pose, job.betas,
+                                  job.pelvis, cfg)  # fmt: skip
+        assert torch.allclose(fit.body_pose, alone.body_pose, atol=1e-4)
+        assert torch.allclose(fit.pelvis, alone.pelvis, atol=1e-5) and torch.allclose(
+            fit.betas, alone.betas, atol=1e-4
+        )
+    assert not torch.allclose(together[0].body_pose, together[1].body_pose, atol=1e-3)

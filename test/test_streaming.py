@@ -121,7 +121,8 @@ def test_warm_start_moves_the_previous_result_by_the_regressors_change(models, s
 
 
 def test_people_are_refined_in_one_batched_call_with_the_results_of_separate_calls(models, monkeypatch):
-    """process_people: several estimators' windows in ONE refine() call per schedule, each person's
+    """process_people: several estimators' windows in ONE refine() call per schedule (and the
+    calibrated people's multi-view fits in ONE fit), each person's
     result as if refined alone (frame ids and temporal links offset per window; calibrated people
     with different view counts padded). Uncalibrated multi-view people share a body pose per
     instant, so windows whose frame ids collided would pull each other's poses together."""
@@ -145,16 +146,28 @@ def test_people_are_refined_in_one_batched_call_with_the_results_of_separate_cal
         return real_refine(*args, **kwargs)
 
     monkeypatch.setattr(window_batch, "refine", counting_refine)
+    from scorehmr_ros.core import streaming
+
+    fits = []
+    real_fit = streaming.fit_bodies
+
+    def counting_fit(bm, jobs, config):
+        fits.append(len(jobs))
+        return real_fit(bm, jobs, config)
+
+    monkeypatch.setattr(streaming, "fit_bodies", counting_fit)
     alone = [StreamingEstimator(models, config) for _ in feeds]
     together = [StreamingEstimator(models, config) for _ in feeds]
     for t in range(3):
         torch.manual_seed(t)
         separate = [est.process(t, feed(t)) for est, feed in zip(alone, feeds, strict=True)]
         calls.clear()
+        fits.clear()
         torch.manual_seed(t)
         batched = process_people([(est, [(t, feed(t))]) for est, feed in zip(together, feeds, strict=True)])
         # One call for the uncalibrated people (3 + 2 samples), one for the calibrated (1 + 1).
         assert sorted(calls) == [2, 5], calls
+        assert fits == [2], fits  # both calibrated people's multi-view fits in one batched call
         for a, b in zip(separate, batched, strict=True):
             assert len(a) == len(b) == 1
             assert torch.allclose(a[0].rotations, b[0].rotations, atol=2e-3), (

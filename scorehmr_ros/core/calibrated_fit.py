@@ -53,10 +53,31 @@ class BodyFit:
 
 
 def project_views(P: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """(V, K, 2) pixels of reference-frame points (K, 3) in every view; differentiable."""
+    """Pixels of reference-frame points in every view; differentiable.
+
+    P (V, 3, 4) with points (K, 3) -> (V, K, 2); or batched P (N, V, 3, 4) with points (N, K, 3)
+    -> (N, V, K, 2)."""
     P = P.to(points.dtype)
-    h = torch.einsum("vij,kj->vki", P[..., :3], points) + P[:, None, :, 3]
+    if P.dim() == 3:
+        return project_views(P[None], points[None])[0]
+    h = torch.einsum("nvij,nkj->nvki", P[..., :3], points) + P[..., None, :, 3]
     return h[..., :2] / h[..., 2:3].clamp(min=1e-6)
+
+
+@dataclass
+class FitJob:
+    """One body to fit: P (V, 3, 4); keypoints (V, K, 2); weights (V, K); the start orient (3, 3),
+    body_pose (23, 3, 3), betas (nb,), pelvis (3,) (reference frame); prior_body_pose (23, 3, 3)
+    the pose the pull goes toward (None: the start's)."""
+
+    P: torch.Tensor
+    keypoints: torch.Tensor
+    weights: torch.Tensor
+    orient: torch.Tensor
+    body_pose: torch.Tensor
+    betas: torch.Tensor
+    pelvis: torch.Tensor
+    prior_body_pose: torch.Tensor | None = None
 
 
 def fit_body_to_views(
@@ -75,49 +96,88 @@ def fit_body_to_views(
 
     The inputs are not modified; with fewer than ``config.min_keypoints`` weighted (view, keypoint)
     pairs the start is returned unchanged (residual NaN)."""
-    w = torch.nan_to_num(weights.float()).clamp(min=0) ** 2
-    kp = torch.nan_to_num(keypoints.float())
-    if int((w > 0).sum()) < config.min_keypoints:
-        return BodyFit(orient, body_pose, betas, pelvis, float("nan"))
-    eye = torch.eye(3)[None]
+    job = FitJob(P, keypoints, weights, orient, body_pose, betas, pelvis, prior_body_pose)
+    return fit_bodies(body_model, [job], config)[0]
+
+
+def fit_bodies(body_model, jobs: list[FitJob], config: FitConfig = FitConfig()) -> list[BodyFit]:
+    """Fit several bodies (e.g. every person of a set) in ONE batched optimisation.
+
+    Each body's loss depends on its own parameters only and Adam updates elementwise, so the result
+    equals separate :func:`fit_body_to_views` calls (up to float rounding) at the cost of about one.
+    Views are padded to the largest view count with zero weight."""
+    out: list[BodyFit | None] = [None] * len(jobs)
+    live = []
+    for i, j in enumerate(jobs):
+        w = torch.nan_to_num(j.weights.float()).clamp(min=0)
+        if int((w > 0).sum()) < config.min_keypoints:
+            out[i] = BodyFit(j.orient, j.body_pose, j.betas, j.pelvis, float("nan"))
+        else:
+            live.append(i)
+    if live:
+        for i, fit in zip(live, _fit_batch(body_model, [jobs[i] for i in live], config), strict=True):
+            out[i] = fit
+    return out
+
+
+def _fit_batch(body_model, jobs: list[FitJob], config: FitConfig) -> list[BodyFit]:
+    N, Vmax = len(jobs), max(j.P.shape[0] for j in jobs)
+    K = jobs[0].keypoints.shape[-2]
+    P = torch.zeros(N, Vmax, 3, 4)
+    kp = torch.zeros(N, Vmax, K, 2)
+    w = torch.zeros(N, Vmax, K)
+    for n, j in enumerate(jobs):
+        V = j.P.shape[0]
+        P[n, :V], P[n, V:] = j.P.float(), j.P[0].float()  # padding: a real camera, weight 0
+        kp[n, :V] = torch.nan_to_num(j.keypoints.float())
+        w[n, :V] = torch.nan_to_num(j.weights.float()).clamp(min=0) ** 2
+    orient = torch.stack([j.orient for j in jobs]).float()
+    body_pose = torch.stack([j.body_pose for j in jobs]).float()
+    prior = torch.stack([j.body_pose if j.prior_body_pose is None else j.prior_body_pose for j in jobs])
+    betas0 = torch.stack([j.betas for j in jobs]).float()
+    pelvis = torch.stack([j.pelvis for j in jobs]).float()
+    x_body0 = rotmat_to_pose6d(body_pose).reshape(N, -1)
+    x_prior = rotmat_to_pose6d(prior.float()).reshape(N, -1)
+    eye = torch.eye(3).expand(N, 3, 3)
     layout = config.layout
-    x_body0 = rotmat_to_pose6d(body_pose).reshape(-1)
-    x_prior = x_body0 if prior_body_pose is None else rotmat_to_pose6d(prior_body_pose).reshape(-1)
-    betas0 = betas.float()
+    norm = w.sum((1, 2))  # (N,)
     with torch.enable_grad():
-        x_o = rotmat_to_pose6d(orient[None]).reshape(-1).clone().requires_grad_(True)
+        x_o = rotmat_to_pose6d(orient).reshape(N, 6).clone().requires_grad_(True)
         x_b = x_body0.clone().requires_grad_(True)
         b = betas0.clone().requires_grad_(config.fit_betas)
-        J0 = body_model.skeleton(eye, body_pose[None], betas0[None])[0, 0]
-        tr = (pelvis - J0).float().clone().requires_grad_(True)
+        J0 = body_model.skeleton(eye, body_pose, betas0)[:, 0]
+        tr = (pelvis - J0).clone().requires_grad_(True)
         params = [x_o, x_b, tr] + ([b] if config.fit_betas else [])
-        norm = w.sum()
+        opt = torch.optim.Adam(params, lr=config.lr)
 
         def closure():
             opt.zero_grad(set_to_none=True)
             loss = _loss(body_model, P, kp, w, norm, x_o, x_b, b, tr, x_prior, betas0, config, layout)
-            loss.backward()
+            loss.sum().backward()
             return loss
 
-        opt = torch.optim.Adam(params, lr=config.lr)
         for _ in range(config.steps):
             opt.step(closure)
     with torch.no_grad():
-        R = pose6d_to_rotmat(x_o.detach().reshape(1, 6))
-        B = pose6d_to_rotmat(x_b.detach().reshape(23, 6))
-        b = b.detach()
-        pts = body_model.pose_keypoints(R, B[None], b[None], tr.detach()[None], layout)[0]
+        R = pose6d_to_rotmat(x_o.detach().reshape(N, 1, 6))[:, 0]
+        B = pose6d_to_rotmat(x_b.detach().reshape(N, 23, 6))
+        b, tr = b.detach(), tr.detach()
+        pts = body_model.pose_keypoints(R, B, b, tr, layout)
         err = (project_views(P, pts) - kp).norm(dim=-1)
-        residual = float((err * w).sum() / norm)
-        pelvis_out = body_model.skeleton(R, B[None], b[None], tr.detach()[None])[0, 0]
-    return BodyFit(R[0], B, b, pelvis_out, residual)
+        residual = (err * w).sum((1, 2)) / norm
+        pelvis_out = body_model.skeleton(R, B, b, tr)[:, 0]
+    return [BodyFit(R[n], B[n], b[n], pelvis_out[n], float(residual[n])) for n in range(N)]
 
 
 def _loss(body_model, P, kp, w, norm, x_o, x_b, b, tr, x_prior, betas0, config: FitConfig, layout):
-    R = pose6d_to_rotmat(x_o.reshape(1, 6))
-    B = pose6d_to_rotmat(x_b.reshape(23, 6))
-    pts = body_model.pose_keypoints(R, B[None], b[None], tr[None], layout)[0]
-    err = gmof(project_views(P, pts) - kp, config.sigma_px).sum(-1)  # (V, K) px²
-    data = (err * w).sum() / norm
-    prior = config.pose_prior * ((x_b - x_prior) ** 2).sum() + config.betas_prior * ((b - betas0) ** 2).sum()
+    """(N,) loss of every body: robust reprojection (px², weighted mean) + pose and shape pulls."""
+    N = x_o.shape[0]
+    R = pose6d_to_rotmat(x_o.reshape(N, 1, 6))[:, 0]
+    B = pose6d_to_rotmat(x_b.reshape(N, 23, 6))
+    pts = body_model.pose_keypoints(R, B, b, tr, layout)
+    err = gmof(project_views(P, pts) - kp, config.sigma_px).sum(-1)  # (N, V, K) px²
+    data = (err * w).sum((1, 2)) / norm
+    prior = config.pose_prior * ((x_b - x_prior) ** 2).sum(-1) + config.betas_prior * ((b - betas0) ** 2).sum(
+        -1
+    )
     return data + prior

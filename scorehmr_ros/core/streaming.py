@@ -39,7 +39,7 @@ import roma
 import torch
 
 from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
-from scorehmr_ros.core.calibrated_fit import fit_body_to_views
+from scorehmr_ros.core.calibrated_fit import BodyFit, FitJob, fit_bodies
 from scorehmr_ros.core.camera import PinholeCameras, project
 from scorehmr_ros.core.guidance import Observations
 from scorehmr_ros.core.keypoints import get_layout
@@ -138,10 +138,28 @@ class _Calib:
 
 
 @dataclass
+class _CalibStart:
+    """A calibrated sample waiting for its multi-view fit (core.streaming.process_people batches the
+    fits of every person of a call). ``job`` None: no fit (use ``start``, or the pivot's own
+    regression when the torso was not triangulated). start: (orient (3, 3), body_pose (23, 3, 3),
+    betas (nb,), pelvis (3,)) in the reference frame; fallback_*: the pivot view's regression."""
+
+    job: FitJob | None
+    start: tuple | None
+    fallback_orient: torch.Tensor
+    fallback_transl: torch.Tensor
+    body_pose: torch.Tensor
+    betas: torch.Tensor
+    cond: torch.Tensor
+    view: ViewInput
+
+
+@dataclass
 class _Frame:
     stamp_ns: int
     views: list[ViewState]
     calib: _Calib | None = None
+    pending: _CalibStart | None = None
 
 
 class StreamingEstimator:
@@ -325,51 +343,70 @@ class StreamingEstimator:
         # Start: orientation and position from the triangulated torso (reference frame).
         torso = torch.tensor(TORSO)
         ok = tri.valid[torso]
-        kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]  # (33, 3)
-        J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
-        R_pr, t_pr = pivot_to_ref[:3, :3], pivot_to_ref[:3, 3]
+        start, job = None, None
         if int(ok.sum()) >= 3:
+            kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]  # (33, 3)
+            J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
             R, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
-            pelvis_ref = R @ J0 + t
+            start = (R, body_pose, betas, R @ J0 + t)
             if self.config.body_pose_start == "fit":
-                R, body_pose, betas, pelvis_ref = self._fit_views(
-                    stamp_ns, P, kp, conf * inlier, R, body_pose, betas, pelvis_ref
-                )
-                J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]
-            orient_piv = R_pr.T @ R
-            transl_piv = R_pr.T @ (pelvis_ref - t_pr) - J0
-        else:  # torso not triangulated: the pivot view's own regression
-            orient_piv, transl_piv = out.rotations[p, 0], transl[p]
-        x_start = rotmat_to_pose6d(torch.cat([orient_piv[None], body_pose])).reshape(-1)
-        prev = self._previous_state(FUSED) if self.config.warm_start else None
-        if prev is not None and prev.pivot == self._pivot:
-            x0 = prev.x + (x_start - prev.x_regressed)
-            t0 = prev.transl + (transl_piv - prev.transl_regressed)
-        else:
-            x0, t0 = x_start, transl_piv
-        state = ViewState(FUSED, x0, t0, betas, out.features[p], views[p], x_start, transl_piv,
-                          pivot_to_ref, self._pivot)  # fmt: skip
+                job = self._fit_job(stamp_ns, P, kp, conf * inlier, *start)
         calib = _Calib(
             self._pivot, self._reference_name(views), views, regressed, pivot_to_view, pivot_to_ref, tri
         )
-        return _Frame(stamp_ns, [state], calib)
+        pending = _CalibStart(
+            job, start, out.rotations[p, 0], transl[p], body_pose, betas, out.features[p], views[p]
+        )
+        frame = _Frame(stamp_ns, [], calib, pending)
+        if job is None:
+            self._complete_calibrated(frame, None)
+        return frame
 
-    def _fit_views(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis):
-        """The multi-view fit (core.calibrated_fit) from the torso start; in a stream, the body pose
-        starts from the last fit when it is recent and the shape from the running mean of the fits."""
+    def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis) -> FitJob:
+        """The multi-view fit's problem (core.calibrated_fit) from the torso start; in a stream, the
+        body pose starts from the last fit when it is recent and the shape from the running mean of
+        the fits (the pull stays toward the regressions' pose)."""
         prior = body_pose
         last = self._last_fit
         if last is not None and 0 <= (stamp_ns - last[0]) * 1e-9 <= self.config.fit_memory_s:
             body_pose = last[1].body_pose
             betas = self._fit_betas / self._fit_count
-        fit = fit_body_to_views(
-            self.models.body_model, P, kp, weights, orient, body_pose, betas, pelvis, self.config.fit, prior
-        )
-        if fit.residual_px == fit.residual_px:  # fitted
-            self._last_fit = (stamp_ns, fit)
+        return FitJob(P, kp, weights, orient, body_pose, betas, pelvis, prior)
+
+    @torch.no_grad()
+    def _complete_calibrated(self, frame: _Frame, fit: BodyFit | None) -> None:
+        """Give a calibrated frame its one sample (in the pivot camera's frame) from the fit, else
+        from the torso start, else from the pivot view's regression."""
+        bm = self.models.body_model
+        pend, calib = frame.pending, frame.calib
+        frame.pending = None
+        eye = torch.eye(3)
+        body_pose, betas = pend.body_pose, pend.betas
+        if fit is not None and fit.residual_px == fit.residual_px:  # fitted
+            self._last_fit = (frame.stamp_ns, fit)
             self._fit_betas = fit.betas if self._fit_betas is None else self._fit_betas + fit.betas
             self._fit_count += 1
-        return fit.orient, fit.body_pose, fit.betas, fit.pelvis
+            R, body_pose, betas, pelvis_ref = fit.orient, fit.body_pose, fit.betas, fit.pelvis
+        elif pend.start is not None:
+            R, body_pose, betas, pelvis_ref = pend.start
+        else:
+            R = None
+        R_pr, t_pr = calib.pivot_to_ref[:3, :3], calib.pivot_to_ref[:3, 3]
+        if R is not None:
+            J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]
+            orient_piv = R_pr.T @ R
+            transl_piv = R_pr.T @ (pelvis_ref - t_pr) - J0
+        else:  # torso not triangulated: the pivot view's own regression
+            orient_piv, transl_piv = pend.fallback_orient, pend.fallback_transl
+        x_start = rotmat_to_pose6d(torch.cat([orient_piv[None], body_pose])).reshape(-1)
+        prev = self._previous_state(FUSED) if self.config.warm_start else None
+        if prev is not None and prev.pivot == calib.pivot:
+            x0 = prev.x + (x_start - prev.x_regressed)
+            t0 = prev.transl + (transl_piv - prev.transl_regressed)
+        else:
+            x0, t0 = x_start, transl_piv
+        frame.views = [ViewState(FUSED, x0, t0, betas, pend.cond, pend.view, x_start, transl_piv,
+                                 calib.pivot_to_ref, calib.pivot)]  # fmt: skip
 
     def _choose_labeling(
         self, views: list[ViewInput], rotations: torch.Tensor, betas: torch.Tensor
@@ -690,6 +727,27 @@ class StreamingEstimator:
         )
 
 
+def _complete_fits(estimators: list[StreamingEstimator]) -> float:
+    """Run the multi-view fits every estimator's new calibrated frames wait for, batched (one
+    core.calibrated_fit.fit_bodies call per FitConfig), and complete those frames in order.
+    Returns the seconds spent. A frame's fit starts from the last fit completed before the call."""
+    t0 = time.perf_counter()
+    waiting = [(est, f) for est in estimators for f in est._free if f.pending is not None]
+    groups: dict = {}
+    for est, f in waiting:
+        groups.setdefault(est.config.fit, []).append((est, f))
+    fits = {}
+    for config, members in groups.items():
+        bm = members[0][0].models.body_model
+        for (_, f), fit in zip(
+            members, fit_bodies(bm, [f.pending.job for _, f in members], config), strict=True
+        ):
+            fits[id(f)] = fit
+    for est, f in waiting:
+        est._complete_calibrated(f, fits[id(f)])
+    return time.perf_counter() - t0
+
+
 def process_people(
     jobs: list[tuple[StreamingEstimator, list[tuple[int, list[ViewInput]]]]],
 ) -> list[list[FusedBody]]:
@@ -700,8 +758,11 @@ def process_people(
     prepared = []
     for est, sets in jobs:
         timings: dict[str, float] = {}
-        added = est._add_sets(sets, timings)
-        prepared.append((est, timings, added, est._window_batch() if added else None))
+        prepared.append((est, timings, est._add_sets(sets, timings)))
+    fit_s = _complete_fits([est for est, _, _ in prepared])
+    for i, (est, timings, added) in enumerate(prepared):
+        timings["fit_ms"] = 1000 * fit_s
+        prepared[i] = (est, timings, added, est._window_batch() if added else None)
     refine_windows([batch for *_, batch in prepared if batch is not None])
     out = []
     for est, timings, added, batch in prepared:
