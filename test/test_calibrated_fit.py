@@ -6,11 +6,11 @@ import roma
 import torch
 
 from scorehmr_ros.core.body_model import load_body_model
-from scorehmr_ros.core.calibrated_fit import FitConfig, FitJob, fit_bodies, fit_body_to_views, project_views
+from scorehmr_ros.core.calibrated_fit import FitConfig, FitJob, fit_bodies, fit_body_to_views
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import PRESETS
 from scorehmr_ros.core.streaming import StreamingEstimator
-from scorehmr_ros.core.triangulation import projection_matrices, triangulate
+from scorehmr_ros.core.triangulation import project_points, projection_matrices, triangulate
 from scorehmr_ros.eval.heldout import heldout_scenes
 from scorehmr_ros.eval.streaming import LIMB_BLAZEPOSE, LIMB_SMPL, calibrated_views
 from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
@@ -77,17 +77,17 @@ def test_fit_ignores_a_view_with_zero_weight_and_keeps_its_inputs(bm, dance):
         assert torch.equal(a, b)  # inputs never edited in place
     pts = bm.pose_keypoints(fit.orient[None], fit.body_pose[None], fit.betas[None], None)[0]
     pts = pts - bm.skeleton(fit.orient[None], fit.body_pose[None], fit.betas[None])[0, :1] + fit.pelvis
-    err = (project_views(P, pts) - dance.keypoints2d_clean[0]).norm(dim=-1)
+    err = (project_points(P, pts) - dance.keypoints2d_clean[0]).norm(dim=-1)
     assert err[[0, 2]].mean() < 3.0, err[[0, 2]].mean()
     unfitted = fit_body_to_views(bm, P, kp, torch.zeros(3, 33), orient, body_pose, betas, pelvis)
     assert unfitted.residual_px != unfitted.residual_px and unfitted.body_pose is body_pose  # NaN: start kept
 
 
-@pytest.mark.parametrize("stride", [4])
-def test_calibrated_stream_beats_triangulation(stride):
+def test_calibrated_stream_beats_triangulation():
     """Two held-out clips, 3 calibrated views with the default detector-like corruption: the
     realtime preset's limb error in the fixed frame is at most 0.8x robust DLT's, its pelvis never
     0.25 m off."""
+    stride = 4
     models = ScoreHMRModels.load()
     scenes = heldout_scenes(models.body_model, num_views=3, seed=11, frame_stride=stride, max_frames=6)[:2]
     ours, dlt = [], []
@@ -131,3 +131,17 @@ def test_batched_fits_equal_separate_fits(bm, dance):
             fit.betas, alone.betas, atol=1e-4
         )
     assert not torch.allclose(together[0].body_pose, together[1].body_pose, atol=1e-3)
+
+
+def test_shape_average_restarts_after_a_gap():
+    """The running mean of fitted shapes spans one stretch of the stream: after a gap longer than
+    fit_memory_s (someone else may stand there now) it starts again."""
+    models = ScoreHMRModels.load()
+    scene = heldout_scenes(models.body_model, num_views=3, seed=11, frame_stride=4, max_frames=4)[0]
+    est = StreamingEstimator(models, PRESETS["realtime"])
+    step_ns = round(4e9 / scene.fps)
+    for t in range(3):
+        est.process(t * step_ns, calibrated_views(scene, t))
+    assert est._fit_count == 3
+    est.process(2 * step_ns + int(2e9), calibrated_views(scene, 3))  # 2 s later
+    assert est._fit_count == 1

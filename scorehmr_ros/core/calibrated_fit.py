@@ -21,6 +21,7 @@ import torch
 
 from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
 from scorehmr_ros.core.guidance import gmof
+from scorehmr_ros.core.triangulation import project_points
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,6 @@ class BodyFit:
     betas: torch.Tensor
     pelvis: torch.Tensor
     residual_px: float
-
-
-def project_views(P: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Pixels of reference-frame points in every view; differentiable.
-
-    P (V, 3, 4) with points (K, 3) -> (V, K, 2); or batched P (N, V, 3, 4) with points (N, K, 3)
-    -> (N, V, K, 2)."""
-    P = P.to(points.dtype)
-    if P.dim() == 3:
-        return project_views(P[None], points[None])[0]
-    h = torch.einsum("nvij,nkj->nvki", P[..., :3], points) + P[..., None, :, 3]
-    return h[..., :2] / h[..., 2:3].clamp(min=1e-6)
 
 
 @dataclass
@@ -163,7 +152,7 @@ def _fit_batch(body_model, jobs: list[FitJob], config: FitConfig) -> list[BodyFi
         B = pose6d_to_rotmat(x_b.detach().reshape(N, 23, 6))
         b, tr = b.detach(), tr.detach()
         pts = body_model.pose_keypoints(R, B, b, tr, layout)
-        err = (project_views(P, pts) - kp).norm(dim=-1)
+        err = (project_points(P, pts) - kp).norm(dim=-1)
         residual = (err * w).sum((1, 2)) / norm
         pelvis_out = body_model.skeleton(R, B, b, tr)[:, 0]
     return [BodyFit(R[n], B[n], b[n], pelvis_out[n], float(residual[n])) for n in range(N)]
@@ -175,9 +164,8 @@ def _loss(body_model, P, kp, w, norm, x_o, x_b, b, tr, x_prior, betas0, config: 
     R = pose6d_to_rotmat(x_o.reshape(N, 1, 6))[:, 0]
     B = pose6d_to_rotmat(x_b.reshape(N, 23, 6))
     pts = body_model.pose_keypoints(R, B, b, tr, layout)
-    err = gmof(project_views(P, pts) - kp, config.sigma_px).sum(-1)  # (N, V, K) px²
+    err = gmof(project_points(P, pts) - kp, config.sigma_px).sum(-1)  # (N, V, K) px²
     data = (err * w).sum((1, 2)) / norm
-    prior = config.pose_prior * ((x_b - x_prior) ** 2).sum(-1) + config.betas_prior * ((b - betas0) ** 2).sum(
-        -1
-    )
-    return data + prior
+    pose_pull = config.pose_prior * ((x_b - x_prior) ** 2).sum(-1)
+    shape_pull = config.betas_prior * ((b - betas0) ** 2).sum(-1)
+    return data + pose_pull + shape_pull

@@ -139,17 +139,18 @@ class _Calib:
 
 @dataclass
 class _CalibStart:
-    """A calibrated sample waiting for its multi-view fit (core.streaming.process_people batches the
-    fits of every person of a call). ``job`` None: no fit (use ``start``, or the pivot's own
-    regression when the torso was not triangulated). start: (orient (3, 3), body_pose (23, 3, 3),
-    betas (nb,), pelvis (3,)) in the reference frame; fallback_*: the pivot view's regression."""
+    """A calibrated sample waiting for its multi-view fit (process_people batches the fits of every
+    person of a call). job: the fit (None: none to run). body_pose (23, 3, 3), betas (nb,): the
+    regressions'; orient (3, 3), pelvis (3,): placed on the triangulated torso, reference frame
+    (None when the torso was not triangulated); fallback_*: the pivot view's own regression."""
 
     job: FitJob | None
-    start: tuple | None
-    fallback_orient: torch.Tensor
-    fallback_transl: torch.Tensor
     body_pose: torch.Tensor
     betas: torch.Tensor
+    orient: torch.Tensor | None
+    pelvis: torch.Tensor | None
+    fallback_orient: torch.Tensor
+    fallback_transl: torch.Tensor
     cond: torch.Tensor
     view: ViewInput
 
@@ -326,9 +327,8 @@ class StreamingEstimator:
         ]
         tri = triangulate(P, kp, conf)
         # Views the triangulation rejected for a keypoint do not guide it (fit or refinement).
-        inlier = torch.where(tri.valid[None], tri.used, conf > CONFIDENT)
         if self.config.reject_outlier_views:
-            conf = conf * inlier
+            conf = conf * torch.where(tri.valid[None], tri.used, conf > CONFIDENT)
             views = [replace(v, confidence=conf[i]) for i, v in enumerate(views)]
         p = self._choose_pivot(views)
         self._pivot = views[p].camera
@@ -343,19 +343,19 @@ class StreamingEstimator:
         # Start: orientation and position from the triangulated torso (reference frame).
         torso = torch.tensor(TORSO)
         ok = tri.valid[torso]
-        start, job = None, None
+        orient, pelvis, job = None, None, None
         if int(ok.sum()) >= 3:
             kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]  # (33, 3)
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
-            R, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
-            start = (R, body_pose, betas, R @ J0 + t)
-            if self.config.body_pose_start == "fit":
-                job = self._fit_job(stamp_ns, P, kp, conf * inlier, *start)
+            orient, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
+            pelvis = orient @ J0 + t
+            if self.config.body_pose_start == "fit":  # conf: without the rejected views if configured
+                job = self._fit_job(stamp_ns, P, kp, conf, orient, body_pose, betas, pelvis)
         calib = _Calib(
             self._pivot, self._reference_name(views), views, regressed, pivot_to_view, pivot_to_ref, tri
         )
         pending = _CalibStart(
-            job, start, out.rotations[p, 0], transl[p], body_pose, betas, out.features[p], views[p]
+            job, body_pose, betas, orient, pelvis, out.rotations[p, 0], transl[p], out.features[p], views[p]
         )
         frame = _Frame(stamp_ns, [], calib, pending)
         if job is None:
@@ -371,6 +371,8 @@ class StreamingEstimator:
         if last is not None and 0 <= (stamp_ns - last[0]) * 1e-9 <= self.config.fit_memory_s:
             body_pose = last[1].body_pose
             betas = self._fit_betas / self._fit_count
+        else:  # memory lapsed (or a new stream): the shape average starts again, maybe another person
+            self._fit_betas, self._fit_count = None, 0
         return FitJob(P, kp, weights, orient, body_pose, betas, pelvis, prior)
 
     @torch.no_grad()
@@ -381,16 +383,12 @@ class StreamingEstimator:
         pend, calib = frame.pending, frame.calib
         frame.pending = None
         eye = torch.eye(3)
-        body_pose, betas = pend.body_pose, pend.betas
+        R, body_pose, betas, pelvis_ref = pend.orient, pend.body_pose, pend.betas, pend.pelvis
         if fit is not None and fit.residual_px == fit.residual_px:  # fitted
             self._last_fit = (frame.stamp_ns, fit)
             self._fit_betas = fit.betas if self._fit_betas is None else self._fit_betas + fit.betas
             self._fit_count += 1
             R, body_pose, betas, pelvis_ref = fit.orient, fit.body_pose, fit.betas, fit.pelvis
-        elif pend.start is not None:
-            R, body_pose, betas, pelvis_ref = pend.start
-        else:
-            R = None
         R_pr, t_pr = calib.pivot_to_ref[:3, :3], calib.pivot_to_ref[:3, 3]
         if R is not None:
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]

@@ -35,10 +35,16 @@ def projection_matrices(K: torch.Tensor, cam_to_ref: torch.Tensor) -> torch.Tens
 
 
 def project_points(P: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """(V, K, 2) pixels of points X (K, 3) (or (V, K, 3) per view) through P (V, 3, 4)."""
+    """Pixels of points through projection matrices; differentiable in X.
+
+    P (V, 3, 4) with X (K, 3) -> (V, K, 2), or with X (V, K, 3) (per view) -> (V, K, 2); batched
+    P (N, V, 3, 4) with X (N, K, 3) -> (N, V, K, 2)."""
     X = X.to(P.dtype)
     Xh = torch.cat([X, torch.ones_like(X[..., :1])], -1)
-    h = Xh @ P.transpose(-1, -2) if X.dim() == 3 else torch.einsum("vij,kj->vki", P, Xh)
+    if P.dim() == 4:
+        h = torch.einsum("nvij,nkj->nvki", P, Xh)
+    else:
+        h = Xh @ P.transpose(-1, -2) if X.dim() == 3 else torch.einsum("vij,kj->vki", P, Xh)
     return h[..., :2] / h[..., 2:3].clamp(min=1e-9)
 
 
