@@ -37,13 +37,19 @@ def test_quick_accuracy_end_to_end(tmp_path):
     assert report["git_revision"] and report["config"]["quick"] and report["seeds"]
     rows = {(r["setting"], r["views"], r["method"]): r for r in report["rows"]}
     cfg = bench.quick_config()
-    for setting in (*cfg.settings, "e2e"):
-        for V in cfg.views if setting != "e2e" else (cfg.e2e_views,):
-            for method in bench.method_names(V):
+    rigs = {s: cfg.views for s in cfg.settings} | {
+        "e2e": (cfg.e2e_views,),
+        "e2e-unusual": (cfg.unusual_views,),
+    }
+    for setting, views in rigs.items():
+        for V in views:
+            for method in bench.method_names(V) + bench.calibrated_method_names(V, cfg):
                 r = rows[(setting, V, method)]
-                for k in (*bench.METRIC_KEYS, "ms_per_view_frame", "s_per_call"):
+                keys = bench.DLT_KEYS if method == "dlt" else bench.METRIC_KEYS
+                for k in (*keys, "ms_per_view_frame", "s_per_call"):
                     assert r[k] is not None and math.isfinite(r[k]), (setting, V, method, k)
-    assert ("clean", 1, "smplify-multiview") not in rows
+    assert ("clean", 1, "smplify-multiview") not in rows and ("clean", 1, "dlt") not in rows
+    assert rows[("clean", 2, "dlt")]["limb_fixed"] < 1.0  # exact projections
     assert report["speed_ratios"] and all(
         r["time_ratio_scorehmr_over_smplify"] > 0 for r in report["speed_ratios"]
     )
@@ -77,3 +83,69 @@ def test_speed_gate_fails_on_ratio_or_accuracy_regressions_only():
     assert len(slow) == 1 and "c_ort_joints is 3.50x" in slow[0]
     off = gate(rows(5.9, -0.4), 4.0, 0.1)
     assert len(off) == 1 and "c_ort_joints MPJPE differs" in off[0]
+
+
+def _gt_scene(views=3, frames=5):
+    from scorehmr_ros.core.body_model import load_body_model
+    from scorehmr_ros.eval.heldout import heldout_scenes
+    from scorehmr_ros.sim.scene import CLEAN
+
+    bm = load_body_model()
+    return bm, heldout_scenes(bm, views, 0, 2, frames, CLEAN)[1]
+
+
+def test_world_bodies_scored_in_every_camera_and_in_the_fixed_frame():
+    """The ground-truth world body, re-expressed per camera, scores ~0 everywhere (camera-frame,
+    2D and fixed-frame); a body shifted 10 cm in the world is 100 mm off in the fixed frame only;
+    invalid samples score NaN."""
+    bm, scene = _gt_scene()
+    T, V = scene.num_frames, scene.num_views
+    betas = scene.betas.expand(T, -1)
+    cam = bench.world_bodies_in_views(bm, scene, scene.rotations, betas, scene.transl)
+    m = bench.sample_metrics(bm, scene, *cam)
+    for k in ("mpjpe", "pa_mpjpe", *bench.FIXED_KEYS):
+        assert float(m[k].abs().max()) < 0.5, k
+    assert float(m["err_2d"].max()) < 0.5
+    shifted = bench.world_bodies_in_views(
+        bm, scene, scene.rotations, betas, scene.transl + torch.tensor([0.1, 0, 0])
+    )
+    valid = torch.ones(T * V, dtype=torch.bool)
+    valid[:V] = False  # first frame: no estimate
+    m = bench.sample_metrics(bm, scene, *shifted, valid)
+    assert torch.isnan(m["pelvis"][:V]).all() and torch.isnan(m["accel"][:1]).all()
+    assert torch.allclose(m["pelvis"][V:], torch.tensor(100.0), atol=0.5)
+    assert float(m["mpjpe"][V:].max()) < 0.5  # root-aligned: the shift is invisible
+
+
+def test_dlt_rows_score_triangulated_limbs_only():
+    _, scene = _gt_scene()
+    m, seconds = bench.dlt_metrics(scene)
+    assert seconds > 0 and float(m["limb_fixed"].max()) < 1.0 and float(m["pelvis"].max()) < 1.0
+    assert all(torch.isnan(m[k]).all() for k in bench.METRIC_KEYS if k not in bench.DLT_KEYS)
+
+
+def test_unusual_rig_has_a_wide_1080p_camera_a_rolled_camera_and_sees_the_subject():
+    import math
+
+    from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
+    from scorehmr_ros.sim.rigs import unusual_rig
+    from scorehmr_ros.sim.scene import CLEAN, make_scene
+
+    bm, _ = _gt_scene()
+    clip = heldout_clips(load_mocap())["humanoid3d_getup_faceup"]
+    scene = make_scene(
+        bm, clip, 5, 7, frames=slice(0, 60, 6), corruption=CLEAN, occlusion=False, rig=unusual_rig
+    )
+    cams = scene.cameras
+    assert cams.image_size[0].tolist() == [1920.0, 1080.0]
+    hfov = 2 * math.degrees(math.atan(960 / float(cams.K[0, 0, 0])))
+    assert abs(hfov - 100) < 0.5
+    assert cams.image_size[1].tolist() == [480.0, 640.0]  # portrait
+    # Rolled: the image's down axis (camera y) is horizontal in the world (y up); upright cameras'
+    # image x axis is horizontal instead.
+    assert abs(float(cams.R[1, 1, 1])) < 0.2 and all(abs(float(cams.R[v, 0, 1])) < 1e-5 for v in (0, 2, 3, 4))
+    heights = (-(cams.R.transpose(-1, -2) @ cams.t.unsqueeze(-1))[..., 0])[:, 1]
+    assert ((heights > 0.8 - 1e-3) & (heights < 2.5 + 1e-3)).all()
+    uv, size = scene.keypoints2d_clean, cams.image_size
+    inside = ((uv >= 0) & (uv < size[None, :, None])).all(-1).float().mean((0, 2))
+    assert (inside > 0.9).all(), inside

@@ -17,11 +17,19 @@ Observation modes:
   with the exact ``make_scene`` call the renderer used, so cameras and ground truth are identical.
   Detections are cached next to the rendered sequences (``$SCOREHMR_CACHE_DIR`` or
   ``~/.cache/scorehmr_ros``), never in the working directory.
+* ``e2e-unusual``: the same on a rig unlike the training rigs (``sim.rigs.unusual_rig``: 5 cameras
+  0.8-2.5 m high, one 1920x1080 wide-angle, one rolled by 90 degrees), including a clip of a person
+  lying on and getting up from the floor. Only the detections are cached.
 
 Methods (each on the same regressor estimate, keypoints, intrinsics, betas policy):
 ``regressor``; ``smplify-{single,multiview,temporal,combined}`` (``eval.smplify``);
 ``scorehmr-{single,multiview,temporal,combined}`` (``eval.variants.run_variant``). With one view the
-multi-view and combined rows are skipped.
+multi-view and combined rows are skipped. Calibrated rigs (2+ views; the extrinsics are known):
+``dlt`` (robust confidence-weighted DLT of the keypoints, ``core.triangulation``),
+``smplify-calibrated`` (one world-frame body per frame fitted to every view,
+``eval.smplify.run_smplify_calibrated``) and ``scorehmr-calibrated`` (the node's causal estimator
+with the ``calibrated_preset``, frame by frame, ``eval.streaming.stream_calibrated``). A world-frame
+body is scored in every camera frame for the camera-frame metrics.
 
 Metrics, averaged over view-frames (each view-frame is a camera-frame estimate):
 MPJPE / PA-MPJPE (mm) over the 24 SMPL joints (MPJPE pelvis-aligned) and over LSP-14 (:data:`LSP14`,
@@ -31,6 +39,10 @@ relative, per view sequence); wall time (ms per view-frame, ms per frame = all v
 s per call = one method on one scene, regression included); body-model evaluations (per-sample,
 per view-frame; regression excluded) and denoiser calls (batched). Speed ratios
 (ScoreHMR time / SMPLify time) are measured in the same run.
+Fixed-frame errors (world frame, no alignment; camera-frame estimates are mapped with the known
+extrinsics): MPJPE over the 24 joints, the 12 limb joints (``LIMB_KEYPOINT_NAMES``: the joints
+where BlazePose keypoints sit, so DLT is scored on them) and the pelvis (DLT: hip midpoint of the
+keypoints). DLT has no body: only its limb and pelvis errors are reported.
 """
 
 from __future__ import annotations
@@ -51,12 +63,14 @@ import torch
 from tqdm import tqdm
 
 from scorehmr_ros.core.camera import project
-from scorehmr_ros.core.presets import VARIANT_SCHEDULES
+from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES
+from scorehmr_ros.core.presets import VARIANT_SCHEDULES, get_preset
 from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.eval.heldout import camera_joints, heldout_scenes, regress_scene
 from scorehmr_ros.eval.metrics import acceleration_error, pa_mpjpe, reprojection_error
-from scorehmr_ros.eval.smplify import GMMPosePrior, SMPLifyConfig, run_smplify
-from scorehmr_ros.eval.variants import flat_cameras, run_variant
+from scorehmr_ros.eval.smplify import GMMPosePrior, SMPLifyConfig, run_smplify, run_smplify_calibrated
+from scorehmr_ros.eval.streaming import LIMB_BLAZEPOSE, stream_calibrated, triangulate_frame
+from scorehmr_ros.eval.variants import VariantResult, flat_cameras, run_variant
 from scorehmr_ros.provenance import provenance
 from scorehmr_ros.sim.scene import CLEAN, HARD, KeypointCorruption, Scene, make_scene
 
@@ -79,9 +93,14 @@ LSP14: tuple[str, ...] = (
     "head",
 )
 LSP14_INDEX = [JOINT_INDEX[n] for n in LSP14]
+LIMB_INDEX = [JOINT_INDEX[n] for n in LIMB_KEYPOINT_NAMES]
 VARIANT_NAMES = ("single", "multiview", "temporal", "combined")
+CALIBRATED_METHODS = ("dlt", "smplify-calibrated", "scorehmr-calibrated")
 SETTINGS = {"clean": CLEAN, "noisy": KeypointCorruption(), "hard": HARD}
-METRIC_KEYS = ("mpjpe", "pa_mpjpe", "mpjpe_lsp", "pa_mpjpe_lsp", "err_2d", "accel")
+E2E_SETTINGS = ("e2e", "e2e-unusual")
+FIXED_KEYS = ("mpjpe_fixed", "limb_fixed", "pelvis")
+METRIC_KEYS = ("mpjpe", "pa_mpjpe", "mpjpe_lsp", "pa_mpjpe_lsp", "err_2d", "accel", *FIXED_KEYS)
+DLT_KEYS = ("limb_fixed", "pelvis")  # what DLT (no body) is scored on
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -102,6 +121,10 @@ class BenchConfig:
     e2e_frames: int = 20
     e2e_stride: int = 1
     e2e_views: int = 3
+    unusual_clips: tuple[str, ...] = ("humanoid3d_getup_faceup", "humanoid3d_dance_b")
+    unusual_views: int = 5
+    calibrated: bool = True  # dlt / smplify-calibrated / scorehmr-calibrated rows on 2+ views
+    calibrated_preset: str = "realtime"
     threads: int = 1
     quick: bool = False
 
@@ -121,6 +144,7 @@ def quick_config() -> BenchConfig:
         e2e_frames=8,
         e2e_stride=2,
         e2e_views=2,
+        unusual_clips=("humanoid3d_getup_faceup",),
         quick=True,
     )
 
@@ -150,8 +174,12 @@ def _mpjpe_aligned(pred: torch.Tensor, gt: torch.Tensor, root: torch.Tensor, roo
 
 
 @torch.no_grad()
-def sample_metrics(body_model, scene: Scene, rotations, betas, transl) -> dict[str, torch.Tensor]:
-    """Per view-frame metrics (T*V,) in mm / px, and per view-sequence acceleration errors."""
+def sample_metrics(body_model, scene: Scene, rotations, betas, transl, valid=None) -> dict[str, torch.Tensor]:
+    """Per view-frame metrics (T*V,) in mm / px, and per view-sequence acceleration errors.
+
+    rotations (T*V, 24, 3, 3), betas (T*V, nb), transl (T*V, 3): camera-frame bodies, frame-major.
+    valid (T*V,) bool: samples that hold an estimate (others score NaN, as do accelerations that
+    touch them)."""
     T, V = scene.num_frames, scene.num_views
     pred = body_model.skeleton(rotations[:, 0], rotations[:, 1:], betas)
     gt = camera_joints(scene).reshape(T * V, 24, 3)
@@ -169,13 +197,64 @@ def sample_metrics(body_model, scene: Scene, rotations, betas, transl) -> dict[s
     clean = scene.keypoints2d_clean.reshape(T * V, -1, 2)
     inside = ((clean >= 0) & (clean < cams.image_size.unsqueeze(1))).all(-1).float()
     out["err_2d"] = reprojection_error(uv, clean, inside)
+    # Fixed (world) frame: X_world = R^T (X_cam - t), against the world ground truth.
+    world = ((pred + transl.unsqueeze(1)) - cams.t.unsqueeze(1)) @ cams.R
+    out.update(fixed_frame_errors(world, scene.joints_world.repeat_interleave(V, 0)))
+    if valid is not None:
+        for k in out:
+            out[k] = torch.where(valid, out[k], torch.nan)
     if T > 2:
         rel = (pred - pred[:, :1]).reshape(T, V, 24, 3).transpose(0, 1)
         grel = (gt - gt[:, :1]).reshape(T, V, 24, 3).transpose(0, 1)
         out["accel"] = 1000 * torch.cat([acceleration_error(p, g) for p, g in zip(rel, grel, strict=True)])
+        if valid is not None:
+            ok = valid.reshape(T, V).transpose(0, 1)  # (V, T)
+            ok = (ok[:, :-2] & ok[:, 1:-1] & ok[:, 2:]).reshape(-1)
+            out["accel"] = torch.where(ok, out["accel"], torch.nan)
     else:
         out["accel"] = torch.full((0,), float("nan"))
     return out
+
+
+def fixed_frame_errors(pred_world: torch.Tensor, gt_world: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(N,) world-frame errors in mm, no alignment: all 24 joints, the 12 limb joints, the pelvis."""
+    err = 1000 * (pred_world - gt_world).norm(dim=-1)  # (N, 24)
+    return {"mpjpe_fixed": err.mean(-1), "limb_fixed": err[:, LIMB_INDEX].mean(-1), "pelvis": err[:, 0]}
+
+
+@torch.no_grad()
+def dlt_metrics(scene: Scene) -> tuple[dict[str, torch.Tensor], float]:
+    """Robust DLT of every frame: ({key: (T,) mm}, seconds). limb_fixed: mean over the limb
+    keypoints that were triangulated (NaN when fewer than 4); pelvis: hip midpoint of the
+    keypoints vs the ground truth's; every other key NaN (no body)."""
+    T = scene.num_frames
+    out = {k: torch.full((T,), torch.nan) for k in METRIC_KEYS}
+    seconds = 0.0
+    hips = [LIMB_BLAZEPOSE[LIMB_KEYPOINT_NAMES.index(n)] for n in ("left_hip", "right_hip")]
+    for t in range(T):
+        t0 = time.perf_counter()
+        pts = triangulate_frame(scene, t).double()
+        seconds += time.perf_counter() - t0
+        gt = scene.keypoints3d_world[t].double()
+        limb = (pts[list(LIMB_BLAZEPOSE)] - gt[list(LIMB_BLAZEPOSE)]).norm(dim=-1)
+        if int(torch.isfinite(limb).sum()) >= 4:
+            out["limb_fixed"][t] = 1000 * limb[torch.isfinite(limb)].mean()
+        out["pelvis"][t] = 1000 * (pts[hips].mean(0) - gt[hips].mean(0)).norm()
+    return out, seconds
+
+
+@torch.no_grad()
+def world_bodies_in_views(body_model, scene: Scene, rotations, betas, transl) -> tuple:
+    """World-frame bodies (T, 24, 3, 3) / (T, nb) / (T, 3) seen from every camera: the same bodies
+    as camera-frame parameters (T*V, ...), frame-major. The root rotates about the rest pelvis j0,
+    so ``transl_cam = R (j0 + transl) + t - j0``."""
+    T, V = scene.num_frames, scene.num_views
+    R, t = scene.cameras.R.float(), scene.cameras.t.float()
+    rot = rotations.float().unsqueeze(1).expand(T, V, 24, 3, 3).clone()
+    rot[:, :, 0] = R @ rot[:, :, 0]
+    j0 = body_model.skeleton(rotations[:, 0].float(), rotations[:, 1:].float(), betas.float())[:, 0]
+    tr = torch.einsum("vij,tj->tvi", R, j0 + transl.float()) + t - j0.unsqueeze(1)
+    return rot.reshape(T * V, 24, 3, 3), betas.float().repeat_interleave(V, 0), tr.reshape(T * V, 3)
 
 
 def _mean(x: torch.Tensor) -> float:
@@ -191,6 +270,11 @@ def method_names(num_views: int) -> list[str]:
     return ["regressor"] + [f"{fam}-{v}" for fam in ("smplify", "scorehmr") for v in variants]
 
 
+def calibrated_method_names(num_views: int, cfg: BenchConfig) -> list[str]:
+    """The calibrated-rig rows (module docstring): only with 2+ views and ``cfg.calibrated``."""
+    return list(CALIBRATED_METHODS) if cfg.calibrated and num_views > 1 else []
+
+
 def scorehmr_config(variant: str, cfg: BenchConfig, iterations: int | None = None):
     conf = VARIANT_SCHEDULES[variant]
     k = iterations if iterations is not None else (cfg.scorehmr_iterations or {}).get(variant)
@@ -201,6 +285,12 @@ def run_method(models, prior, scene, reg, method: str, cfg: BenchConfig, *, iter
     """(result, body_calls, body_evals) of ``method`` on ``scene`` from the regression ``reg``."""
     if method == "regressor":
         return run_variant(models, scene, reg, "regressor"), 0, 0
+    if method == "smplify-calibrated":
+        fit = run_smplify_calibrated(models.body_model, scene, reg, cfg.smplify, prior)
+        bodies = world_bodies_in_views(models.body_model, scene, fit.rotations, fit.betas, fit.transl)
+        return VariantResult(*bodies, fit.seconds), fit.body_calls, fit.body_evals
+    if method == "scorehmr-calibrated":
+        return run_scorehmr_calibrated(models, scene, cfg), math.nan, math.nan
     family, variant = method.split("-", 1)
     if family == "smplify":
         sc = cfg.smplify if iterations is None else dataclasses.replace(cfg.smplify, body_iters=iterations)
@@ -215,6 +305,24 @@ def run_method(models, prior, scene, reg, method: str, cfg: BenchConfig, *, iter
         scorehmr_config(variant, cfg, iterations),
     )
     return res, counter.calls, counter.evals
+
+
+def run_scorehmr_calibrated(models, scene: Scene, cfg: BenchConfig) -> VariantResult:
+    """The node's causal estimator (``cfg.calibrated_preset``) on the scene as a calibrated rig,
+    its world-frame bodies seen from every camera; frames without a body are marked invalid.
+    ``seconds``: the estimator's wall time over all sets (regression included); its body-model
+    and denoiser counts are not instrumented (NaN)."""
+    T, V = scene.num_frames, scene.num_views
+    bodies, set_ms = stream_calibrated(models, get_preset(cfg.calibrated_preset), scene)
+    rot = torch.eye(3).expand(T, 24, 3, 3).clone()
+    betas = torch.zeros(T, models.body_model.num_betas)
+    transl = torch.zeros(T, 3)
+    for t, b in bodies.items():
+        rot[t], betas[t], transl[t] = b.rotations.float(), b.betas.float(), b.transl.float()
+    valid = torch.zeros(T, dtype=torch.bool)
+    valid[list(bodies)] = True
+    cam_bodies = world_bodies_in_views(models.body_model, scene, rot, betas, transl)
+    return VariantResult(*cam_bodies, sum(set_ms) / 1000, math.nan, valid.repeat_interleave(V))
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +386,73 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
     return scene, seq.images
 
 
+UNUSUAL_RIG_VERSION = 1  # bump when sim.rigs.unusual_rig or the rendering changes
+
+
+def unusual_render_seeds(cfg: BenchConfig) -> dict[str, int]:
+    """Render seed of each unusual-rig clip."""
+    return {c: 2000 + cfg.seed * 100 + i for i, c in enumerate(cfg.unusual_clips)}
+
+
+def unusual_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int) -> Scene:
+    """``clip_name`` seen by ``sim.rigs.unusual_rig`` (``cfg.unusual_views`` cameras, mixed image
+    sizes), rendered frame by frame and detected by MediaPipe (video mode, one detector per view);
+    the scene's keypoints are the detections (confidence 0 where nothing was found). Detections are
+    cached like ``e2e_scene``'s; images are not kept."""
+    from scorehmr_ros.core.camera import world_to_camera
+    from scorehmr_ros.sim.mocap import load_mocap
+    from scorehmr_ros.sim.rigs import unusual_rig
+    from scorehmr_ros.sim.scene import scene_vertices
+    from scorehmr_ros.viz.render import HAIR, body_face_colors, render_mesh
+
+    clip = load_mocap()[clip_name]
+    stop = min(clip.num_frames, cfg.e2e_frames * cfg.e2e_stride)
+    scene = make_scene(
+        body_model,
+        clip,
+        cfg.unusual_views,
+        seed,
+        frames=slice(0, stop, cfg.e2e_stride),
+        corruption=CLEAN,
+        occlusion=False,
+        rig=unusual_rig,
+    )
+    T, V = scene.num_frames, scene.num_views
+    name = f"{clip_name}_unusual{UNUSUAL_RIG_VERSION}_v{V}_s{seed}_n{T}_k{cfg.e2e_stride}_mp.npz"
+    path = detection_cache_dir() / name
+    if path.is_file():
+        with np.load(path) as z:
+            xy, conf = z["xy"], z["confidence"]
+    else:
+        from scorehmr_ros.core.detector import BlazePoseDetector
+
+        xy = np.zeros((T, V, 33, 2), np.float32)
+        conf = np.zeros((T, V, 33), np.float32)
+        colors = body_face_colors(body_model, hair=HAIR)
+        faces = np.asarray(body_model.faces, np.int64)
+        cams = scene.cameras
+        detectors = [BlazePoseDetector(static_image_mode=False) for _ in range(V)]
+        try:
+            for t in tqdm(range(T), desc=f"render+detect {clip_name} (unusual rig)", file=sys.stdout):
+                verts = scene_vertices(body_model, scene, t)
+                for v in range(V):
+                    cam = world_to_camera(verts, cams.R[v : v + 1], cams.t[v : v + 1])[0]
+                    size = tuple(int(x) for x in cams.image_size[v])
+                    d = detectors[v].detect(render_mesh(cam, faces, cams.K[v], size, color=colors))
+                    if d is not None:
+                        xy[t, v], conf[t, v] = d.xy, d.confidence
+        finally:
+            for det in detectors:
+                det.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, xy=xy, confidence=conf)
+        os.replace(tmp, path)
+    return dataclasses.replace(
+        scene, keypoints2d=torch.from_numpy(xy).float(), confidence=torch.from_numpy(conf).float()
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Harness
 # --------------------------------------------------------------------------------------------
@@ -310,6 +485,8 @@ def _scene_jobs(models, cfg: BenchConfig):
                     yield setting, V, s, None
     for clip, seed in e2e_render_seeds(cfg).items():
         yield "e2e", cfg.e2e_views, clip, seed
+    for clip, seed in unusual_render_seeds(cfg).items():
+        yield "e2e-unusual", cfg.unusual_views, clip, seed
 
 
 def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
@@ -330,23 +507,33 @@ def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
         images = None
         if setting == "e2e":
             scene, images = e2e_scene(models.body_model, scene, cfg, e2e_seed)
+        elif setting == "e2e-unusual":
+            scene = unusual_scene(models.body_model, scene, cfg, e2e_seed)
         bar.set_postfix_str(f"{setting} {V}v {scene.clip_name}")
         reg = regress_scene(models.body_model, models.regressor, scene)
         n = scene.num_frames * scene.num_views
         results = {}
-        for method in method_names(V):
-            res, calls, evals = run_method(models, prior, scene, reg, method, cfg)
-            results[method] = res
-            m = sample_metrics(models.body_model, scene, res.rotations, res.betas, res.transl)
+        for method in method_names(V) + calibrated_method_names(V, cfg):
+            if method == "dlt":
+                m, seconds = dlt_metrics(scene)
+                calls = evals = denoiser_calls = math.nan
+                missing = 0
+            else:
+                res, calls, evals = run_method(models, prior, scene, reg, method, cfg)
+                results[method] = res
+                m = sample_metrics(models.body_model, scene, res.rotations, res.betas, res.transl, res.valid)
+                seconds, denoiser_calls = res.seconds, getattr(res, "denoiser_calls", 0)
+                missing = 0 if res.valid is None else int((~res.valid).sum()) // V
             a = acc[(setting, V, method)]
             for k in METRIC_KEYS:
                 a[k].append(m[k])
-            a["seconds"].append(res.seconds)
+            a["seconds"].append(seconds)
             a["samples"].append(n)
             a["frames"].append(scene.num_frames)
+            a["frames_without_estimate"].append(missing)
             a["body_calls"].append(calls)
             a["body_evals"].append(evals)
-            a["denoiser_calls"].append(getattr(res, "denoiser_calls", 0))
+            a["denoiser_calls"].append(denoiser_calls)
             per_clip[(setting, V, method)][scene.clip_name] = {k: _mean(m[k]) for k in METRIC_KEYS}
         if images is not None and overlay is None:
             overlay = (scene, images, results)
@@ -391,6 +578,8 @@ def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
                 "body_evals_per_view_frame": sum(a["body_evals"]) / nsamp,
                 "body_calls_per_call": sum(a["body_calls"]) / len(a["seconds"]),
                 "denoiser_calls_per_call": sum(a["denoiser_calls"]) / len(a["seconds"]),
+                "frames_without_estimate": sum(a["frames_without_estimate"]),
+                "pelvis_max": float(np.nanmax(cat["pelvis"].numpy())) if cat["pelvis"].numel() else math.nan,
                 "per_clip": per_clip[(setting, V, method)],
             }
         )
@@ -442,25 +631,30 @@ def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
     return report
 
 
+def _fmt(x, spec: str = ".1f", suffix: str = "") -> str:
+    return f"{x:{spec}}{suffix}" if x is not None and math.isfinite(x) else ""
+
+
 def markdown_table(rows: list[dict]) -> str:
     head = (
-        "| obs. | views | method | MPJPE | PA-MPJPE | MPJPE LSP14 | PA-MPJPE LSP14 | 2D (px) | accel "
-        "| ms/view-frame | s/call | time / SMPLify | body evals/view-frame | denoiser calls/call |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| obs. | views | method | MPJPE | PA-MPJPE | MPJPE LSP14 | PA-MPJPE LSP14 | fixed MPJPE "
+        "| fixed limbs | pelvis | pelvis max | 2D (px) | accel | ms/view-frame | s/call | time / SMPLify "
+        "| body evals/view-frame | denoiser calls/call |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
         ratio = r["time_vs_smplify"] if r["method"].startswith("scorehmr-") else float("nan")
-        lines.append(
-            f"| {r['setting']} | {r['views']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | "
-            f"{r['mpjpe_lsp']:.1f} | {r['pa_mpjpe_lsp']:.1f} | {r['err_2d']:.1f} | {r['accel']:.1f} | "
-            f"{r['ms_per_view_frame']:.1f} | {r['s_per_call']:.2f} | "
-            f"{'' if not math.isfinite(ratio) else f'{ratio:.2f}x'} | {r['body_evals_per_view_frame']:.0f} | "
-            f"{r['denoiser_calls_per_call']:.0f} |"
-        )
+        cells = [r["setting"], str(r["views"]), r["method"]]
+        cells += [_fmt(r[k]) for k in ("mpjpe", "pa_mpjpe", "mpjpe_lsp", "pa_mpjpe_lsp", *FIXED_KEYS)]
+        cells += [_fmt(r["pelvis_max"], ".0f"), _fmt(r["err_2d"]), _fmt(r["accel"])]
+        cells += [_fmt(r["ms_per_view_frame"]), _fmt(r["s_per_call"], ".2f"), _fmt(ratio, ".2f", "x")]
+        cells += [_fmt(r["body_evals_per_view_frame"], ".0f"), _fmt(r["denoiser_calls_per_call"], ".0f")]
+        lines.append("| " + " | ".join(cells) + " |")
     return (
-        "Errors in mm (2D in px, accel in mm/frame²); MPJPE pelvis-aligned (LSP14: hip midpoint).\n\n"
-        + "\n".join(lines)
+        "Errors in mm (2D in px, accel in mm/frame²); MPJPE pelvis-aligned (LSP14: hip midpoint); "
+        "fixed = world frame, no alignment (limbs: the 12 limb joints; pelvis: mean and worst frame). "
+        "Blank: not applicable (DLT has no body) or not instrumented.\n\n" + "\n".join(lines)
     )
 
 
@@ -477,16 +671,21 @@ def _plt():
 
 
 def _style(method: str):
-    colors = {"single": "tab:blue", "multiview": "tab:green", "temporal": "tab:orange", "combined": "tab:red"}
+    colors = {"single": "tab:blue", "multiview": "tab:green", "temporal": "tab:orange", "combined": "tab:red",
+              "calibrated": "tab:purple"}  # fmt: skip
     if method == "regressor":
         return {"color": "black", "linestyle": ":"}
+    if method == "dlt":
+        return {"color": "tab:brown", "linestyle": "-."}
     fam, v = method.split("-", 1)
     return {"color": colors[v], "linestyle": "--" if fam == "smplify" else "-"}
 
 
 def plot_cdf(samples: dict, path: Path) -> None:
     plt = _plt()
-    panels = sorted({(s, v) for s, v, _ in samples}, key=lambda k: [*SETTINGS, "e2e"].index(k[0]) * 10 + k[1])
+    panels = sorted(
+        {(s, v) for s, v, _ in samples}, key=lambda k: [*SETTINGS, *E2E_SETTINGS].index(k[0]) * 10 + k[1]
+    )
     panels = [p for p in panels if p[1] == max(v for s, v in panels if s == p[0])]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (setting, V) in zip(axes[0], panels, strict=True):
@@ -494,6 +693,9 @@ def plot_cdf(samples: dict, path: Path) -> None:
             if (s, v) != (setting, V):
                 continue
             e = np.sort(m["mpjpe"].numpy())
+            e = e[np.isfinite(e)]
+            if not len(e):  # DLT: no body, no root-aligned MPJPE
+                continue
             ax.plot(e, np.arange(1, len(e) + 1) / len(e), label=method, lw=1.6, **_style(method))
         ax.set_title(f"{setting}, {V} views")
         ax.set_xlabel("MPJPE per view-frame (mm)")
@@ -508,7 +710,7 @@ def plot_cdf(samples: dict, path: Path) -> None:
 
 def plot_per_clip(rows: list[dict], path: Path) -> None:
     plt = _plt()
-    settings = [s for s in [*SETTINGS, "e2e"] if any(r["setting"] == s for r in rows)]
+    settings = [s for s in [*SETTINGS, *E2E_SETTINGS] if any(r["setting"] == s for r in rows)]
     fig, axes = plt.subplots(len(settings), 1, figsize=(11, 3.6 * len(settings)), squeeze=False)
     for ax, setting in zip(axes[:, 0], settings, strict=True):
         V = max(r["views"] for r in rows if r["setting"] == setting)

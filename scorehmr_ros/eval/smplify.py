@@ -27,6 +27,12 @@ Variants (sample b = t * V + v, frame-major, as ``eval.variants``):
   ``temporal_weight`` · ‖6D(R_n) − 6D(R_{n−1})‖² over consecutive frames of a view (all 24 joints,
   global orientation included, the same quantity as ScoreHMR's temporal term).
 * ``combined``: shared body pose per frame + one set of betas + the temporal term.
+* ``calibrated`` (:func:`run_smplify_calibrated`): the cameras' extrinsics are known, so ONE body per
+  frame lives in the fixed (world) frame - orientation, body pose and translation - and its keypoints
+  are projected into every view (the data term is summed over views); one set of betas per scene.
+  No depth term (calibrated views fix the depth). The start is the node's calibrated start
+  (:func:`calibrated_start`: the regressions' mean body, placed by a rigid fit to the triangulated
+  torso).
 
 The starting betas follow ScoreHMR's policy (``eval.variants.shared_betas``), and the betas are
 optimised per group of that policy. Inputs are never modified.
@@ -153,6 +159,13 @@ class SMPLifyResult(VariantResult):
     history: list[float] = field(default_factory=list)
 
 
+def project_views(points: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) points seen by V cameras each (K, R (B, V, 3, 3), t (B, V, 3)) -> (B, V, N, 2) px."""
+    B, V = R.shape[:2]
+    cam = torch.einsum("bvij,bnj->bvni", R, points) + t.unsqueeze(2)
+    return project(cam.reshape(B * V, -1, 3), K.reshape(B * V, 3, 3)).reshape(B, V, -1, 2)
+
+
 def _group_mean_rotation(rot: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
     """Chordal mean (G, ..., 3, 3) of rotations (B, ..., 3, 3) sharing ``group`` (B,)."""
     flat = rot.reshape(rot.shape[0], -1)
@@ -179,11 +192,15 @@ def smplify(
     prev_index: torch.Tensor | None = None,
     config: SMPLifyConfig | None = None,
     prior: GMMPosePrior | None = None,
+    extrinsics: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> SMPLifyResult:
-    """Fit B camera-frame bodies to keypoints (two stages, see the module docstring).
+    """Fit B bodies to keypoints (two stages, see the module docstring).
 
     rotations (B, 24, 3, 3), betas (B, nb), transl (B, 3): the initial estimate (camera frame).
     keypoints (B, 33, 2) px, confidence (B, 33), K (B, 3, 3).
+    extrinsics: ``(R (B, V, 3, 3), t (B, V, 3))`` world -> camera of V calibrated views per body; the
+    bodies (and the initial estimate) are then in the world frame and keypoints (B, V, 33, 2),
+    confidence (B, V, 33), K (B, V, 3, 3); the data terms sum over the views; no depth term.
     pose_group (B,): samples with the same id share ONE body pose (default: all distinct).
     beta_group (B,): samples with the same id share betas (default: all distinct); the initial betas
     of a group are their mean. prev_index (B,): batch index of the same view's previous frame, −1 if
@@ -197,6 +214,14 @@ def smplify(
     pg, n_pose = _dense(ar if pose_group is None else pose_group)
     bg, n_beta = _dense(ar if beta_group is None else beta_group)
     kp, conf, K = keypoints.detach(), confidence.detach().clamp(min=0), K.detach()
+    if extrinsics is None:  # one view per body, in its camera frame
+        kp, conf, K = kp.unsqueeze(1), conf.unsqueeze(1), K.unsqueeze(1)
+        R_ext = torch.eye(3).expand(B, 1, 3, 3)
+        t_ext = torch.zeros(B, 1, 3)
+        depth_weight = cfg.depth_weight
+    else:
+        R_ext, t_ext = (e.detach().float() for e in extrinsics)
+        depth_weight = 0.0
     layout = get_layout(cfg.layout)
     torso = torch.tensor([layout.keypoint_names.index(n) for n in TORSO_KEYPOINTS])
 
@@ -220,13 +245,16 @@ def smplify(
         kp3d = body_model.pose_keypoints(R_go, R_bp, bt_[bg], tr_, cfg.layout)
         return kp3d, R_go, R_bp
 
+    def pixels(kp3d):  # (B, N, 3) -> (B, V, N, 2)
+        return project_views(kp3d, K, R_ext, t_ext)
+
     # Stage 1: orientation + translation on the torso keypoints, depth kept near the init.
     opt = torch.optim.Adam([go, tr], lr=cfg.lr)
     for _ in range(cfg.camera_iters):
         kp3d, _, _ = keypoints3d(go, bp, bt, tr)
-        uv = project(kp3d[:, torso], K)
-        reproj = (conf[:, torso] ** 2 * ((uv - kp[:, torso]) ** 2).sum(-1)).sum(-1)
-        loss = (reproj + cfg.depth_weight**2 * (tr[:, 2] - tz0) ** 2).sum()
+        uv = pixels(kp3d[:, torso])
+        reproj = (conf[..., torso] ** 2 * ((uv - kp[..., torso, :]) ** 2).sum(-1)).sum((1, 2))
+        loss = (reproj + depth_weight**2 * (tr[:, 2] - tz0) ** 2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -239,8 +267,8 @@ def smplify(
     data = torch.zeros(B)
     for _ in range(cfg.body_iters):
         kp3d, R_go, R_bp = keypoints3d(go, bp, bt, tr)
-        uv = project(kp3d, K)
-        data = (conf**2 * gmof(uv - kp, cfg.sigma).sum(-1)).sum(-1)  # (B,)
+        uv = pixels(kp3d)
+        data = (conf**2 * gmof(uv - kp, cfg.sigma).sum(-1)).sum((1, 2))  # (B,)
         loss = data.sum()
         loss = loss + cfg.pose_prior_weight**2 * prior(bp).sum()
         loss = loss + cfg.angle_prior_weight**2 * bending_prior(bp).sum()
@@ -325,6 +353,75 @@ def run_smplify(
         config=config,
         prior=prior,
         **groups,
+    )
+    res.seconds += reg.seconds
+    return res
+
+
+@torch.no_grad()
+def calibrated_start(body_model, scene: Scene, reg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One world-frame body per frame, started as the node starts a calibrated set:
+    (rotations (T, 24, 3, 3), betas (T, nb), transl (T, 3)).
+
+    Body pose = chordal mean of the views' regressions and betas = their mean over the scene, each
+    view weighted by its mean keypoint confidence (an undetected view weighs nothing). Orientation
+    and pelvis = the rigid fit of that body's torso keypoints to the robust DLT of the torso
+    (``core.triangulation``); a frame with fewer than 3 torso keypoints triangulated falls back to
+    the weighted chordal mean of the views' orientations ``R_v^T R_orient`` and mean pelvis."""
+    from scorehmr_ros.core.triangulation import rigid_fit
+    from scorehmr_ros.eval.streaming import triangulate_frame
+
+    T, V = scene.num_frames, scene.num_views
+    R, t = scene.cameras.R.float(), scene.cameras.t.float()
+    rot = reg.rotations.float().reshape(T, V, 24, 3, 3)
+    w = scene.confidence.float().mean(-1).clamp(min=1e-6)  # (T, V)
+    orient = roma.special_procrustes((w[..., None, None] * (R.transpose(-1, -2) @ rot[:, :, 0])).sum(1))
+    body = roma.special_procrustes((w[..., None, None, None] * rot[:, :, 1:]).sum(1))
+    wf = w.reshape(-1, 1)
+    betas = ((wf * reg.betas.float()).sum(0) / wf.sum()).expand(T, -1).clone()
+    pelvis_cam = body_model.skeleton(reg.rotations[:, 0], reg.rotations[:, 1:], reg.betas, reg.transl)[:, 0]
+    pelvis_world = torch.einsum("vji,tvj->tvi", R, pelvis_cam.reshape(T, V, 3) - t)
+    pelvis = (w.unsqueeze(-1) * pelvis_world).sum(1) / w.sum(1, keepdim=True)
+    names = get_layout("blazepose33").keypoint_names
+    torso = torch.tensor([names.index(n) for n in TORSO_KEYPOINTS])
+    eye = torch.eye(3).expand(T, 3, 3)
+    kp0 = body_model.pose_keypoints(eye, body, betas, None, "blazepose33")[:, torso]  # (T, 4, 3)
+    j0 = body_model.skeleton(eye, body, betas)[:, 0]  # rest pelvis (any orientation)
+    for f in range(T):
+        tri = triangulate_frame(scene, f)[torso]
+        ok = torch.isfinite(tri).all(-1)
+        if int(ok.sum()) >= 3:
+            orient[f], shift = rigid_fit(kp0[f][ok], tri[ok], torch.ones(int(ok.sum())))
+            pelvis[f] = orient[f] @ j0[f] + shift
+    transl = pelvis - j0
+    return torch.cat([orient.unsqueeze(1), body], 1), betas, transl
+
+
+def run_smplify_calibrated(
+    body_model,
+    scene: Scene,
+    reg,
+    config: SMPLifyConfig | None = None,
+    prior: GMMPosePrior | None = None,
+) -> SMPLifyResult:
+    """SMPLify with known extrinsics: one WORLD-frame body per frame fitted to all its views (see the
+    module docstring); betas shared by the scene. Returns (T,)-batched world-frame parameters;
+    ``seconds`` includes the regression time."""
+    T, V = scene.num_frames, scene.num_views
+    rotations, betas, transl = calibrated_start(body_model, scene, reg)
+    cams = scene.cameras
+    res = smplify(
+        body_model,
+        rotations,
+        betas,
+        transl,
+        scene.keypoints2d.float(),
+        scene.confidence.float(),
+        cams.K.float().expand(T, V, 3, 3),
+        beta_group=torch.zeros(T, dtype=torch.long),
+        config=config,
+        prior=prior,
+        extrinsics=(cams.R.float().expand(T, V, 3, 3), cams.t.float().expand(T, V, 3)),
     )
     res.seconds += reg.seconds
     return res

@@ -20,7 +20,7 @@ from scorehmr_ros.api import Estimator, Stream, View
 from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
 from scorehmr_ros.core.presets import StreamingConfig
 from scorehmr_ros.core.skeleton import JOINT_INDEX
-from scorehmr_ros.core.streaming import StreamingEstimator, ViewInput
+from scorehmr_ros.core.streaming import FusedBody, StreamingEstimator, ViewInput
 from scorehmr_ros.eval.heldout import camera_joints
 from scorehmr_ros.eval.metrics import acceleration_error, mpjpe, pa_mpjpe
 from scorehmr_ros.sim.scene import Scene
@@ -188,50 +188,70 @@ def _mid_hip(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (x[..., 23, :] + x[..., 24, :])
 
 
+def triangulate_frame(scene: Scene, t: int) -> torch.Tensor:
+    """Robust DLT of frame ``t``'s keypoints over every calibrated view: (33, 3) world, NaN where a
+    keypoint was not triangulated."""
+    from scorehmr_ros.core.triangulation import projection_matrices, triangulate
+
+    views = calibrated_views(scene, t)
+    P = projection_matrices(torch.stack([v.K for v in views]), torch.stack([v.cam_to_ref for v in views]))
+    kp = torch.stack([v.keypoints for v in views])
+    return triangulate(P, kp, torch.stack([v.confidence for v in views])).points
+
+
+def stream_calibrated(
+    models, config: StreamingConfig, scene: Scene, stride: int = 1, denoiser=None
+) -> tuple[dict[int, FusedBody], list[float]]:
+    """Stream a scene as a calibrated rig through a fresh ``StreamingEstimator``: ({frame: the
+    published world-frame body}, ms per set). Stamps are ``scene.frame_interval_s`` apart (when the
+    scene has none: the clip's frame interval x ``stride``). Bodies that become final later
+    (``free_frames`` > 1) are collected, the rest by a final flush."""
+    est = StreamingEstimator(models, config, denoiser)
+    interval = scene.frame_interval_s or stride / scene.fps
+    stamps = [round(t * interval * 1e9) for t in range(scene.num_frames)]
+    published, set_ms = {}, []
+    for t in range(scene.num_frames):
+        views = calibrated_views(scene, t)
+        t0 = time.perf_counter()
+        published.update({b.stamp_ns: b for b in est.process(stamps[t], views)})
+        set_ms.append(1000 * (time.perf_counter() - t0))
+    published.update({b.stamp_ns: b for b in est.flush()})
+    return {t: published[st] for t, st in enumerate(stamps) if st in published}, set_ms
+
+
 def evaluate_calibrated(
     name: str, models, config: StreamingConfig | None, scenes: list[Scene], stride: int = 1, denoiser=None
 ) -> CalibratedResult:
     """Stream every scene as a calibrated rig (stamps from the clip's fps x ``stride``) and score the
     published bodies in the world frame; ``config`` None scores plain robust DLT triangulation."""
-    from scorehmr_ros.core.triangulation import projection_matrices, triangulate
-
     res = CalibratedResult(name, [], [], [], [], {}, [])
     limb_s = list(LIMB_SMPL)
     limb_b = list(LIMB_BLAZEPOSE)
     for scene in scenes:
-        est = None if config is None else StreamingEstimator(models, config, denoiser)
+        is_body = config is not None
         limbs, pelv = [], []
-        preds, published = {}, {}
-        stamps = [round(t * stride * 1e9 / scene.fps) for t in range(scene.num_frames)]
-        for t in range(scene.num_frames):
-            views = calibrated_views(scene, t)
-            t0 = time.perf_counter()
-            if est is None:
-                P = projection_matrices(
-                    torch.stack([v.K for v in views]), torch.stack([v.cam_to_ref for v in views])
-                )
-                tri = triangulate(
-                    P, torch.stack([v.keypoints for v in views]), torch.stack([v.confidence for v in views])
-                )
-                preds[t] = tri.points.double()
-            else:  # bodies become final free_frames - 1 sets later (the quality preset: one set)
-                published.update({b.stamp_ns: b for b in est.process(stamps[t], views)})
-            res.set_ms.append(1000 * (time.perf_counter() - t0))
-        if est is not None:
-            published.update({b.stamp_ns: b for b in est.flush()})
-            preds = {t: published[st].joints.double() for t, st in enumerate(stamps) if st in published}
+        if config is None:
+            preds = {}
+            for t in range(scene.num_frames):
+                t0 = time.perf_counter()
+                preds[t] = triangulate_frame(scene, t).double()
+                res.set_ms.append(1000 * (time.perf_counter() - t0))
+        else:
+            bodies, set_ms = stream_calibrated(models, config, scene, stride, denoiser)
+            preds = {t: b.joints.double() for t, b in bodies.items()}
+            res.set_ms += set_ms
         for t in range(scene.num_frames):
             pred = preds.get(t)
             gt_j = scene.joints_world[t].double()
             gt_k = scene.keypoints3d_world[t].double()
-            if pred is None or not torch.isfinite(pred[limb_b if est is None else limb_s]).all():
-                if est is None:  # a limb keypoint not triangulated: score the ones that were
+            if pred is None or not torch.isfinite(pred[limb_b if not is_body else limb_s]).all():
+                if not is_body:  # a limb keypoint not triangulated: score the ones that were
                     ok = torch.isfinite(pred[limb_b]).all(-1)
                     if int(ok.sum()) < 4:
                         continue
                 else:
                     continue
-            if est is None:
+            if not is_body:
                 ok = torch.isfinite(pred[limb_b]).all(-1)
                 p, g = pred[limb_b][ok], gt_k[limb_b][ok]
                 limb = (p - g).norm(dim=-1).mean()

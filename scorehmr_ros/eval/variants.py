@@ -37,6 +37,7 @@ class VariantResult:
     transl: torch.Tensor  # (T*V, 3)
     seconds: float
     denoiser_calls: int = 0
+    valid: torch.Tensor | None = None  # (T*V,) bool: samples holding an estimate (None: all)
 
 
 def flat_cameras(scene: Scene) -> PinholeCameras:

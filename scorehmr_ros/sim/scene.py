@@ -388,6 +388,7 @@ def make_scene(
     *,
     occlusion: bool = True,
     camera_kwargs: dict | None = None,
+    rig=None,
 ) -> Scene:
     """A scene of ``clip`` (``sim.mocap.Clip``) seen by ``num_views`` random cameras.
 
@@ -398,6 +399,8 @@ def make_scene(
     sequence, each plus 0.5 m (head top, hands, feet, margin).
     Self-occlusion (:func:`self_occlusion` against the mesh vertices) drives the low-confidence
     corruption when ``occlusion`` is true. Everything is reproducible from ``seed``.
+    ``rig``: the camera generator (default :func:`random_cameras`; e.g. ``sim.rigs.unusual_rig``),
+    called as ``rig(num_views, generator, target, **kwargs)``.
     """
     gen = torch.Generator().manual_seed(int(seed))
     frames = slice(None) if frames is None else frames
@@ -424,7 +427,7 @@ def make_scene(
     kwargs = {"subject_extent": extent}
     kwargs.update(camera_kwargs or {})
     target = joints.reshape(-1, 3).mean(0)
-    cameras = random_cameras(num_views, gen, tuple(target.tolist()), **kwargs)
+    cameras = (rig or random_cameras)(num_views, gen, tuple(target.tolist()), **kwargs)
     cameras = PinholeCameras(*(x.to(dev) for x in (cameras.K, cameras.R, cameras.t, cameras.image_size)))
 
     kp_cam, uv = _project_views(kp3d, cameras)  # (T, V, 33, 3), (T, V, 33, 2)
