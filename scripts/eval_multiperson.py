@@ -20,6 +20,7 @@ Writes a JSON artefact (git describe, argv, CPU, threads, date).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -114,14 +115,23 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="realtime")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--birth-frames", type=int, default=2)
+    ap.add_argument(
+        "--limb-length-tolerance",
+        type=float,
+        help="StreamingConfig.limb_length_tolerance for the preset (default: the preset's)",
+    )
     ap.add_argument("--out", default="docs/eval/multiperson.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     from scorehmr_ros import Estimator
+    from scorehmr_ros.core.presets import get_preset
     from scorehmr_ros.sim.multi_sequence import build_multi_sequence
 
-    base = Estimator.from_pretrained(preset=args.preset)
+    preset = get_preset(args.preset)
+    if args.limb_length_tolerance is not None:
+        preset = dataclasses.replace(preset, limb_length_tolerance=args.limb_length_tolerance)
+    base = Estimator.from_pretrained(preset=preset)
     results = []
     for P in range(1, args.max_people + 1):
         t0 = time.perf_counter()
@@ -135,7 +145,7 @@ def main(argv=None) -> int:
             solo=P > 1,
         )
         render_s = time.perf_counter() - t0
-        est = Estimator(base.models, args.preset, max_people=P + 1, person_birth_frames=args.birth_frames)
+        est = Estimator(base.models, preset, max_people=P + 1, person_birth_frames=args.birth_frames)
         together, timings = run(est, seq, seq.images)
         err, switches, ghosts, longest = score(seq, together, list(range(P)))
         alone = {}

@@ -1,14 +1,19 @@
 """core.calibrated_fit: one body fitted to every calibrated view's keypoints (pose, shape, position);
 and the calibrated stream built on it beats robust DLT triangulation of the same keypoints."""
 
+import dataclasses
+
 import pytest
 import roma
 import torch
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.calibrated_fit import FitConfig, FitJob, fit_bodies, fit_body_to_views
+from scorehmr_ros.core.camera import project, world_to_camera
+from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import PRESETS
+from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.core.streaming import StreamingEstimator
 from scorehmr_ros.core.triangulation import project_points, projection_matrices, triangulate
 from scorehmr_ros.eval.heldout import heldout_scenes
@@ -145,3 +150,34 @@ def test_shape_average_restarts_after_a_gap():
     assert est._fit_count == 3
     est.process(2 * step_ns + int(2e9), calibrated_views(scene, 3))  # 2 s later
     assert est._fit_count == 1
+
+
+def test_someone_elses_legs_in_two_views_are_not_fitted():
+    """Two of three calibrated views hold another person's legs (the true legs shifted 0.5 m, so
+    the two views agree with each other and the triangulation keeps them): the limb-length check
+    drops those keypoints and the published knees and ankles stay far closer to the truth than
+    without it (which fits the other person's legs)."""
+    models = ScoreHMRModels.load()
+    clip = heldout_clips(load_mocap())["humanoid3d_dance_b"]
+    scene = make_scene(models.body_model, clip, 3, seed=3, frames=slice(0, 24, 4), corruption=CLEAN)
+    names = get_layout("blazepose33").keypoint_names
+    legs = [
+        names.index(f"{s}_{p}") for s in ("left", "right") for p in ("knee", "ankle", "heel", "foot_index")
+    ]
+    other = scene.keypoints3d_world[:, legs] + torch.tensor([0.5, 0.0, 0.0])
+    kp = scene.keypoints2d.clone()
+    for v in (0, 1):
+        cam = world_to_camera(other.reshape(1, -1, 3), scene.cameras.R[v : v + 1], scene.cameras.t[v : v + 1])
+        kp[:, v, legs] = project(cam, scene.cameras.K[v : v + 1]).reshape(scene.num_frames, len(legs), 2)
+    mixed = dataclasses.replace(scene, keypoints2d=kp)
+    leg_joints = [JOINT_INDEX[f"{s}_{p}"] for s in ("left", "right") for p in ("knee", "ankle")]
+    errors = {}
+    for tol in (0.35, None):
+        est = StreamingEstimator(models, dataclasses.replace(PRESETS["realtime"], limb_length_tolerance=tol))
+        err = []
+        for t in range(scene.num_frames):
+            body = est.process(round(t * 4e9 / scene.fps), calibrated_views(mixed, t))[0]
+            err.append((body.joints[leg_joints] - scene.joints_world[t, leg_joints]).norm(dim=-1).mean())
+        errors[tol] = float(torch.stack(err).mean())
+        assert (est.limb_keypoints_rejected > 0) == (tol is not None)
+    assert errors[0.35] < 0.6 * errors[None], errors

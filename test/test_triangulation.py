@@ -87,3 +87,35 @@ def test_swap_resolution_on_a_lying_pose(lying, swapped):
         assert flips == [v == swapped for v in range(3)], (t, flips)
         none = resolve_swaps(P, lying.keypoints2d_clean[t, views], lying.confidence[t, views], FLIP)
         assert none == [False] * 3
+
+
+def test_implausible_limbs_flags_bones_no_body_has(lying):
+    """Exact keypoints of one frame judged against the same body in another pose: nothing flagged,
+    also under 2 cm noise. A knee alone 40 cm off flags the knee; the whole lower leg 40 cm off
+    (someone else's) flags knee, ankle and foot; a shoulder 50 cm off flags the shoulder, not its
+    arm; a hip not triangulated leaves its leg unjudged."""
+    from scorehmr_ros.core.triangulation import implausible_limbs
+
+    names = get_layout("blazepose33").keypoint_names
+    ix = {n: i for i, n in enumerate(names)}
+    pts, other_pose = lying.keypoints3d_world[0].clone(), lying.keypoints3d_world[-1]
+
+    def flagged(points):
+        return {names[i] for i in torch.nonzero(implausible_limbs(points, other_pose, names)).flatten()}
+
+    assert flagged(pts) == set()
+    gen = torch.Generator().manual_seed(0)
+    assert flagged(pts + 0.02 * torch.randn(pts.shape, generator=gen)) == set()
+    thigh = torch.nn.functional.normalize(pts[ix["left_knee"]] - pts[ix["left_hip"]], dim=0)
+    knee_only = pts.clone()
+    knee_only[ix["left_knee"]] += 0.4 * thigh
+    assert flagged(knee_only) == {"left_knee"}
+    lower_leg = pts.clone()
+    leg = [ix[n] for n in ("left_knee", "left_ankle", "left_heel", "left_foot_index")]
+    lower_leg[leg] += 0.4 * thigh
+    assert flagged(lower_leg) == {"left_knee", "left_ankle", "left_heel", "left_foot_index"}
+    shoulder = pts.clone()
+    shoulder[ix["left_shoulder"]] += torch.tensor([0.0, 0.5, 0.0])
+    assert flagged(shoulder) == {"left_shoulder"}
+    lower_leg[ix["left_hip"]] = float("nan")
+    assert flagged(lower_leg) == set()

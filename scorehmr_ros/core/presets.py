@@ -110,6 +110,13 @@ class StreamingConfig:
         ``"pivot"`` (the conditioning view's regression).
     reject_outlier_views: calibrated sets: a view the robust triangulation rejected for a keypoint
         (reprojection residual) does not guide that keypoint, in the fit nor in the refinement.
+    limb_length_tolerance: calibrated sets: triangulated keypoints whose bones (limbs, torso) are
+        longer or shorter than the regressed shape's by more than this fraction (and 8 cm)
+        (``core.triangulation.implausible_limbs``) are not triangulated, and the views that agreed
+        on them do not guide them (e.g. two views holding someone else's legs); views the
+        triangulation had rejected there still do. None (default): no check - on ordinary
+        detector noise it flags right limbs next to a wrong root, with the regressed shape's
+        lengths, and made the calibrated held-out error worse (docs/DEVELOPMENT.md).
     fit: the multi-view fit's settings (core.calibrated_fit.FitConfig).
     fit_memory_s: in a stream, the fit starts from the last fit's body pose when it is at most this
         old, and from the running mean of the fitted shapes (one person, one shape); 0: every set
@@ -142,6 +149,7 @@ class StreamingConfig:
     cold_start_guard: bool = True
     calibrated_refine: RefineConfig | None = None
     reject_outlier_views: bool = True
+    limb_length_tolerance: float | None = None
     fit: FitConfig = field(default_factory=FitConfig)
     fit_memory_s: float = 0.5
 

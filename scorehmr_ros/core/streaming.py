@@ -48,6 +48,7 @@ from scorehmr_ros.core.presets import DEFAULT_PRESET, PRESETS, StreamingConfig
 from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
 from scorehmr_ros.core.triangulation import (
     Triangulation,
+    implausible_limbs,
     projection_matrices,
     resolve_swaps,
     rigid_fit,
@@ -186,6 +187,7 @@ class StreamingEstimator:
         self._last_fit = None  # (stamp_ns, BodyFit) of the last calibrated multi-view fit
         self._fit_betas, self._fit_count = None, 0  # running sum of the fitted shapes
         self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
+        self.limb_keypoints_rejected = 0  # limb keypoints dropped for an impossible bone length (diagnostics)
         self.cold_starts_kept = 0  # cold samples that kept their start (diagnostics)
 
     def reset(self) -> None:
@@ -326,6 +328,19 @@ class StreamingEstimator:
             for i, v in enumerate(views)
         ]
         tri = triangulate(P, kp, conf)
+        betas = out.betas.mean(0)
+        eye = torch.eye(3)
+        mean_pose = roma.special_procrustes(out.rotations[:, 1:].sum(0))
+        kp0 = bm.pose_keypoints(eye[None], mean_pose[None], betas[None], None, LAYOUT)[0]  # (33, 3)
+        if self.config.limb_length_tolerance is not None:  # limbs no body of this shape can have
+            names = get_layout(LAYOUT).keypoint_names
+            bad = implausible_limbs(tri.points, kp0, names, tolerance=self.config.limb_length_tolerance)
+            if bool(bad.any()):  # the views that agreed on it are wrong there; the others may be right
+                self.limb_keypoints_rejected += int(bad.sum())
+                conf = conf * ~(tri.used & bad)
+                points = tri.points.masked_fill(bad[:, None], float("nan"))
+                tri = replace(tri, points=points, used=tri.used & ~bad)
+                views = [replace(v, confidence=conf[i]) for i, v in enumerate(views)]
         # Views the triangulation rejected for a keypoint do not guide it (fit or refinement).
         if self.config.reject_outlier_views:
             conf = conf * torch.where(tri.valid[None], tri.used, conf > CONFIDENT)
@@ -334,18 +349,14 @@ class StreamingEstimator:
         self._pivot = views[p].camera
         pivot_to_ref = cam_to_ref[p]
         pivot_to_view = torch.linalg.inv(cam_to_ref) @ pivot_to_ref
-        betas = out.betas.mean(0)
-        if self.config.body_pose_start in ("mean", "fit"):
-            body_pose = roma.special_procrustes(out.rotations[:, 1:].sum(0))
-        else:
-            body_pose = out.rotations[p, 1:]
-        eye = torch.eye(3)
+        body_pose = mean_pose if self.config.body_pose_start in ("mean", "fit") else out.rotations[p, 1:]
         # Start: orientation and position from the triangulated torso (reference frame).
         torso = torch.tensor(TORSO)
         ok = tri.valid[torso]
         orient, pelvis, job = None, None, None
         if int(ok.sum()) >= 3:
-            kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]  # (33, 3)
+            if body_pose is not mean_pose:
+                kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
             orient, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
             pelvis = orient @ J0 + t

@@ -244,3 +244,98 @@ def rigid_fit(
     R = Vh.T @ D @ U.T
     t = cx - R @ cs
     return R.to(source.dtype), t.to(source.dtype)
+
+
+# Limb chains (root -> middle -> end) by keypoint name; a bone's length is pose-invariant.
+LIMB_CHAINS: tuple[tuple[str, str, str], ...] = tuple(
+    (f"{side}_{a}", f"{side}_{b}", f"{side}_{c}")
+    for side in ("left", "right")
+    for a, b, c in (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist"))
+)
+
+
+# Keypoints that hang below a limb's end (flagged with it).
+EXTREMITIES: dict[str, tuple[str, ...]] = {
+    f"{side}_{end}": tuple(f"{side}_{p}" for p in parts)
+    for side in ("left", "right")
+    for end, parts in (("ankle", ("heel", "foot_index")), ("wrist", ("pinky", "index", "thumb")))
+}
+
+
+TORSO_BONES: tuple[tuple[str, str], ...] = (
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "right_hip"),
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_shoulder", "right_hip"),
+    ("right_shoulder", "left_hip"),
+)
+
+
+TORSO_TOLERANCE = (0.2, 0.08)  # (fraction, metres) for the torso bones
+
+
+def implausible_limbs(
+    points: torch.Tensor,
+    expected: torch.Tensor,
+    names: Sequence[str],
+    *,
+    tolerance: float = 0.35,
+    min_error_m: float = 0.15,
+) -> torch.Tensor:
+    """(K,) bool: triangulated keypoints that no body of the person's shape can have.
+
+    points (K, 3): triangulated keypoints (NaN = not triangulated); expected (K, 3): the same
+    keypoints on a body of the person's shape in any pose (only distances are used); names: the
+    layout's K keypoint names. A bone is implausible when its length differs from the expected one
+    by more than ``max(tolerance x expected, min_error_m)``; bones with an end not triangulated are
+    not judged. Along each :data:`LIMB_CHAINS` chain root -> middle -> end:
+
+    * root-middle implausible, middle-end plausible: if the root agrees with the torso (every
+      judged :data:`TORSO_BONES` bone at it within :data:`TORSO_TOLERANCE`, at least one) the
+      middle and end are someone else's (e.g. two views whose crops hold another person's legs):
+      both are flagged, with the end's :data:`EXTREMITIES`; otherwise the root is flagged;
+    * both bones implausible: the middle is flagged, and the end too when it is farther from the
+      root than the two bones can reach;
+    * only middle-end implausible: the end and its extremities are flagged.
+    """
+    index = {n: i for i, n in enumerate(names)}
+    bad = torch.zeros(points.shape[0], dtype=torch.bool)
+
+    def judge(a: int, b: int, tol: float = tolerance, min_m: float = min_error_m) -> bool | None:
+        length = (points[a] - points[b]).norm()  # True = plausible, None = not judged
+        if not torch.isfinite(length):
+            return None
+        want = float((expected[a] - expected[b]).norm())
+        return abs(float(length) - want) <= max(tol * want, min_m)
+
+    def torso_agrees(a: int) -> bool:  # the torso is nearly rigid: a tighter test
+        tol, min_m = TORSO_TOLERANCE
+        verdicts = [
+            judge(index[x], index[y], tol, min_m) for x, y in TORSO_BONES if a in (index[x], index[y])
+        ]
+        return any(v is True for v in verdicts) and not any(v is False for v in verdicts)
+
+    def flag_end(c: str) -> None:
+        bad[[index[c]] + [index[n] for n in EXTREMITIES.get(c, ()) if n in index]] = True
+
+    for chain in LIMB_CHAINS:
+        if not all(n in index for n in chain):
+            continue
+        a, b, c = (index[n] for n in chain)
+        upper, lower = judge(a, b), judge(b, c)
+        if upper is False and lower is not False:
+            if torso_agrees(a):
+                bad[b] = True
+                if lower is True:
+                    flag_end(chain[2])
+            else:
+                bad[a] = True
+        elif upper is False and lower is False:
+            bad[b] = True
+            reach = float((expected[a] - expected[b]).norm() + (expected[b] - expected[c]).norm())
+            if judge(a, c) is not None and float((points[a] - points[c]).norm()) > reach * (1 + tolerance):
+                flag_end(chain[2])
+        elif upper is True and lower is False:
+            flag_end(chain[2])
+    return bad
