@@ -404,6 +404,43 @@ def table_bench_accuracy(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + note + _source(eval_dir, ["bench_accuracy.json"], command)
 
 
+BENCH_CALIBRATED_SETTINGS = (("noisy", 4), ("hard", 4), ("e2e", 3), ("e2e-unusual", 5))
+BENCH_CALIBRATED_METHODS = (
+    ("dlt", "DLT triangulation"),
+    ("smplify-calibrated", "SMPLify calibrated"),
+    ("scorehmr-calibrated", "ScoreHMR calibrated (node, realtime)"),
+    ("smplify-combined", "SMPLify combined (uncalibrated)"),
+    ("scorehmr-combined", "ScoreHMR combined (uncalibrated)"),
+)
+
+
+def table_bench_calibrated(eval_dir: Path) -> str:
+    """The bench's calibrated rows and fixed-frame columns (every row: docs/eval/bench_accuracy.md)."""
+    rec = _load(eval_dir, "bench_accuracy.json")
+    rows = {(r["setting"], r["views"], r["method"]): r for r in rec["rows"]}
+
+    def cell(x, spec=".1f"):
+        return f"{x:{spec}}" if x is not None else ""
+
+    lines = [
+        "| obs. | views | method | limbs, fixed frame | pelvis mean / max | MPJPE, fixed frame "
+        "| MPJPE | PA-MPJPE | ms/view-frame |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for setting, views in BENCH_CALIBRATED_SETTINGS:
+        for method, label in BENCH_CALIBRATED_METHODS:
+            r = rows.get((setting, views, method))
+            if r is None:
+                continue
+            lines.append(
+                f"| {setting} | {views} | {label} | {cell(r['limb_fixed'])} | {cell(r['pelvis'], '.0f')} / "
+                f"{cell(r.get('pelvis_max'), '.0f')} | {cell(r['mpjpe_fixed'])} | {cell(r['mpjpe'])} | "
+                f"{cell(r['pa_mpjpe'])} | {cell(r['ms_per_view_frame'])} |"
+            )
+    command = _argv_command(rec, "make bench-accuracy")
+    return "\n".join(lines) + "\n" + _source(eval_dir, ["bench_accuracy.json"], command)
+
+
 def table_regressor(eval_dir: Path) -> str:
     rec = _load(eval_dir, "regressor.json")
     lines = [
@@ -635,6 +672,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "speed_early_stop": table_speed_early_stop,
     "node": table_node,
     "bench_accuracy": table_bench_accuracy,
+    "bench_calibrated": table_bench_calibrated,
     "regressor": table_regressor,
     "regressor_corruption": table_regressor_corruption,
     "augmentation": table_augmentation,

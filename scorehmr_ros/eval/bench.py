@@ -125,6 +125,8 @@ class BenchConfig:
     unusual_views: int = 5
     calibrated: bool = True  # dlt / smplify-calibrated / scorehmr-calibrated rows on 2+ views
     calibrated_preset: str = "realtime"
+    select_settings: bool = False  # True: the e2e settings run only when named in ``settings``
+    denoiser_path: str | None = None  # None: the packaged prior
     threads: int = 1
     quick: bool = False
 
@@ -475,7 +477,7 @@ def _jsonable(x):
 
 def _scene_jobs(models, cfg: BenchConfig):
     """(setting, views, scene, images or None) for every evaluated scene."""
-    for setting in cfg.settings:
+    for setting in [x for x in cfg.settings if x in SETTINGS]:
         for V in cfg.views:
             scenes = heldout_scenes(
                 models.body_model, V, cfg.seed, cfg.frame_stride, cfg.max_frames, SETTINGS[setting]
@@ -483,10 +485,12 @@ def _scene_jobs(models, cfg: BenchConfig):
             for s in scenes:
                 if cfg.clips is None or s.clip_name in cfg.clips:
                     yield setting, V, s, None
-    for clip, seed in e2e_render_seeds(cfg).items():
-        yield "e2e", cfg.e2e_views, clip, seed
-    for clip, seed in unusual_render_seeds(cfg).items():
-        yield "e2e-unusual", cfg.unusual_views, clip, seed
+    if "e2e" in cfg.settings or not cfg.select_settings:
+        for clip, seed in e2e_render_seeds(cfg).items():
+            yield "e2e", cfg.e2e_views, clip, seed
+    if "e2e-unusual" in cfg.settings or not cfg.select_settings:
+        for clip, seed in unusual_render_seeds(cfg).items():
+            yield "e2e-unusual", cfg.unusual_views, clip, seed
 
 
 def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
@@ -494,7 +498,7 @@ def run_accuracy(cfg: BenchConfig, out: Path) -> dict:
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    models = ScoreHMRModels.load()
+    models = ScoreHMRModels.load(denoiser_path=cfg.denoiser_path)
     prior = GMMPosePrior.load()
     jobs = list(_scene_jobs(models, cfg))
     acc: dict = defaultdict(lambda: defaultdict(list))  # (setting, V, method) -> key -> list
@@ -846,6 +850,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-frames", type=int, help="frames per clip after striding (default 50; 0 = all)")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch threads (default 1)")
+    p.add_argument(
+        "--settings", nargs="+", choices=[*SETTINGS, *E2E_SETTINGS], help="only these (default: all)"
+    )
+    p.add_argument("--no-sweeps", action="store_true", help="skip the accuracy-vs-time sweeps")
+    p.add_argument("--denoiser", help="prior weights to use instead of the packaged ones (experiments)")
     sub.add_parser("speed", help="see scripts/bench_speed.py")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["speed"]:  # implemented in scripts/bench_speed.py; forward its arguments
@@ -863,6 +872,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg.max_frames = args.max_frames or None
     if args.seed is not None:
         cfg.seed = args.seed
+    if args.settings:
+        cfg.settings, cfg.select_settings = tuple(args.settings), True
+    if args.denoiser:
+        cfg.denoiser_path = args.denoiser
+    if args.no_sweeps:
+        cfg.sweep_variants = ()
     if args.threads:
         cfg.threads = args.threads
     run_accuracy(cfg, args.out)
