@@ -138,7 +138,9 @@ class StepReport:
     """What one :meth:`Stream.push_many` call did, for diagnostics.
 
     view_drops: (camera, reason, detail) for views left out; sets_without_person: sets with no
-    usable view; sets_refined: sets that entered the window; timings_ms: detection / estimation.
+    usable view; sets_refined: sets that entered the window; rejected_stamps: stamps of bodies not
+    published because their calibrated views contradict them (``StreamingConfig.max_body_error_rel``);
+    timings_ms: detection / estimation.
     Multi-person mode: tracked_ids: ids alive after the call (seen or coasting); removed_ids: ids
     whose track ended in this call (their remaining frames are in ``bodies``); people_per_set:
     confirmed people estimated in each set.
@@ -149,10 +151,20 @@ class StepReport:
     sets_without_person: int = 0
     sets_refined: int = 0
     flips_chosen: int = 0
+    rejected_stamps: list[int] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     tracked_ids: list[str] = field(default_factory=list)
     removed_ids: list[str] = field(default_factory=list)
     people_per_set: list[int] = field(default_factory=list)
+
+
+def _take_rejected(cores) -> list[int]:
+    """Stamps of the bodies the cores did not publish since last asked (core.streaming.body_agrees)."""
+    stamps = []
+    for core in cores:
+        stamps += core.rejected_stamps
+        core.rejected_stamps.clear()
+    return stamps
 
 
 class Estimator:
@@ -415,6 +427,7 @@ class Stream(_CameraDetectors):
             report.bodies += [self.estimator.to_body(f, want_vertices) for f in self._core.flush()]
         report.sets_refined = len(ready)
         report.flips_chosen = self._core.flips_chosen
+        report.rejected_stamps = _take_rejected([self._core])
         report.timings_ms = {
             "detection": 1000 * (t1 - t0),
             "estimation": 1000 * (t2 - t1),
@@ -595,6 +608,7 @@ class MultiPersonStream(_CameraDetectors):
             if core is not None:
                 fused += [(body_id, f) for f in core.flush()]
                 self.flips_chosen += core.flips_chosen
+                report.rejected_stamps += _take_rejected([core])
         if self.one_shot:
             for body_id, core in self.cores.items():
                 fused += [(body_id, f) for f in core.flush()]
@@ -604,6 +618,7 @@ class MultiPersonStream(_CameraDetectors):
         report.tracked_ids = sorted((tr.id for tr in self.tracker.confirmed_tracks()), key=_id_key)
         report.removed_ids = removed
         report.flips_chosen = self.flips_chosen + sum(c.flips_chosen for c in self.cores.values())
+        report.rejected_stamps += _take_rejected(self.cores.values())
         report.timings_ms = {
             "detection": 1000 * (t1 - t0),
             "association": 1000 * (t2 - t1),

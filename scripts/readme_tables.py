@@ -302,8 +302,9 @@ def table_demo(eval_dir: Path) -> str:
             "sets in the measured window",
             f"{acc.get('sets', 0)} synchronised, {acc.get('published', 0)} bodies published, "
             f"{acc.get('dropped_queue', 0)} dropped by the newest-set queue, "
-            f"{acc.get('no_person', 0)} without a person, {sync} dropped by the synchroniser, "
-            f"{acc.get('compute_errors', 0)} compute errors",
+            f"{acc.get('no_person', 0)} without a person, "
+            f"{acc.get('sets_rejected', 0)} whose bodies the views contradicted (not published), "
+            f"{sync} dropped by the synchroniser, {acc.get('compute_errors', 0)} compute errors",
         ),
         (
             "recording",

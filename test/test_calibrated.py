@@ -153,3 +153,48 @@ def test_cold_start_is_not_worse_than_the_regressor(models):
             start = StreamingEstimator(models, start_cfg).process(0, [view])[0].view_errors_px["cam"]
             out = StreamingEstimator(models, PRESETS["realtime"]).process(0, [view])[0].view_errors_px["cam"]
             assert out <= start + 1e-3, (scene.clip_name, v, start, out)
+
+
+NAMES = get_layout("blazepose33").keypoint_names
+LOWER_BODY = [
+    NAMES.index(f"{side}_{part}")
+    for side in ("left", "right")
+    for part in ("hip", "knee", "ankle", "heel", "foot_index")
+]
+
+
+def test_lower_body_unseen_in_every_view_is_placed_by_the_upper_body(models):
+    """Hips (and legs) unseen in every view: too little torso for the torso placement, so the body is
+    placed on the triangulated upper body and fitted to every view, not left at one view's
+    monocular depth; a body is published for every set, its pelvis within 0.25 m."""
+    clip = heldout_clips(load_mocap())["humanoid3d_dance_b"]
+    scene = make_scene(models.body_model, clip, 3, seed=3, frames=slice(0, 40, 10))
+    est = StreamingEstimator(models, FAST)
+    for t in range(scene.num_frames):
+        views = [dataclasses.replace(v, confidence=v.confidence.clone()) for v in _views(scene, t)]
+        for v in views:
+            v.confidence[LOWER_BODY] = 0.0
+        body = est.process(round(t * 10e9 / 30), views)[0]
+        pelvis_err = (body.joints[0] - _gt_in(scene, t, body.frame)[0]).norm()
+        assert pelvis_err < 0.25, (t, float(pelvis_err))  # torso-only placement: up to 2.3 m
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_body_that_its_views_contradict_is_not_published(models, lying, guard):
+    """Two calibrated views that hold different bodies (cam2 sees the person 1 m higher than cam1
+    does): no body explains both, so none is published and the rejection is counted; without the
+    guard one is."""
+    config = FAST if guard else dataclasses.replace(FAST, max_body_error_rel=None)
+    est = StreamingEstimator(models, config)
+    published = []
+    for t in range(lying.num_frames):
+        cam1, cam2 = _views(lying, t, drop=(2,))
+        lifted = lying.keypoints3d_world[t] + torch.tensor([0.0, 1.0, 0.0])  # world: y up
+        cam = lying.cameras
+        uvw = (lifted @ cam.R[1].T + cam.t[1]) @ cam.K[1].T
+        cam2 = dataclasses.replace(cam2, keypoints=(uvw[:, :2] / uvw[:, 2:]).float())
+        published += est.process(round(t * 0.1e9), [cam1, cam2])
+    if guard:
+        assert published == [] and est.bodies_rejected == lying.num_frames
+    else:
+        assert len(published) == lying.num_frames and est.bodies_rejected == 0

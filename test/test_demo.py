@@ -66,7 +66,7 @@ def test_demo_exact_accounting(demo_run):
     assert dropped == 0 and int(final["compute_errors"]) == 0, final
     assert no_person <= 1, final  # MediaPipe may miss its very first detection
     counts = read_mcap_summary(mcap)
-    assert published == sets - no_person, final
+    assert published == sets - no_person - int(final["sets_rejected"]), final
     assert counts[f"{NODE}/bodies"] == published, counts
     assert counts[GROUND_TRUTH_TOPIC] == FRAMES
     for cam in ("cam1", "cam2", "cam3"):  # the camera images are in the recording

@@ -56,6 +56,24 @@ def test_one_outlier_view_is_rejected(lying):
     assert (naive.points[ok] - lying.keypoints3d_world[0, ok]).norm(dim=-1).mean() > 0.02
 
 
+def test_keypoints_whose_only_views_disagree_are_not_triangulated(lying):
+    """Keypoints seen by exactly two views that disagree (one of them 80 px off) cannot be
+    repaired: they are not triangulated, with two views or with four of which two miss them; the
+    keypoints the views agree on still are."""
+    kp = lying.keypoints2d_clean[0].clone()
+    conf = torch.ones(4, kp.shape[1])
+    wrong = torch.tensor([11, 12, 23, 24])  # shoulders and hips
+    kp[1, wrong] += 80.0
+    pair = triangulate(_rig(lying, [0, 1]), kp[[0, 1]], conf[[0, 1]])
+    conf[2:, wrong] = 0.0  # the other two views miss them
+    four = triangulate(_rig(lying, [0, 1, 2, 3]), kp, conf)
+    for tri in (pair, four):
+        assert not tri.valid[wrong].any() and not tri.used[:, wrong].any()
+        ok = tri.valid
+        assert ok.sum() >= 25
+        assert (tri.points[ok] - lying.keypoints3d_world[0, ok]).norm(dim=-1).max() < 1e-3
+
+
 def test_low_visibility_keypoints_fall_back_to_the_light_views(lying):
     """Occluded hips come with visibility below 0.3 in most views but right positions: they are
     triangulated from those views (weighted) rather than left out, which breaks the torso start."""

@@ -129,6 +129,12 @@ class StreamingConfig:
     temporal_interval_s: frame interval at which ``weights["temporal"]`` is the per-frame weight.
     cold_start_guard: a sample with no previous frame keeps its start (the regressor's, or the
         triangulated one) when refinement made its 2D error worse.
+    max_body_error_rel: calibrated sets: the one body is not published (nor kept as the next
+        frame's anchor) when its keypoints' mean reprojection error in the median view exceeds this
+        fraction of that view's keypoint bounding-box diagonal, or it lies behind a camera that
+        sees it (``core.streaming.body_agrees``): the views contradict it. None: publish every body.
+        Uncalibrated views are each refined on their own keypoints, so reprojection cannot show a
+        contradiction there and no check is made.
     calibrated_refine: the schedule of windows holding calibrated one-sample frames (None: ``refine``).
         Those samples start from the multi-view fit and are guided by every view at once: a shallow
         inversion with small steps (τ 10, step 1) keeps the fit's accuracy and adds the prior and the
@@ -152,6 +158,7 @@ class StreamingConfig:
     limb_length_tolerance: float | None = None
     fit: FitConfig = field(default_factory=FitConfig)
     fit_memory_s: float = 0.5
+    max_body_error_rel: float | None = 0.1
 
 
 PRESETS: dict[str, StreamingConfig] = {

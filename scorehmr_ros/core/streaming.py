@@ -58,7 +58,12 @@ from scorehmr_ros.core.window_batch import WindowBatch, refine_windows
 
 LAYOUT = "blazepose33"
 FUSED = "<calibrated>"  # key of the one sample per frame of a calibrated set
-TORSO = (11, 12, 23, 24)  # blazepose33 left/right shoulder, left/right hip
+TORSO = tuple(
+    get_layout(LAYOUT).keypoint_names.index(f"{side}_{part}")
+    for part in ("shoulder", "hip")
+    for side in ("left", "right")
+)
+MIN_SPREAD_M = 0.05  # keypoints spanning less than this in two directions cannot fix an orientation
 MIN_INTERVAL_S = 1e-4  # stamps closer than this are treated as carrying no timing
 MIN_CONFIDENT_KEYPOINTS = 6
 CONFIDENT = 0.3
@@ -138,6 +143,46 @@ class _Calib:
     triangulation: Triangulation
 
 
+def _place_on_triangulation(
+    body_keypoints: torch.Tensor, tri: Triangulation
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Rigid placement (R (3, 3), t (3,)) of a body's keypoints (33, 3; body frame) on the
+    triangulated ones: the torso (shoulders, hips) when at least three of it were triangulated, else
+    every triangulated keypoint; None when those do not span two directions (fewer than three
+    points, or nearly collinear)."""
+    torso = torch.zeros_like(tri.valid)
+    torso[list(TORSO)] = True
+    for use in (tri.valid & torso, tri.valid):
+        src = body_keypoints[use]
+        if len(src) >= 3 and float(torch.linalg.svdvals(src - src.mean(0))[1]) >= MIN_SPREAD_M:
+            return rigid_fit(src, tri.points[use], torch.ones(len(src)))
+    return None
+
+
+def body_agrees(body: FusedBody, max_error_rel: float) -> bool:
+    """Whether a body may be published: finite, in front of every camera that sees it, and its
+    keypoints' mean reprojection error in a view, relative to the diagonal of that view's confident
+    keypoints' bounding box, at most ``max_error_rel`` in the median view (the mean of the two
+    middle ones for an even count; views with fewer than three confident keypoints do not count).
+    A body that fails was computed from keypoints it does not explain (a view holding someone else,
+    a start the fit could not recover from)."""
+    if not bool(torch.isfinite(body.joints).all()):
+        return False
+    rel = []
+    for state in body.views:
+        obs = state.observation
+        seen = obs.confidence > CONFIDENT
+        if int(seen.sum()) < 3:
+            continue
+        if float(state.transl[2]) <= 0:  # root translation behind this camera's image plane
+            return False
+        pts = obs.keypoints[seen]
+        diagonal = float((pts.max(0).values - pts.min(0).values).norm())
+        rel.append(body.view_errors_px.get(obs.camera, float("nan")) / max(diagonal, 1.0))
+    rel = torch.tensor(rel, dtype=torch.float64)
+    return len(rel) > 0 and not bool(rel.isnan().any()) and float(rel.quantile(0.5)) <= max_error_rel
+
+
 @dataclass
 class _CalibStart:
     """A calibrated sample waiting for its multi-view fit (process_people batches the fits of every
@@ -189,6 +234,8 @@ class StreamingEstimator:
         self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
         self.limb_keypoints_rejected = 0  # limb keypoints dropped for an impossible bone length (diagnostics)
         self.cold_starts_kept = 0  # cold samples that kept their start (diagnostics)
+        self.bodies_rejected = 0  # bodies not published: they disagree with their keypoints (diagnostics)
+        self.rejected_stamps: list[int] = []  # their stamps, for a caller to take (and clear)
 
     def reset(self) -> None:
         self._free.clear()
@@ -350,15 +397,20 @@ class StreamingEstimator:
         pivot_to_ref = cam_to_ref[p]
         pivot_to_view = torch.linalg.inv(cam_to_ref) @ pivot_to_ref
         body_pose = mean_pose if self.config.body_pose_start in ("mean", "fit") else out.rotations[p, 1:]
-        # Start: orientation and position from the triangulated torso (reference frame).
-        torso = torch.tensor(TORSO)
-        ok = tri.valid[torso]
+        # Start: orientation and position from the triangulated keypoints (reference frame).
         orient, pelvis, job = None, None, None
-        if int(ok.sum()) >= 3:
+        placed = _place_on_triangulation(kp0, tri)
+        if placed is None and bool(tri.valid.any()):  # too few points to orient: the pivot's view
+            R_pr = cam_to_ref[p, :3, :3]
+            orient = R_pr @ out.rotations[p, 0]
+            ok = tri.valid
+            placed = orient, tri.points[ok].mean(0) - orient @ kp0[ok].mean(0)
+        if placed is not None:
             if body_pose is not mean_pose:
                 kp0 = bm.pose_keypoints(eye[None], body_pose[None], betas[None], None, LAYOUT)[0]
+                placed = _place_on_triangulation(kp0, tri) or placed
+            orient, t = placed
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
-            orient, t = rigid_fit(kp0[torso][ok], tri.points[torso][ok], torch.ones(int(ok.sum())))
             pelvis = orient @ J0 + t
             if self.config.body_pose_start == "fit":  # conf: without the rejected views if configured
                 job = self._fit_job(stamp_ns, P, kp, conf, orient, body_pose, betas, pelvis)
@@ -619,11 +671,17 @@ class StreamingEstimator:
         out = []
         while self._free and (force or len(self._free) >= self.config.free_frames):
             frame = self._free.popleft()
+            fused = self._publish_calibrated(frame, timings, sets_in_call) if frame.calib else None
+            fused = fused or self._fuse(frame, timings, sets_in_call)
+            limit = self.config.max_body_error_rel
+            if frame.calib is not None and limit is not None and not body_agrees(fused, limit):
+                self.bodies_rejected += 1  # not published, nor kept as the next frames' anchor
+                self.rejected_stamps.append(frame.stamp_ns)
+                continue
             for s in frame.views:
                 self._anchor[s.camera] = s
                 self._anchor_stamp[s.camera] = frame.stamp_ns
-            fused = self._publish_calibrated(frame, timings, sets_in_call) if frame.calib else None
-            out.append(fused or self._fuse(frame, timings, sets_in_call))
+            out.append(fused)
         return out
 
     @torch.no_grad()

@@ -9,7 +9,9 @@ camera), built from each view's intrinsics and its camera→reference transform 
   every pair of views is a hypothesis; the views that reproject within ``max_residual_px`` of the
   pair's point are its inliers, and the keypoint is triangulated from the largest inlier set (so
   one confidently wrong view is rejected even when it would drag a least-squares fit of all views).
-  A keypoint seen by fewer than ``min_views`` consistent views is not triangulated.
+  A keypoint seen by fewer than ``min_views`` consistent views is not triangulated, nor one whose
+  final point any of its views places more than ``max_residual_px`` away or behind the camera
+  (e.g. seen by exactly two views that disagree: nothing can be rejected, so nothing is kept).
 * :func:`labelling_costs` / :func:`resolve_swaps`: per view, keep or swap the detector's left/right
   labels by the triangulation residual of each joint labelling of all views (the labelling under
   which the views agree in 3D). Swapping every view gives the same residual (the body's mirror
@@ -152,9 +154,16 @@ def _triangulate_once(
         used[:, keep] = refit[:, keep]
     w = conf * used
     X = weighted_dlt(P, kp, w)
-    X[used.sum(0) < min_views] = float("nan")
-    res = (project_points(P.double(), torch.nan_to_num(X)) - kp).norm(dim=-1)
-    res = torch.where(seen & torch.isfinite(X).all(-1), res, torch.full_like(res, float("nan")))
+    Xf = torch.nan_to_num(X)
+    res = (project_points(P.double(), Xf) - kp).norm(dim=-1)  # (V, K)
+    depth = torch.einsum("vj,kj->vk", P[:, 2, :3].double(), Xf) + P[:, 2, 3:].double()
+    # A point stands only if every view it rests on agrees with it and sees it in front: keypoints
+    # with no consistent pair (e.g. seen by just two views that disagree) are not triangulated.
+    agree = torch.isfinite(X).all(-1) & ((res <= max_residual_px) & (depth > 0) | ~used).all(0)
+    failed = ~agree | (used.sum(0) < min_views)
+    X[failed] = float("nan")
+    used = used & ~failed
+    res = torch.where(seen & ~failed, res, torch.full_like(res, float("nan")))
     return Triangulation(X.to(keypoints.dtype), used, res.to(keypoints.dtype))
 
 

@@ -109,6 +109,7 @@ class JobResult:
     view_drops: list[tuple[str, str, str]] = field(default_factory=list)  # (camera, reason, detail)
     sets_without_person: int = 0
     flips_chosen: int = 0
+    rejected_stamps: list[int] = field(default_factory=list)  # bodies the views contradicted, not published
     timings_ms: dict[str, float] = field(default_factory=dict)
     sets_refined: int = 0  # sets with a usable view, refined together in this job
     error: str | None = None
@@ -325,6 +326,7 @@ class _Pipeline:
             view_drops=step.view_drops,
             sets_without_person=step.sets_without_person,
             flips_chosen=step.flips_chosen,
+            rejected_stamps=list(step.rejected_stamps),
             timings_ms=timings,
             sets_refined=step.sets_refined,
             tracked_ids=list(step.tracked_ids) if self.multi else None,

@@ -66,6 +66,7 @@ COUNTERS = (
     "sets",
     "published",
     "no_person",
+    "sets_rejected",
     "dropped_queue",
     "dropped_stamp",
     "compute_errors",
@@ -400,6 +401,7 @@ def print_summary(summary: dict, out: Path, mcap_path: Path) -> None:
             f"  drop accounting, measured window: {acc.get('sets', 0)} sets synchronised, "
             f"{acc.get('published', 0)} published, {acc.get('dropped_queue', 0)} dropped by the "
             f"newest-set queue (node busy), {acc.get('no_person', 0)} without a person, "
+            f"{acc.get('sets_rejected', 0)} whose bodies the views contradicted, "
             f"{sync} dropped by the synchroniser, {acc.get('compute_errors', 0)} compute errors"
         )
         print(
@@ -591,10 +593,11 @@ class _BodyCounter:
 
 
 def sets_accounted(diag: dict[str, str]) -> tuple[int, int]:
-    """(sets synchronised, sets with an outcome: published, no person, dropped or failed)."""
+    """(sets synchronised, sets with an outcome: published, no person, dropped, rejected or failed)."""
     n = {k: int(_number(diag.get(k, "0"))) for k in ("sets", "published", "no_person", "dropped_queue")}
     done = n["published"] + n["no_person"] + n["dropped_queue"]
-    done += int(_number(diag.get("dropped_stamp", "0"))) + int(_number(diag.get("compute_errors", "0")))
+    for key in ("dropped_stamp", "compute_errors", "sets_rejected"):
+        done += int(_number(diag.get(key, "0")))
     return n["sets"], done
 
 

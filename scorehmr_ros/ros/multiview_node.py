@@ -385,6 +385,16 @@ class MultiviewNode(LifecycleNode):
         for cam, reason, detail in result.view_drops:
             self._drop(cam, reason, detail)
         self.metrics.count("no_person", result.sets_without_person)
+        if result.rejected_stamps:  # a set whose every body was rejected has no outcome otherwise
+            self.metrics.count("bodies_rejected", len(result.rejected_stamps))
+            published = {b.stamp_ns for b in result.bodies}
+            self.metrics.count("sets_rejected", len(set(result.rejected_stamps) - published))
+            self.get_logger().warning(
+                f"{len(result.rejected_stamps)} body(ies) not published: the calibrated views' keypoints "
+                "contradict them (reprojection error above max_body_error_rel of the person's size, "
+                "or behind a camera)",
+                throttle_duration_sec=5.0,
+            )
         self.flips_chosen = result.flips_chosen
         by_stamp: dict[int, list[BodyResult]] = {}
         for body in result.bodies:

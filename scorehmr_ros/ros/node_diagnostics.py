@@ -24,6 +24,8 @@ PIPELINE_COUNTERS = (
     "clock_jumps",
     "published",
     "no_person",
+    "bodies_rejected",
+    "sets_rejected",
     "compute_errors",
     "compute_restarts",
 )
