@@ -303,8 +303,12 @@ def table_demo(eval_dir: Path) -> str:
             f"{acc.get('sets', 0)} synchronised, {acc.get('published', 0)} bodies published, "
             f"{acc.get('dropped_queue', 0)} dropped by the newest-set queue, "
             f"{acc.get('no_person', 0)} without a person, "
-            f"{acc.get('sets_rejected', 0)} whose bodies the views contradicted (not published), "
-            f"{sync} dropped by the synchroniser, {acc.get('compute_errors', 0)} compute errors",
+            + (  # counted since 34ef976
+                f"{acc['sets_rejected']} whose bodies the views contradicted (not published), "
+                if "sets_rejected" in acc
+                else ""
+            )
+            + f"{sync} dropped by the synchroniser, {acc.get('compute_errors', 0)} compute errors",
         ),
         (
             "recording",
