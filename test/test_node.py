@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 import rclpy
+import torch
 from hri_msgs.msg import IdsList
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -158,23 +159,29 @@ def test_stream_outputs_bodies_tf_and_rep155(ros_context, scene):
         h.close()
 
 
-def test_calibrated_bodies_are_in_the_fixed_frame_even_when_cam1_misses_the_first_set(ros_context, scene):
-    """Extrinsics on /tf_static (world -> each optical frame): bodies come out in ``world``, never in
-    a camera frame chosen by arrival order, and their joints are there (checked against the truth)."""
+def _start_calibrated(h: Harness, scene):
+    """The scene's extrinsics on /tf_static (world -> each optical frame), then start the node."""
     from scorehmr_ros.ros.replay import camera_pose_in_world
     from scorehmr_ros.ros.tf import StaticTransformBroadcaster, make_transform
 
+    static = StaticTransformBroadcaster(h.io)
+    R, t = scene.cameras.R.double().numpy(), scene.cameras.t.double().numpy()
+    poses = [camera_pose_in_world(R[v], t[v]) for v in range(3)]
+    stamp = h.now()
+    static.send_transform(
+        [make_transform("world", f"{c}_optical_frame", stamp, *poses[v]) for v, c in enumerate(CAMS)]
+    )
+    h.start()
+    assert h.wait(lambda: len(h.node.static_tf) == 3, timeout=10)
+    return static
+
+
+def test_calibrated_bodies_are_in_the_fixed_frame_even_when_cam1_misses_the_first_set(ros_context, scene):
+    """Extrinsics on /tf_static (world -> each optical frame): bodies come out in ``world``, never in
+    a camera frame chosen by arrival order, and their joints are there (checked against the truth)."""
     h = Harness(ros_context, partial_timeout_s=0.2)
     try:
-        static = StaticTransformBroadcaster(h.io)
-        R, t = scene.cameras.R.double().numpy(), scene.cameras.t.double().numpy()
-        poses = [camera_pose_in_world(R[v], t[v]) for v in range(3)]
-        stamp = h.now()
-        static.send_transform(
-            [make_transform("world", f"{c}_optical_frame", stamp, *poses[v]) for v, c in enumerate(CAMS)]
-        )
-        h.start()
-        assert h.wait(lambda: len(h.node.static_tf) == 3, timeout=10)
+        _static = _start_calibrated(h, scene)
         n = 6
         for k in range(n):
             h.publish_frame(scene, k, h.now(), skip=(0,) if k == 0 else ())
@@ -189,6 +196,39 @@ def test_calibrated_bodies_are_in_the_fixed_frame_even_when_cam1_misses_the_firs
         err = np.linalg.norm(gt[:, 0] - joints[0], axis=-1).min()
         assert err < 0.3, err
         assert h.wait(lambda: h.diag_values("scorehmr_multiview: pipeline").get("output_frame") == "world")
+    finally:
+        h.close()
+
+
+def test_a_body_its_calibrated_views_contradict_is_not_published(ros_context, scene):
+    """cam2 and cam3 see the person 1 m and 2 m higher than cam1 does (as if each held someone
+    else): no body explains the set, so none is published; the sets are counted in the diagnostics
+    and the next consistent set gives a body again."""
+    h = Harness(ros_context, partial_timeout_s=0.2)
+    try:
+        _static = _start_calibrated(h, scene)
+        cams = scene.cameras
+
+        def lifted(t):
+            def mutate(v, xy, conf):
+                if v == 0:
+                    return xy, conf
+                X = scene.keypoints3d_world[t] + torch.tensor([0.0, float(v), 0.0])  # world: y up
+                uvw = (X @ cams.R[v].T + cams.t[v]) @ cams.K[v].T
+                return (uvw[:, :2] / uvw[:, 2:]).numpy(), conf
+
+            return mutate
+
+        n_bad = 3
+        for t in range(n_bad):
+            h.publish_frame(scene, t, h.now(), mutate=lifted(t))
+            time.sleep(0.2)
+        pipeline = "scorehmr_multiview: pipeline"
+        assert h.wait(lambda: int(h.diag_values(pipeline).get("sets_rejected", 0)) == n_bad)
+        assert int(h.diag_values(pipeline)["bodies_rejected"]) == n_bad
+        assert h.received["bodies"] == []
+        h.publish_frame(scene, n_bad, h.now())
+        assert h.wait(lambda: len(h.received["bodies"]) == 1)
     finally:
         h.close()
 
