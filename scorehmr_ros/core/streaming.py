@@ -144,15 +144,15 @@ class _Calib:
 
 
 def _place_on_triangulation(
-    body_keypoints: torch.Tensor, tri: Triangulation
+    body_keypoints: torch.Tensor, tri: Triangulation, torso_only: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Rigid placement (R (3, 3), t (3,)) of a body's keypoints (33, 3; body frame) on the
     triangulated ones: the torso (shoulders, hips) when at least three of it were triangulated, else
-    every triangulated keypoint; None when those do not span two directions (fewer than three
-    points, or nearly collinear)."""
+    every triangulated keypoint (unless ``torso_only``); None when those do not span two directions
+    (fewer than three points, or nearly collinear)."""
     torso = torch.zeros_like(tri.valid)
     torso[list(TORSO)] = True
-    for use in (tri.valid & torso, tri.valid):
+    for use in (tri.valid & torso,) if torso_only else (tri.valid & torso, tri.valid):
         src = body_keypoints[use]
         if len(src) >= 3 and float(torch.linalg.svdvals(src - src.mean(0))[1]) >= MIN_SPREAD_M:
             return rigid_fit(src, tri.points[use], torch.ones(len(src)))
@@ -413,7 +413,7 @@ class StreamingEstimator:
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
             pelvis = orient @ J0 + t
             if self.config.body_pose_start == "fit":  # conf: without the rejected views if configured
-                job = self._fit_job(stamp_ns, P, kp, conf, orient, body_pose, betas, pelvis)
+                job = self._fit_job(stamp_ns, P, kp, conf, orient, body_pose, betas, pelvis, tri)
         calib = _Calib(
             self._pivot, self._reference_name(views), views, regressed, pivot_to_view, pivot_to_ref, tri
         )
@@ -425,15 +425,23 @@ class StreamingEstimator:
             self._complete_calibrated(frame, None)
         return frame
 
-    def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis) -> FitJob:
+    def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis, tri) -> FitJob:
         """The multi-view fit's problem (core.calibrated_fit) from the torso start; in a stream, the
         body pose starts from the last fit when it is recent and the shape from the running mean of
-        the fits (the pull stays toward the regressions' pose)."""
+        the fits, placed on the triangulation with them (the pull stays toward the regressions' pose)."""
         prior = body_pose
         last = self._last_fit
         if last is not None and 0 <= (stamp_ns - last[0]) * 1e-9 <= self.config.fit_memory_s:
             body_pose = last[1].body_pose
             betas = self._fit_betas / self._fit_count
+            # Placed again with that pose and shape when the torso was triangulated: its torso matches
+            # better than the mean pose's (without the torso, the mean pose is the steadier guide).
+            bm, eye = self.models.body_model, torch.eye(3)
+            keypoints = bm.pose_keypoints(eye[None], body_pose[None], betas[None])[0]
+            placed = _place_on_triangulation(keypoints, tri, torso_only=True)
+            if placed is not None:
+                orient, t = placed
+                pelvis = orient @ bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0] + t
         else:  # memory lapsed (or a new stream): the shape average starts again, maybe another person
             self._fit_betas, self._fit_count = None, 0
         return FitJob(P, kp, weights, orient, body_pose, betas, pelvis, prior)
