@@ -15,13 +15,15 @@ Calibrated (``cam_to_ref`` known for every usable view, at least two of them): O
 frame. Left/right labels are chosen per view by the triangulation residual of each labelling
 (:func:`core.triangulation.resolve_swaps`); the keypoints are triangulated (robust weighted DLT);
 the start takes its global orientation and translation from a rigid fit of the body's torso
-keypoints (hips, shoulders) to the triangulated ones, its body pose from the views' regressions.
+keypoints (hips, shoulders) to the triangulated ones (every triangulated keypoint when fewer than
+three of those are), its body pose from the views' regressions, then the multi-view fit.
 The sample lives in a *pivot* camera's frame (the conditioning view: the diffusion prior knows
 camera-frame orientations only) and is refined with its keypoints projected into every view, the
 keypoint term summed over views (``keypoints_views``), plus the temporal term. The body is
 published in the frame the ``cam_to_ref`` transforms map into (``ViewInput.reference`` /
 ``StreamingConfig.output_frame`` / the identity camera), each view's ViewState holding the same
-body expressed in that view's camera frame. One usable view: the single-view path.
+body expressed in that view's camera frame. A body its views contradict (:func:`body_agrees`) is
+not published. One usable view: the single-view path.
 
 The temporal term is weighted per second: ``weights["temporal"] · temporal_interval_s / dt`` with
 dt from the stamps. A sample with no previous frame keeps its start when refinement made its 2D
@@ -187,8 +189,8 @@ def body_agrees(body: FusedBody, max_error_rel: float) -> bool:
 class _CalibStart:
     """A calibrated sample waiting for its multi-view fit (process_people batches the fits of every
     person of a call). job: the fit (None: none to run). body_pose (23, 3, 3), betas (nb,): the
-    regressions'; orient (3, 3), pelvis (3,): placed on the triangulated torso, reference frame
-    (None when the torso was not triangulated); fallback_*: the pivot view's own regression."""
+    regressions'; orient (3, 3), pelvis (3,): placed on the triangulated keypoints, reference frame
+    (None when none was triangulated); fallback_*: the pivot view's own regression."""
 
     job: FitJob | None
     body_pose: torch.Tensor
@@ -465,7 +467,7 @@ class StreamingEstimator:
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]
             orient_piv = R_pr.T @ R
             transl_piv = R_pr.T @ (pelvis_ref - t_pr) - J0
-        else:  # torso not triangulated: the pivot view's own regression
+        else:  # nothing triangulated: the pivot view's own regression
             orient_piv, transl_piv = pend.fallback_orient, pend.fallback_transl
         x_start = rotmat_to_pose6d(torch.cat([orient_piv[None], body_pose])).reshape(-1)
         prev = self._previous_state(FUSED) if self.config.warm_start else None
