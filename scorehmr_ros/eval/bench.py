@@ -341,24 +341,26 @@ def e2e_render_seeds(cfg: BenchConfig) -> dict[str, int]:
     return {c: 1000 + cfg.seed * 100 + i for i, c in enumerate(cfg.e2e_clips)}
 
 
+def _render_scene(body_model, clip, views: int, seed: int, cfg: BenchConfig, **kwargs) -> Scene:
+    """The exact (uncorrupted) scene of the clip's first ``cfg.e2e_frames`` frames at
+    ``cfg.e2e_stride`` that the end-to-end settings render; kwargs go to ``make_scene``."""
+    stop = min(clip.num_frames, cfg.e2e_frames * cfg.e2e_stride)
+    frames = slice(0, stop, cfg.e2e_stride)
+    return make_scene(
+        body_model, clip, views, seed, frames=frames, corruption=CLEAN, occlusion=False, **kwargs
+    )
+
+
 def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None):
     """(scene with MediaPipe keypoints, rendered images (T, V, H, W, 3))."""
     from scorehmr_ros.sim.mocap import load_mocap
     from scorehmr_ros.sim.sequence import cache_key, load_or_build
 
     seq = load_or_build(clip_name, cfg.e2e_views, seed, cfg.e2e_frames, cfg.e2e_stride, log=log)
-    clip = load_mocap()[clip_name]
-    stop = min(clip.num_frames, cfg.e2e_frames * cfg.e2e_stride)
-    scene = make_scene(
-        body_model,
-        clip,
-        cfg.e2e_views,
-        seed,
-        frames=slice(0, stop, cfg.e2e_stride),
-        corruption=CLEAN,
-        occlusion=False,
+    scene = _render_scene(
+        body_model, load_mocap()[clip_name], cfg.e2e_views, seed, cfg,
         camera_kwargs={"image_size": tuple(seq.image_size)},
-    )
+    )  # fmt: skip
     if not np.allclose(scene.cameras.K.numpy(), seq.K, atol=1e-3):
         raise RuntimeError("rebuilt scene does not match the rendered sequence's cameras")
     key = cache_key(clip_name, cfg.e2e_views, seed, cfg.e2e_frames, cfg.e2e_stride, seq.image_size)
@@ -407,18 +409,7 @@ def unusual_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int) -> Sc
     from scorehmr_ros.sim.scene import scene_vertices
     from scorehmr_ros.viz.render import HAIR, body_face_colors, render_mesh
 
-    clip = load_mocap()[clip_name]
-    stop = min(clip.num_frames, cfg.e2e_frames * cfg.e2e_stride)
-    scene = make_scene(
-        body_model,
-        clip,
-        cfg.unusual_views,
-        seed,
-        frames=slice(0, stop, cfg.e2e_stride),
-        corruption=CLEAN,
-        occlusion=False,
-        rig=unusual_rig,
-    )
+    scene = _render_scene(body_model, load_mocap()[clip_name], cfg.unusual_views, seed, cfg, rig=unusual_rig)
     T, V = scene.num_frames, scene.num_views
     name = f"{clip_name}_unusual{UNUSUAL_RIG_VERSION}_v{V}_s{seed}_n{T}_k{cfg.e2e_stride}_mp.npz"
     path = detection_cache_dir() / name
