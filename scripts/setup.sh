@@ -129,7 +129,7 @@ pip_quiet "${req_args[@]}"
 build_interfaces() {  # <source dir> <build dir> [cmake args...]
   local src="$1" bld="$2"
   shift 2
-  echo "[setup] generating interfaces: $(basename "$src") -> $VENV"
+  echo "[setup] generating interfaces: $(basename "$bld") -> $VENV"
   # A build directory configured for another checkout (a venv reused by another clone) is
   # refused by CMake: start it afresh.
   grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$bld/CMakeCache.txt" 2>/dev/null || rm -rf "$bld"
