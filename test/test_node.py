@@ -200,11 +200,12 @@ def test_calibrated_bodies_are_in_the_fixed_frame_even_when_cam1_misses_the_firs
         h.close()
 
 
-def test_a_body_its_calibrated_views_contradict_is_not_published(ros_context, scene):
+@pytest.mark.parametrize("guard", [0.1, 0.0])
+def test_a_body_its_calibrated_views_contradict_is_not_published(ros_context, scene, guard):
     """cam2 and cam3 see the person 1 m and 2 m higher than cam1 does (as if each held someone
     else): no body explains the set, so none is published; the sets are counted in the diagnostics
-    and the next consistent set gives a body again."""
-    h = Harness(ros_context, partial_timeout_s=0.2)
+    and the next consistent set gives a body again. ``max_body_error_rel:=0`` publishes them."""
+    h = Harness(ros_context, partial_timeout_s=0.2, max_body_error_rel=guard)
     try:
         _static = _start_calibrated(h, scene)
         cams = scene.cameras
@@ -224,6 +225,11 @@ def test_a_body_its_calibrated_views_contradict_is_not_published(ros_context, sc
             h.publish_frame(scene, t, h.now(), mutate=lifted(t))
             time.sleep(0.2)
         pipeline = "scorehmr_multiview: pipeline"
+        if not guard:
+            assert h.wait(lambda: len(h.received["bodies"]) == n_bad)
+            assert h.wait(lambda: "bodies_rejected" in h.diag_values(pipeline))
+            assert int(h.diag_values(pipeline)["bodies_rejected"]) == 0
+            return
         assert h.wait(lambda: int(h.diag_values(pipeline).get("sets_rejected", 0)) == n_bad)
         assert int(h.diag_values(pipeline)["bodies_rejected"]) == n_bad
         assert h.received["bodies"] == []

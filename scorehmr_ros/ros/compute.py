@@ -45,6 +45,7 @@ class ComputeConfig:
     person_tile_fraction: float = 0.5  # 0: whole image only
     person_birth_frames: int = 3
     person_timeout_s: float = 1.0
+    max_body_error_rel: float = 0.1  # StreamingConfig.max_body_error_rel of every preset; 0: off
 
 
 @dataclass
@@ -241,7 +242,7 @@ class _Pipeline:
         torch.set_num_threads(config.threads)
         self.config = config
         self.estimator = Estimator.from_pretrained(
-            config.preset,
+            self._preset(config.preset),
             config.body_model_path or None,
             regressor_path=config.regressor_path or None,
             denoiser_path=config.denoiser_path or None,
@@ -303,10 +304,18 @@ class _Pipeline:
             job.reference,
         )
 
+    def _preset(self, name: str):
+        """The named preset with the node's own settings (its publication guard)."""
+        from dataclasses import replace
+
+        from scorehmr_ros.core.presets import get_preset
+
+        return replace(get_preset(name), max_body_error_rel=self.config.max_body_error_rel or None)
+
     def run(self, job: Job) -> JobResult:
         if job.preset != self.preset:  # a new window, the cameras' detectors keep tracking
             self.preset = job.preset
-            self.estimator = self.estimator.with_preset(job.preset)
+            self.estimator = self.estimator.with_preset(self._preset(job.preset))
             old, self.stream = self.stream, self.estimator.stream(detectors=self.stream.detectors)
             if self.multi:  # ids survive a preset switch (new windows, same tracks)
                 self.stream.tracker = old.tracker

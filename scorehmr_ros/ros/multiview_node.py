@@ -143,6 +143,7 @@ class MultiviewNode(LifecycleNode):
             person_tile_fraction=p["person_tile_fraction"],
             person_birth_frames=p["person_birth_frames"],
             person_timeout_s=p["person_timeout_s"],
+            max_body_error_rel=p["max_body_error_rel"],
         )
 
     def _start_compute(self) -> None:

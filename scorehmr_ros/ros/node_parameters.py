@@ -237,6 +237,16 @@ SPECS = [
         read_only=True,
     ),
     ParamSpec(
+        "max_body_error_rel",
+        0.1,
+        "Calibrated rigs: a body is not published when its keypoints' reprojection error in the median "
+        "view exceeds this fraction of the person's size there (bounding-box diagonal), or it lies "
+        "behind a camera that sees it (counted as bodies_rejected); 0 = publish every body",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
         "people_topic",
         "people",
         "Keypoints2DArray topic (every person of one image) under each camera namespace "
