@@ -1,7 +1,12 @@
 """A/B timing of the streaming estimator (a benchmark): run it once per checkout and compare.
 
     .venv/bin/python scripts/ab_streaming.py LABEL [--calibrated]              # this working tree
-    PYTHONPATH=/path/to/other/worktree .venv/bin/python scripts/ab_streaming.py OTHER [--calibrated]
+    cd /path/to/other/worktree && /repo/.venv/bin/python -c "import runpy, sys; \
+        sys.argv = ['ab', 'OTHER', '--calibrated']; \
+        runpy.run_path('/repo/scripts/ab_streaming.py', run_name='__main__')"
+
+The second form imports the other worktree's package: ``python -c`` puts the current directory
+first on ``sys.path``. ``PYTHONPATH`` does not: the venv's editable install of this checkout wins.
 
 One held-out 3-camera scene (30 frames, keypoints with the default corruption), the ``realtime``
 preset, uncalibrated (``--calibrated``: the cameras' extrinsics given, one body per set in the

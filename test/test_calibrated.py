@@ -198,3 +198,21 @@ def test_body_that_its_views_contradict_is_not_published(models, lying, guard):
         assert published == [] and est.bodies_rejected == lying.num_frames
     else:
         assert len(published) == lying.num_frames and est.bodies_rejected == 0
+
+
+def test_a_body_behind_a_camera_that_sees_it_is_not_published(models, lying):
+    """body_agrees: the published body passes; the same body with its pelvis placed behind one
+    camera that sees it (the stored reprojection errors unchanged) does not."""
+    from scorehmr_ros.core.streaming import body_agrees
+
+    body = StreamingEstimator(models, FAST).process(0, _views(lying, 0))[0]
+    assert body_agrees(body, FAST.max_body_error_rel)
+    rest_pelvis = body.joints[0] - body.transl
+    for v, state in enumerate(body.views):  # each view's pelvis depth is the body's, in front
+        cam_pelvis = (
+            lying.joints_world[0, 0].float() @ lying.cameras.R[v].float().T + lying.cameras.t[v].float()
+        )
+        assert abs(float(state.transl[2] + rest_pelvis[2]) - float(cam_pelvis[2])) < 0.25
+    behind = dataclasses.replace(body.views[1], transl=body.views[1].transl * torch.tensor([1.0, 1.0, -1.0]))
+    moved = dataclasses.replace(body, views=[body.views[0], behind, *body.views[2:]])
+    assert not body_agrees(moved, FAST.max_body_error_rel)

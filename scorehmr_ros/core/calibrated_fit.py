@@ -33,7 +33,6 @@ class FitConfig:
 
     steps: int = 40
     lr: float = 0.06
-    lr_final: float = 1.0  # the learning rate decays exponentially to lr * lr_final at the last step
     sigma_px: float = 25.0
     pose_prior: float = 2.0
     betas_prior: float = 5.0
@@ -146,10 +145,7 @@ def _fit_batch(body_model, jobs: list[FitJob], config: FitConfig) -> list[BodyFi
             loss.sum().backward()
             return loss
 
-        decay = config.lr_final ** (1.0 / max(config.steps - 1, 1))
-        for step in range(config.steps):
-            for group in opt.param_groups:
-                group["lr"] = config.lr * decay**step
+        for _ in range(config.steps):
             opt.step(closure)
     with torch.no_grad():
         R = pose6d_to_rotmat(x_o.detach().reshape(N, 1, 6))[:, 0]

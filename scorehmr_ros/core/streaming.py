@@ -170,13 +170,14 @@ def body_agrees(body: FusedBody, max_error_rel: float) -> bool:
     a start the fit could not recover from)."""
     if not bool(torch.isfinite(body.joints).all()):
         return False
+    rest_pelvis = body.joints[0] - body.transl  # pelvis = rest pelvis + transl, in every frame
     rel = []
     for state in body.views:
         obs = state.observation
         seen = obs.confidence > CONFIDENT
         if int(seen.sum()) < 3:
             continue
-        if float(state.transl[2]) <= 0:  # root translation behind this camera's image plane
+        if float(state.transl[2] + rest_pelvis[2]) <= 0:  # pelvis behind this camera
             return False
         pts = obs.keypoints[seen]
         diagonal = float((pts.max(0).values - pts.min(0).values).norm())
