@@ -145,3 +145,41 @@ def test_geometry_helpers():
     np.testing.assert_allclose(triangulate_weighted_dlt(P, xy, w), X, atol=1e-6)
     w[1:, 0] = 0.0  # keypoint 0 seen in one view only
     assert np.isnan(triangulate_weighted_dlt(P, xy, w)[0]).all()
+
+
+def test_a_view_mixing_two_people_does_not_split_the_views_that_agree():
+    """Real detections (scripts/make_association_fixture.py): in view 2 person 0 is hidden behind
+    person 1 and the detector returns a mixture of both. The epipolar costs pair that mixture with
+    person 0's clean views; the group must keep person 0's two clean views together (without the
+    mixture) and give every group one person."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).parent / "data" / "association_occlusion.npz")
+    dets = [
+        [SimpleNamespace(xy=xy, confidence=c) for xy, c in zip(data[f"xy{v}"], data[f"conf{v}"], strict=True)]
+        for v in range(3)
+    ]
+    truth = [dict(enumerate(data[f"person{v}"].tolist())) for v in range(3)]
+    groups = associate(data["P"], dets)
+    people = groups_as_people(groups, truth)
+    assert all(len(p) == 1 for p in people), people
+    by_person = {next(iter(p)): g for p, g in zip(people, groups, strict=True) if g.num_views >= 2}
+    assert set(by_person[0].views) == {0, 1}
+    assert len(by_person[1].views) == 3
+    # The fallback (sequential grouping) must reach the same groups on this set.
+    fallback = associate(data["P"], dets, max_candidates=0)
+    assert sorted(map(sorted, (g.views.items() for g in fallback))) == sorted(
+        map(sorted, (g.views.items() for g in groups))
+    )
+
+
+def test_people_are_not_grouped_behind_a_camera():
+    """Two views whose detections agree only for a point behind one camera form no group."""
+    P, dets, _, _ = make_scene(0, 1, noise_px=0.0)
+    # Mirror camera 1 through its centre: its image of the person is now the image of a point
+    # behind it, and the epipolar constraint still holds for views 0 and 1.
+    flipped = P.copy()
+    flipped[1] = -P[1]
+    groups = associate(flipped[:2], dets[:2])
+    assert all(g.num_views == 1 for g in groups)
+    assert all(g.num_views == 1 for g in associate(flipped[:2], dets[:2], max_candidates=0))

@@ -11,14 +11,22 @@ Algorithm
        keypoints (:data:`ASSOCIATION_KEYPOINTS`) confident in both, of the symmetric epipolar
        distance in pixels; ``inf`` with fewer than ``min_common_keypoints`` such keypoints or
        above ``max_epipolar_px`` (gate).
-    2. Views are visited in decreasing number of detections; the first view's detections seed
-       the groups. Each next view is matched to the current groups by
-       ``scipy.optimize.linear_sum_assignment`` on the mean pairwise cost to the group's
-       members (``inf`` if any member is gated out, so a detection must agree with every view
-       of its group); unmatched detections seed new groups.
-    3. Check: every group with >= 3 views is triangulated (:func:`triangulate_weighted_dlt`);
-       a view whose median reprojection error exceeds ``max_reprojection_px`` is split off as
-       its own single-view group.
+    2. Candidate groups: every choice of at most one detection per view, in >= 2 views, whose
+       members all pass the gate pairwise. Each is triangulated (:func:`triangulate_weighted_dlt`)
+       and kept when every member's median reprojection error is <= ``max_reprojection_px`` and
+       the points lie in front of its cameras.
+    3. Greedy selection, best candidate first: more views first, then lower mean reprojection
+       error; a candidate is taken when none of its detections is already taken.
+
+    Pairwise epipolar costs alone are ambiguous when people stand near a common epipolar plane,
+    and a person hidden behind another in one view gets a detection there that mixes both: the
+    candidates are judged by the consistency of all their views at once, so such a view is left
+    out of the person's group instead of splitting the views that agree. With more than
+    ``max_candidates`` candidates (large crowds in many views) the older sequential grouping is
+    used: views visited in decreasing number of detections, each matched to the current groups by
+    ``scipy.optimize.linear_sum_assignment`` on the mean pairwise cost, then each group given the
+    candidates' test, splitting off the view whose removal leaves the others most consistent
+    until it passes (a failing pair becomes two single views).
 
 People seen in one view only stay single-view groups. One detection belongs to exactly one group.
 """
@@ -157,12 +165,14 @@ def associate(
     min_common_keypoints: int = 4,
     max_epipolar_px: float = 25.0,
     max_reprojection_px: float = 30.0,
+    max_candidates: int = 4096,
 ) -> list[MultiViewPerson]:
     """Group per-view detections into multi-view people (see the module docstring).
 
     projections: (V, 3, 4) pixel projection matrices. detections: V lists of detections
     (``xy`` (K, 2), ``confidence`` (K,), in ``layout``). Returns one :class:`MultiViewPerson`
     per person, multi-view groups first (more views first), then single-view ones.
+    max_candidates: above this many candidate groups, the sequential fallback (module docstring).
     """
     P = np.asarray(projections, np.float64)
     V = len(detections)
@@ -181,9 +191,94 @@ def associate(
             costs[a, b] = pairwise_costs(F, detections[a], detections[b], idx, **gate)
             costs[b, a] = costs[a, b].T
 
-    order = sorted(range(V), key=lambda v: -len(detections[v]))
+    arrays = [[_detection_arrays(d, idx, min_confidence) for d in dets] for dets in detections]
+    candidates = _candidate_groups(costs, [len(d) for d in detections], max_candidates)
+    if candidates is None:
+        groups = _sequential_groups(detections, costs)
+        people = [p for g in groups for p in _verify(P, arrays, g, costs, max_reprojection_px)]
+    else:
+        people = _select(P, arrays, candidates, costs, max_reprojection_px)
+        taken = {(v, j) for p in people for v, j in p.views.items()}
+        people += [
+            MultiViewPerson({v: j})
+            for v in range(V)
+            for j in range(len(detections[v]))
+            if (v, j) not in taken
+        ]
+    people.sort(key=lambda p: (-p.num_views, min(p.views)))
+    return people
+
+
+def _candidate_groups(costs, counts: list[int], limit: int) -> list[dict[int, int]] | None:
+    """Every {view: detection} with >= 2 views whose members pass the gate pairwise (None: > limit)."""
+    V = len(counts)
+    out: list[dict[int, int]] = []
+    members: dict[int, int] = {}
+
+    def extend(v: int) -> bool:
+        if v == V:
+            if len(members) >= 2:
+                out.append(dict(members))
+            return len(out) <= limit
+        if not extend(v + 1):  # view v not in the group
+            return False
+        for j in range(counts[v]):
+            if all(np.isfinite(costs[u, v][members[u], j]) for u in members):
+                members[v] = j
+                ok = extend(v + 1)
+                del members[v]
+                if not ok:
+                    return False
+        return True
+
+    return out if extend(0) else None
+
+
+def _reprojection_errors(P, arrays, members: dict[int, int]) -> dict[int, float] | None:
+    """Per view, the median reprojection error (px) of the group's triangulated keypoints; None
+    when nothing triangulates or a triangulated point lies behind one of the group's cameras."""
+    views = sorted(members)
+    xy = np.stack([arrays[v][members[v]][0] for v in views])
+    w = np.stack([arrays[v][members[v]][1] for v in views])
+    X = triangulate_weighted_dlt(P[views], xy, w)
+    ok_points = np.all(np.isfinite(X), axis=1)
+    if not ok_points.any():
+        return None
+    Xh = np.concatenate([X[ok_points], np.ones((int(ok_points.sum()), 1))], axis=1)
+    errors = {}
+    for k, v in enumerate(views):
+        h = Xh @ P[v].T
+        if np.median(h[:, 2]) <= 0:
+            return None
+        ok = (w[k] > 0)[ok_points]
+        uv = h[:, :2] / h[:, 2:3]
+        errors[v] = (
+            float(np.median(np.linalg.norm(uv[ok] - xy[k, ok_points][ok], axis=1))) if ok.any() else 0.0
+        )
+    return errors
+
+
+def _select(P, arrays, candidates, costs, max_reprojection_px) -> list[MultiViewPerson]:
+    """Greedy choice among the consistent candidates: more views first, then lower mean error."""
+    scored = []
+    for members in candidates:
+        errors = _reprojection_errors(P, arrays, members)
+        if errors is not None and max(errors.values()) <= max_reprojection_px:
+            scored.append((-len(members), float(np.mean(list(errors.values()))), members, errors))
+    scored.sort(key=lambda c: (c[0], c[1]))
+    taken: set[tuple[int, int]] = set()
+    people = []
+    for _, _, members, errors in scored:
+        if taken.isdisjoint(members.items()):
+            taken.update(members.items())
+            people.append(MultiViewPerson(members, _group_cost(members, costs), errors))
+    return people
+
+
+def _sequential_groups(detections, costs) -> list[dict[int, int]]:
+    """The fallback grouping: views in decreasing number of detections, Hungarian per view."""
     groups: list[dict[int, int]] = []
-    for v in order:
+    for v in sorted(range(len(detections)), key=lambda v: -len(detections[v])):
         n = len(detections[v])
         if n == 0:
             continue
@@ -201,12 +296,7 @@ def associate(
                         groups[g][v] = int(j)
                         matched.add(int(j))
         groups.extend({v: j} for j in range(n) if j not in matched)
-
-    people: list[MultiViewPerson] = []
-    for members in groups:
-        people.extend(_verify(P, detections, members, idx, costs, min_confidence, max_reprojection_px))
-    people.sort(key=lambda p: (-p.num_views, min(p.views)))
-    return people
+    return groups
 
 
 def _group_cost(members: dict[int, int], costs) -> float:
@@ -215,27 +305,23 @@ def _group_cost(members: dict[int, int], costs) -> float:
     return float(np.mean(pairs)) if pairs else 0.0
 
 
-def _verify(P, detections, members, idx, costs, min_confidence, max_reprojection_px) -> list[MultiViewPerson]:
-    """Triangulate a group; split off views whose reprojection error is above the limit."""
+def _verify(P, arrays, members, costs, max_reprojection_px) -> list[MultiViewPerson]:
+    """Fallback path: the candidates' test on a sequential group. While a view exceeds the limit
+    (or the points lie behind a camera), split off the view whose removal leaves the rest most
+    consistent; a pair that fails becomes two single views."""
     members = dict(members)
     split: list[MultiViewPerson] = []
+
+    def worst_error(group: dict[int, int]) -> float:
+        errors = _reprojection_errors(P, arrays, group)
+        return np.inf if errors is None else max(errors.values())
+
     while len(members) >= 2:
-        views = sorted(members)
-        arrays = [_detection_arrays(detections[v][members[v]], idx, min_confidence) for v in views]
-        xy = np.stack([a[0] for a in arrays])
-        w = np.stack([a[1] for a in arrays])
-        X = triangulate_weighted_dlt(P[views], xy, w)
-        errors = {}
-        for k, v in enumerate(views):
-            ok = (w[k] > 0) & np.all(np.isfinite(X), axis=1)
-            errors[v] = (
-                float(np.median(np.linalg.norm(project(P[v], X[ok]) - xy[k, ok], axis=1)))
-                if ok.any()
-                else 0.0
-            )
-        worst = max(errors, key=errors.get)
-        if len(members) >= 3 and errors[worst] > max_reprojection_px:
-            split.append(MultiViewPerson({worst: members.pop(worst)}))
-            continue
-        return [MultiViewPerson(members, _group_cost(members, costs), errors), *split]
-    return [MultiViewPerson(members), *split]
+        errors = _reprojection_errors(P, arrays, members)
+        if errors is not None and max(errors.values()) <= max_reprojection_px:
+            return [MultiViewPerson(members, _group_cost(members, costs), errors), *split]
+        if len(members) == 2:
+            break
+        v = min(members, key=lambda v: worst_error({u: j for u, j in members.items() if u != v}))
+        split.append(MultiViewPerson({v: members.pop(v)}))
+    return [MultiViewPerson({v: j}) for v, j in members.items()] + split
