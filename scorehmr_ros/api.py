@@ -28,6 +28,7 @@ import torch
 from scorehmr_ros.core.body_model import pose6d_to_rotmat
 from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.engines import make_denoiser
+from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, StreamingConfig, get_preset, one_shot
 from scorehmr_ros.core.streaming import LAYOUT, FusedBody, StreamingEstimator, ViewInput, process_people
@@ -502,6 +503,10 @@ def _view_input(v: View, kp, conf) -> ViewInput:
 
 # Shoulder-to-hip length (m) assumed to place a person seen in one view only (tracking position).
 TORSO_LENGTH_M = 0.5
+_NAMES = get_layout(LAYOUT).keypoint_names
+# Shoulders then hips, left before right; and the two shoulder-hip pairs (one per side).
+_TORSO = [_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+_TORSO_SIDES = [(_NAMES.index(f"{side}_shoulder"), _NAMES.index(f"{side}_hip")) for side in ("left", "right")]
 
 
 @dataclass
@@ -745,7 +750,7 @@ def _plausible_torso(X: np.ndarray, to_cam: list[np.ndarray]) -> bool:
     """Triangulated BlazePose-33 points X (33, 3) in the rig frame look like one person's torso:
     finite shoulders and hips in front of every camera (``to_cam``: rig -> camera (4, 4)),
     shoulder width 0.15-0.7 m, mean shoulder-hip length 0.25-0.9 m."""
-    torso = X[[11, 12, 23, 24]]
+    torso = X[_TORSO]
     if not np.isfinite(torso).all():
         return True  # too few keypoints to judge: keep the association
     for T in to_cam:
@@ -764,10 +769,9 @@ def _single_view_centre(person: _Person2D, view: View) -> np.ndarray | None:
     c2 = torso_centre(np.concatenate([person.xy, np.zeros((len(person.xy), 1))], 1), person.confidence)
     if c2 is None:
         return None
-    # blazepose33: 11/12 shoulders, 23/24 hips
     lengths = [
         np.linalg.norm(person.xy[s] - person.xy[h])
-        for s, h in ((11, 23), (12, 24))
+        for s, h in _TORSO_SIDES
         if min(person.confidence[s], person.confidence[h]) >= 0.3
     ]
     if not lengths or max(lengths) < 1.0:

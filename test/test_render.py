@@ -203,3 +203,20 @@ def test_mediapipe_finds_front_render(body):
     assert err[body_ids].max() < 0.12 * height, err[body_ids]
     # left is the subject's left (image right in a front view), as in MediaPipe
     assert lm[KP["left_shoulder"], 0] > lm[KP["right_shoulder"], 0]
+
+
+def test_overlay_skeleton_connects_named_body_parts():
+    """The overlay's BlazePose connections join the parts their names say, colour by side."""
+    from scorehmr_ros.core.keypoints import get_layout
+    from scorehmr_ros.ros.overlays import BLAZEPOSE_EDGES, CENTRE, LEFT, RIGHT, _side
+
+    names = get_layout("blazepose33").keypoint_names
+    edges = {frozenset((names[a], names[b])) for a, b in BLAZEPOSE_EDGES}
+    assert len(edges) == len(BLAZEPOSE_EDGES) == 35
+    for side in ("left", "right"):
+        for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle")):
+            assert frozenset((f"{side}_{a}", f"{side}_{b}")) in edges
+    assert frozenset(("left_knee", "right_knee")) not in edges
+    assert _side(names.index("left_wrist")) == LEFT
+    assert _side(names.index("right_ankle")) == RIGHT
+    assert _side(names.index("nose")) == CENTRE

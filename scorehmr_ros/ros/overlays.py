@@ -5,22 +5,37 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# MediaPipe BlazePose (33 keypoints) connections.
-BLAZEPOSE_EDGES = (
-    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
-    (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20),
-    (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
-    (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
-)  # fmt: skip
+from scorehmr_ros.core.keypoints import get_layout
+
+_NAMES = get_layout("blazepose33").keypoint_names
+
+
+def _both_sides(pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    return [(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right") for a, b in pairs]
+
+
+# MediaPipe BlazePose (33 keypoints) connections, by name.
+_EDGE_NAMES = [
+    ("nose", "left_eye_inner"), ("nose", "right_eye_inner"), ("mouth_left", "mouth_right"),
+    ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
+    *_both_sides((("eye_inner", "eye"), ("eye", "eye_outer"), ("eye_outer", "ear"))),
+    *_both_sides((
+        ("shoulder", "elbow"), ("elbow", "wrist"), ("wrist", "pinky"), ("wrist", "index"),
+        ("wrist", "thumb"), ("pinky", "index"), ("shoulder", "hip"), ("hip", "knee"),
+        ("knee", "ankle"), ("ankle", "heel"), ("heel", "foot_index"), ("ankle", "foot_index"),
+    )),
+]  # fmt: skip
+BLAZEPOSE_EDGES = tuple((_NAMES.index(a), _NAMES.index(b)) for a, b in _EDGE_NAMES)
 LEFT, RIGHT, CENTRE = (0, 220, 255), (255, 140, 0), (40, 200, 40)
 
 
 def _side(i: int) -> tuple[int, int, int]:
-    if i in (0, 9, 10):
-        return CENTRE
-    # BlazePose: odd indices from 11 on (and 1-3, 7) are the subject's left side.
-    left = i in (1, 2, 3, 7) or (i >= 11 and i % 2 == 1)
-    return LEFT if left else RIGHT
+    name = _NAMES[i]
+    if name.startswith("left") or name.endswith("left"):
+        return LEFT
+    if name.startswith("right") or name.endswith("right"):
+        return RIGHT
+    return CENTRE
 
 
 def draw_estimate(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
