@@ -185,6 +185,7 @@ class Estimator:
         max_people: int = 1,
         min_person_confidence: float = 0.5,
         person_tile_fraction: float | None = 0.5,
+        person_mask_others: bool = True,
         person_birth_frames: int = 3,
         person_timeout_s: float = 1.0,
         min_person_views: int = 2,
@@ -192,12 +193,15 @@ class Estimator:
         """``max_people`` > 1: multi-person mode (see :class:`MultiPersonStream`); the other
         ``person_*`` settings apply to it only (``min_person_views``: in calibrated sets of >= 2
         views, people associated in fewer views are left out; ``person_tile_fraction``: the
-        detector's tiles, :func:`core.multiperson.tile_windows`, None = whole image only)."""
+        detector's tiles, :func:`core.multiperson.tile_windows`, None = whole image only;
+        ``person_mask_others``: landmark each person again without the others' pixels,
+        :class:`core.multiperson.MultiPersonPoseDetector` ``mask_others``)."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         self.max_people = int(max_people)
         self.min_person_confidence = float(min_person_confidence)
         self.person_tile_fraction = person_tile_fraction
+        self.person_mask_others = bool(person_mask_others)
         self.person_birth_frames = int(person_birth_frames)
         self.person_timeout_s = float(person_timeout_s)
         self.min_person_views = int(min_person_views)
@@ -283,6 +287,7 @@ class Estimator:
             max_people=self.max_people,
             min_person_confidence=self.min_person_confidence,
             person_tile_fraction=self.person_tile_fraction,
+            person_mask_others=self.person_mask_others,
             person_birth_frames=self.person_birth_frames,
             person_timeout_s=self.person_timeout_s,
             min_person_views=self.min_person_views,
@@ -656,6 +661,7 @@ class MultiPersonStream(_CameraDetectors):
             min_detection_score=min(self.estimator.min_person_confidence, 0.5),
             max_people=max(self.estimator.max_people, 1) + 2,
             tile_fraction=self.estimator.person_tile_fraction,
+            mask_others=self.estimator.person_mask_others,
             num_threads=1,
         )
 

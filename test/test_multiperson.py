@@ -217,3 +217,46 @@ def test_street_scene_pedestrians_are_found_with_tiles():
     print(f"street: whole image {hits_whole}/12, tiles {hits_tiled}/12, extra per frame {extras}")
     assert hits_whole <= 3
     assert hits_tiled >= 10 and max(extras) <= 1
+
+
+def _limb_errors(detector, seq, frames, keypoints_2d) -> np.ndarray:
+    """Limb keypoint errors (px) of every detection against its nearest person (median), frames x views."""
+    from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES
+
+    limb = [NAMES.index(n) for n in LIMB_KEYPOINT_NAMES]
+    out = []
+    for t in frames:
+        for v in range(seq.num_views):
+            for d in detector.detect(seq.images[t, v]):
+                e = [np.linalg.norm(d.xy[limb] - truth[t, v, limb], axis=1) for truth in keypoints_2d]
+                out.append(e[int(np.argmin([np.median(x) for x in e]))])
+    return np.concatenate(out)
+
+
+def test_people_landmarked_without_their_neighbours():
+    """Two held-out people rendered close together by 3 cameras (one crop holds the neighbour's legs:
+    the runner's ankle ~80 px off without masking): landmarking each person again with the other's
+    pixels painted over lowers the mean and the worst limb keypoint error."""
+    import torch
+
+    from scorehmr_ros.core.body_model import load_body_model
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    bm = load_body_model()
+    seq = build_multi_sequence(2, 3, seed=0, num_frames=10, frame_stride=2, spacing=1.2)
+    truth = []
+    for person in seq.people:
+        rot = torch.as_tensor(person.rotations).float()
+        betas = torch.as_tensor(person.betas).float()[None].expand(len(rot), -1)
+        kp = bm.pose_keypoints(rot[:, 0], rot[:, 1:], betas, torch.as_tensor(person.transl).float()).numpy()
+        uv = np.stack([(kp @ seq.R[v].T + seq.t[v]) @ seq.K[v].T for v in range(seq.num_views)], 1)
+        truth.append(uv[..., :2] / uv[..., 2:])  # (T, V, 33, 2)
+    frames = range(2, 6)
+    with MultiPersonPoseDetector(max_people=5, num_threads=1, mask_others=False) as plain:
+        before = _limb_errors(plain, seq, frames, truth)
+    with MultiPersonPoseDetector(max_people=5, num_threads=1) as masked:
+        after = _limb_errors(masked, seq, frames, truth)
+    assert len(before) == len(after)
+    assert after.mean() < 0.9 * before.mean(), (after.mean(), before.mean())
+    # Measured: mean 8.5 -> 6.8 px, worst 79 -> 57 px (another person's occluded view stays hard).
+    assert after.max() < 0.85 * before.max(), (after.max(), before.max())

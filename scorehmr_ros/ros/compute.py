@@ -43,6 +43,7 @@ class ComputeConfig:
     max_people: int = 1  # > 1: multi-person (api.MultiPersonStream), bodies carry tracked ids
     min_person_confidence: float = 0.5
     person_tile_fraction: float = 0.5  # 0: whole image only
+    person_mask_others: bool = True  # landmark people again without their neighbours
     person_birth_frames: int = 3
     person_timeout_s: float = 1.0
     max_body_error_rel: float = 0.1  # StreamingConfig.max_body_error_rel of every preset; 0: off
@@ -252,6 +253,7 @@ class _Pipeline:
             max_people=config.max_people,
             min_person_confidence=config.min_person_confidence,
             person_tile_fraction=config.person_tile_fraction or None,
+            person_mask_others=config.person_mask_others,
             person_birth_frames=config.person_birth_frames,
             person_timeout_s=config.person_timeout_s,
         )

@@ -54,7 +54,7 @@ from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
-from scorehmr_ros.ros.node_parameters import PERSON_TILE_FRACTION
+from scorehmr_ros.ros.node_parameters import PERSON_MASK_OTHERS, PERSON_TILE_FRACTION
 from scorehmr_ros.ros.parameters import (
     ParamSpec,
     cli_parameter_names,
@@ -108,6 +108,7 @@ PARAMETERS = [
         read_only=True,
     ),
     PERSON_TILE_FRACTION,
+    PERSON_MASK_OTHERS,
     ParamSpec(
         "static_image_mode",
         False,
@@ -177,6 +178,7 @@ class DetectorNode(Node):
         self.max_people = p["max_people"]
         self.min_person_confidence = p["min_person_confidence"]
         self.tile_fraction = p["person_tile_fraction"] or None
+        self.mask_others = p["person_mask_others"]
         self._detector = self._make_detector()  # fail at start-up, not on the first frame
 
         self._lock = threading.Condition()
@@ -218,6 +220,7 @@ class DetectorNode(Node):
                 min_detection_score=self._thresholds[0],
                 max_people=self.max_people,
                 tile_fraction=self.tile_fraction,
+                mask_others=self.mask_others,
             )
         return BlazePoseDetector(
             static_image_mode=self._static,

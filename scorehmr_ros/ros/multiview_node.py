@@ -141,6 +141,7 @@ class MultiviewNode(LifecycleNode):
             max_people=p["max_people"],
             min_person_confidence=p["min_person_confidence"],
             person_tile_fraction=p["person_tile_fraction"],
+            person_mask_others=p["person_mask_others"],
             person_birth_frames=p["person_birth_frames"],
             person_timeout_s=p["person_timeout_s"],
             max_body_error_rel=p["max_body_error_rel"],

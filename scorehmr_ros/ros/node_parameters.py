@@ -30,6 +30,13 @@ PERSON_TILE_FRACTION = ParamSpec(
     max_value=1.0,
     read_only=True,
 )
+PERSON_MASK_OTHERS = ParamSpec(
+    "person_mask_others",
+    True,
+    "Multi-person: landmark each person again with the other people's pixels painted over when "
+    "its crop holds them (an extra landmark pass per such person; fewer limbs taken from a neighbour)",
+    read_only=True,
+)
 
 SPECS = [
     ParamSpec(
@@ -220,6 +227,7 @@ SPECS = [
         read_only=True,
     ),
     PERSON_TILE_FRACTION,
+    PERSON_MASK_OTHERS,
     ParamSpec(
         "person_birth_frames",
         3,
