@@ -5,7 +5,7 @@ import torch
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.triangulation import projection_matrices, resolve_swaps, triangulate
+from scorehmr_ros.core.triangulation import projection_matrices, resolve_swaps, triangulate, view_weights
 from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
 from scorehmr_ros.sim.scene import CLEAN, make_scene
 
@@ -137,3 +137,44 @@ def test_implausible_limbs_flags_bones_no_body_has(lying):
     assert flagged(shoulder) == {"left_shoulder"}
     lower_leg[ix["left_hip"]] = float("nan")
     assert flagged(lower_leg) == set()
+
+
+def _noisy_views(scene, views, offset_px, seed=3):
+    """Keypoints of frame 0 with 1 px noise; the last view shifted by ``offset_px`` (a view that keeps
+    placing the person a little elsewhere: within the default 20 px limit)."""
+    gen = torch.Generator().manual_seed(seed)
+    kp = scene.keypoints2d_clean[0, views].clone()
+    kp += torch.randn(kp.shape, generator=gen)
+    kp[-1] += torch.tensor([offset_px, -0.5 * offset_px])
+    return kp, scene.confidence[0, views].clone()
+
+
+def test_a_view_the_others_contradict_weighs_less(lying):
+    views = [0, 1, 2, 3]
+    kp, conf = _noisy_views(lying, views, 12.0)
+    w = view_weights(triangulate(_rig(lying, views), kp, conf), kp, conf)
+    assert w.max() == 1.0
+    assert w[-1] < 0.6 * w[:-1].min(), w
+    clean, _ = _noisy_views(lying, views, 0.0)
+    assert bool((view_weights(triangulate(_rig(lying, views), clean, conf), clean, conf) > 0.6).all())
+    two = [0, 3]  # two views disagree symmetrically: nothing says which one is wrong
+    kp2, conf2 = _noisy_views(lying, two, 12.0)
+    assert torch.equal(view_weights(triangulate(_rig(lying, two), kp2, conf2), kp2, conf2), torch.ones(2))
+
+
+def test_per_view_residual_limits(lying):
+    """A limit per view: the shifted view's keypoints pass 20 px but not 6 px in that view."""
+    views = [0, 1, 2, 3]
+    P = _rig(lying, views)
+    kp, conf = _noisy_views(lying, views, 12.0)
+    loose = triangulate(P, kp, conf)
+    tight = triangulate(P, kp, conf, max_residual_px=torch.tensor([20.0, 20.0, 20.0, 6.0]))
+    seen = conf[-1] > 0.3
+    assert loose.used[-1, seen].float().mean() > 0.8
+    assert tight.used[-1, seen].float().mean() < 0.2
+    assert torch.equal(tight.used[:-1], loose.used[:-1] | tight.used[:-1])
+    truth = lying.keypoints3d_world[0]
+    ok = tight.valid & loose.valid
+    assert (tight.points[ok] - truth[ok]).norm(dim=-1).mean() < (loose.points[ok] - truth[ok]).norm(
+        dim=-1
+    ).mean()

@@ -55,6 +55,7 @@ from scorehmr_ros.core.triangulation import (
     resolve_swaps,
     rigid_fit,
     triangulate,
+    view_weights,
 )
 from scorehmr_ros.core.window_batch import WindowBatch, refine_windows
 
@@ -377,7 +378,7 @@ class StreamingEstimator:
             )
             for i, v in enumerate(views)
         ]
-        tri = triangulate(P, kp, conf)
+        tri = triangulate(P, kp, conf, max_residual_px=self._residual_limits(kp, conf))
         betas = out.betas.mean(0)
         eye = torch.eye(3)
         mean_pose = roma.special_procrustes(out.rotations[:, 1:].sum(0))
@@ -416,7 +417,13 @@ class StreamingEstimator:
             J0 = bm.skeleton(eye[None], body_pose[None], betas[None])[0, 0]  # pelvis, any orientation
             pelvis = orient @ J0 + t
             if self.config.body_pose_start == "fit":  # conf: without the rejected views if configured
-                job = self._fit_job(stamp_ns, P, kp, conf, orient, body_pose, betas, pelvis, tri)
+                w = conf
+                if self.config.view_weight_tolerance is not None:  # views the others contradict count less
+                    w = (
+                        conf
+                        * view_weights(tri, kp, conf, tolerance=self.config.view_weight_tolerance)[:, None]
+                    )
+                job = self._fit_job(stamp_ns, P, kp, w, orient, body_pose, betas, pelvis, tri)
         calib = _Calib(
             self._pivot, self._reference_name(views), views, regressed, pivot_to_view, pivot_to_ref, tri
         )
@@ -427,6 +434,23 @@ class StreamingEstimator:
         if job is None:
             self._complete_calibrated(frame, None)
         return frame
+
+    def _residual_limits(self, kp: torch.Tensor, conf: torch.Tensor) -> torch.Tensor | float:
+        """Triangulation's reprojection limit per view (V,): ``triangulation_residual_rel`` of the
+        person's size there (diagonal of the confident keypoints' box), within
+        [``triangulation_residual_min_px``, ``triangulation_residual_px``]."""
+        c = self.config
+        if c.triangulation_residual_rel is None:
+            return c.triangulation_residual_px
+        limits = []
+        for k, w in zip(kp, conf, strict=True):
+            pts = k[w > CONFIDENT]
+            diagonal = (
+                float((pts.max(0).values - pts.min(0).values).norm()) if len(pts) >= 2 else float("inf")
+            )
+            limits.append(min(max(c.triangulation_residual_rel * diagonal, c.triangulation_residual_min_px),
+                              c.triangulation_residual_px))  # fmt: skip
+        return torch.tensor(limits)
 
     def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis, tri) -> FitJob:
         """The multi-view fit's problem (core.calibrated_fit) from the torso start; in a stream, the

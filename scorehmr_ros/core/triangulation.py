@@ -96,16 +96,19 @@ def triangulate(
     confidence: torch.Tensor,
     *,
     min_confidence: float = 0.3,
-    max_residual_px: float = 20.0,
+    max_residual_px: float | torch.Tensor = 20.0,
     min_views: int = 2,
     fallback_confidence: float | None = 0.05,
 ) -> Triangulation:
-    """Robust weighted DLT (module docstring). P (V, 3, 4); keypoints (V, K, 2); confidence (V, K).
+    """Robust weighted DLT (module docstring). P (V, 3, 4); keypoints (V, K, 2); confidence (V, K);
+    ``max_residual_px`` one limit or one per view (V,).
 
     Keypoints that fewer than ``min_views`` views see at ``min_confidence`` are tried again with the
     views above ``fallback_confidence`` (detectors report occluded hips and knees with low
     visibility although their positions are often right; the residual test still rejects the
     wrong ones, and the weights keep such views light)."""
+    if torch.is_tensor(max_residual_px):
+        max_residual_px = max_residual_px.double().reshape(-1, 1)  # (V, 1): against (V, K) residuals
     first = _triangulate_once(P, keypoints, confidence, min_confidence, max_residual_px, min_views)
     if fallback_confidence is None or fallback_confidence >= min_confidence or bool(first.valid.all()):
         return first
@@ -123,7 +126,7 @@ def _triangulate_once(
     keypoints: torch.Tensor,
     confidence: torch.Tensor,
     min_confidence: float,
-    max_residual_px: float,
+    max_residual_px: float | torch.Tensor,
     min_views: int,
 ) -> Triangulation:
     kp = torch.nan_to_num(keypoints.double())
@@ -165,6 +168,42 @@ def _triangulate_once(
     used = used & ~failed
     res = torch.where(seen & ~failed, res, torch.full_like(res, float("nan")))
     return Triangulation(X.to(keypoints.dtype), used, res.to(keypoints.dtype))
+
+
+def view_weights(
+    tri: Triangulation,
+    keypoints: torch.Tensor,
+    confidence: torch.Tensor,
+    *,
+    tolerance: float = 2.0,
+    min_confidence: float = 0.3,
+    floor_rel: float = 0.005,
+) -> torch.Tensor:
+    """(V,) weight in (0, 1] of each view by how well it agrees with the triangulated keypoints.
+
+    A view's disagreement is the median, over the triangulated keypoints it saw confidently, of
+    its reprojection residual divided by the diagonal of its confident keypoints' bounding box (the
+    person's size there); the reference is the median disagreement over the views (at least
+    ``floor_rel``). weight = 1 / (1 + (disagreement / (tolerance · reference))²), scaled so that the
+    best view has 1: a view that keeps placing the person's keypoints elsewhere than the others do
+    (an occluded view holding parts of a neighbour) counts less everywhere. Two views disagree
+    symmetrically, so they keep equal weights. keypoints (V, K, 2); confidence (V, K)."""
+    V = keypoints.shape[0]
+    seen = (confidence > min_confidence) & torch.isfinite(keypoints).all(-1)
+    rel = torch.full((V,), float("nan"), dtype=torch.float64)
+    for v in range(V):
+        pts = keypoints[v][seen[v]]
+        ok = seen[v] & tri.valid & torch.isfinite(tri.residual_px[v])
+        if len(pts) < 3 or int(ok.sum()) < 3:
+            continue
+        diagonal = float((pts.max(0).values - pts.min(0).values).norm())
+        rel[v] = float(tri.residual_px[v][ok].median()) / max(diagonal, 1.0)
+    known = rel[torch.isfinite(rel)]
+    if len(known) < 3:  # with two views (or fewer) nothing says which one is wrong
+        return torch.ones(V, dtype=keypoints.dtype)
+    ref = max(float(known.median()), floor_rel)
+    w = 1.0 / (1.0 + (torch.nan_to_num(rel, nan=0.0) / (tolerance * ref)) ** 2)
+    return (w / w.max()).to(keypoints.dtype)
 
 
 def labelling_costs(
