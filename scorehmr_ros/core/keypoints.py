@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: the ROS-side modules read the names without it
+    import torch
 
 Source = dict[str, float]  # source name -> weight (weights sum to 1)
 
@@ -60,10 +62,14 @@ class KeypointLayout:
     def __len__(self) -> int:
         return len(self.keypoint_names)
 
-    def gather_matrix(self, source_names: list[str] | tuple[str, ...], dtype=torch.float32, device="cpu"):
+    def gather_matrix(self, source_names: list[str] | tuple[str, ...], dtype=None, device="cpu"):
         """``(K, S)`` matrix: ``keypoints = M @ sources`` for sources ordered as ``source_names``."""
         col = {n: i for i, n in enumerate(source_names)}
-        m = torch.zeros(len(self.keypoint_names), len(source_names), dtype=dtype, device=device)
+        import torch
+
+        m = torch.zeros(
+            len(self.keypoint_names), len(source_names), dtype=dtype or torch.float32, device=device
+        )
         for k, src in enumerate(self.sources):
             for n, w in src.items():
                 if n not in col:
@@ -199,4 +205,4 @@ def layout_gather_matrix(body_model, layout: str | KeypointLayout) -> torch.Tens
 def layout_keypoints(body_model, model_output, layout: str | KeypointLayout) -> torch.Tensor:
     """Keypoints ``(B,K,3)`` of ``layout`` from a ``BodyModel`` output (one matmul)."""
     m = layout_gather_matrix(body_model, layout)
-    return torch.matmul(m, body_model.sources(model_output))
+    return m @ body_model.sources(model_output)
