@@ -7,8 +7,8 @@ import pytest
 import roma
 import torch
 
-from scorehmr_ros.core.body_model import load_body_model
-from scorehmr_ros.core.calibrated_fit import FitConfig, FitJob, fit_bodies, fit_body_to_views
+from scorehmr_ros.core.body_model import load_body_model, rotmat_to_pose6d
+from scorehmr_ros.core.calibrated_fit import FitConfig, FitJob, _Problem, fit_bodies, fit_body_to_views
 from scorehmr_ros.core.camera import project, world_to_camera
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
@@ -56,7 +56,7 @@ def test_fit_recovers_the_body_from_exact_projections(bm, dance):
     gt = dance.joints_world[0]
     start = bm.skeleton(orient[None], body_pose[None], betas[None])[0]
     start = start - start[0] + pelvis
-    exact = FitConfig(steps=150, pose_prior=0.0, betas_prior=0.0)
+    exact = FitConfig(iterations=10, pose_prior=0.0, betas_prior=0.0)
     kp = dance.keypoints2d_clean[0]
     fit = fit_body_to_views(bm, P, kp, torch.ones(3, 33), orient, body_pose, betas, pelvis, exact)
     joints = bm.skeleton(fit.orient[None], fit.body_pose[None], fit.betas[None])[0]
@@ -77,7 +77,7 @@ def test_fit_ignores_a_view_with_zero_weight_and_keeps_its_inputs(bm, dance):
     weights = torch.ones(3, 33)
     weights[1] = 0.0  # ...that the triangulation rejected
     copies = [t.clone() for t in (kp, orient, body_pose, betas, pelvis)]
-    fit = fit_body_to_views(bm, P, kp, weights, orient, body_pose, betas, pelvis, FitConfig(steps=150))
+    fit = fit_body_to_views(bm, P, kp, weights, orient, body_pose, betas, pelvis, FitConfig(iterations=10))
     for a, b in zip(copies, (kp, orient, body_pose, betas, pelvis), strict=True):
         assert torch.equal(a, b)  # inputs never edited in place
     pts = bm.pose_keypoints(fit.orient[None], fit.body_pose[None], fit.betas[None], None)[0]
@@ -117,6 +117,30 @@ def test_calibrated_stream_beats_triangulation():
     assert ours <= 0.9 * dlt, (float(ours), float(dlt))
 
 
+def test_finite_difference_jacobian_matches_forward_mode_autodiff(bm, dance):
+    """The Levenberg-Marquardt Jacobian (forward differences, one batched body-model call) against
+    torch.func.jacfwd of the same weighted residuals: rotation increments, pelvis shift and shape."""
+    gen = torch.Generator().manual_seed(4)
+    P = _P(dance)[None]
+    kp = (dance.keypoints2d_clean[0] + 3.0 * torch.randn(3, 33, 2, generator=gen))[None]
+    orient, body_pose, betas, pelvis = _perturbed_start(dance, gen)
+    w = torch.rand(1, 3, 33, generator=gen)
+    problem = _Problem(bm, P, kp, w / w.sum(), rotmat_to_pose6d(dance.rotations[0, 1:]).reshape(1, -1),
+                       dance.betas[None].float(), FitConfig())  # fmt: skip
+    R = torch.cat([orient[None], body_pose])[None].float()
+    transl, b = pelvis[None].float(), betas[None].float()
+    sqrt_w = torch.rand(1, 3, 33, 2, generator=gen)
+    r, J = problem.jacobian(R, transl, b, sqrt_w)
+    D = J.shape[-1]
+    assert D == 24 * 3 + 3 + b.shape[-1]
+    exact = torch.func.jacfwd(lambda th: problem.residuals(R, transl, b, sqrt_w, th[None])[0])(torch.zeros(D))
+    assert torch.allclose(r[0], problem.residuals(R, transl, b, sqrt_w, torch.zeros(1, D))[0])
+    rel = (J[0] - exact).norm() / exact.norm()
+    assert rel < 1e-2, float(rel)
+    for block in (slice(0, 72), slice(72, 75), slice(75, D)):  # each parameter group on its own
+        assert (J[0, :, block] - exact[:, block]).norm() < 0.02 * exact[:, block].norm()
+
+
 def test_batched_fits_equal_separate_fits(bm, dance):
     """Two bodies (3 views and 2 views) in one fit_bodies call give the separate calls' results."""
     gen = torch.Generator().manual_seed(2)
@@ -126,16 +150,19 @@ def test_batched_fits_equal_separate_fits(bm, dance):
         FitJob(P, kp, torch.ones(3, 33), *_perturbed_start(dance, gen)),
         FitJob(P[:2], kp[:2], torch.ones(2, 33), *_perturbed_start(dance, gen)),
     ]
-    cfg = FitConfig(steps=30)
+    cfg = FitConfig(iterations=3)
     together = fit_bodies(bm, jobs, cfg)
+
+    def joints(fit):  # (24, 3) m: what the fit is for; float rounding moves ill-posed rotations a little
+        j = bm.skeleton(fit.orient[None], fit.body_pose[None], fit.betas[None])[0]
+        return j - j[0] + fit.pelvis
+
     for job, fit in zip(jobs, together, strict=True):
         alone = fit_body_to_views(bm, job.P, job.keypoints, job.weights, job.orient, job.body_pose, job.betas,
                                   job.pelvis, cfg)  # fmt: skip
-        assert torch.allclose(fit.body_pose, alone.body_pose, atol=1e-4)
-        assert torch.allclose(fit.pelvis, alone.pelvis, atol=1e-5) and torch.allclose(
-            fit.betas, alone.betas, atol=1e-4
-        )
-    assert not torch.allclose(together[0].body_pose, together[1].body_pose, atol=1e-3)
+        assert (joints(fit) - joints(alone)).norm(dim=-1).max() < 5e-4
+        assert torch.allclose(fit.betas, alone.betas, atol=1e-2)
+    assert (joints(together[0]) - joints(together[1])).norm(dim=-1).max() > 5e-3
 
 
 def test_shape_average_restarts_after_a_gap():
