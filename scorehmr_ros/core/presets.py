@@ -149,9 +149,9 @@ class StreamingConfig:
         and the occluded middle person's MPJPE (40.4 -> 30.6 mm).
     calibrated_refine: the schedule of windows holding calibrated one-sample frames (None: ``refine``).
         Those samples start from the multi-view fit and are guided by every view at once: a shallow
-        inversion with small steps (τ 10, step 1) keeps the fit's accuracy and adds the prior and the
-        temporal term; deeper or coarser schedules let the summed keypoint guidance overshoot (see
-        DEVELOPMENT.md, "Calibrated rigs: the multi-view fit").
+        inversion with small steps (τ 10, step 1; ``realtime``: τ 5) keeps the fit's accuracy and
+        adds the prior and the temporal term; deeper or coarser schedules let the summed keypoint
+        guidance overshoot (see DEVELOPMENT.md, "Calibrated rigs: the multi-view fit").
     """
 
     refine: RefineConfig = field(default_factory=lambda: PAPER_MULTI_VIEW)
@@ -180,13 +180,14 @@ class StreamingConfig:
 PRESETS: dict[str, StreamingConfig] = {
     # Camera rate on a CPU: τ = 50 with step 10, K = 2, warm-started from the previous result moved
     # by the regressor's frame-to-frame change; each set published as soon as it is refined.
-    # Calibrated rigs refine one sample per frame with smaller steps at the same cost (calibrated_refine).
+    # Calibrated rigs refine one sample per frame with five small steps (calibrated_refine; τ 10
+    # cost ~30 ms more per set for about 1 mm on synthetic noise, DEVELOPMENT.md).
     # Uncalibrated multi-view sets share one body pose per set inside the sampling loop.
     "realtime": StreamingConfig(
         RefineConfig(tau=50, step=10, iterations=2, share_body_pose=True),
         free_frames=1,
         warm_start=True,
-        calibrated_refine=RefineConfig(tau=10, step=1, iterations=1),
+        calibrated_refine=RefineConfig(tau=5, step=1, iterations=1),
     ),
     # The tuned single-view schedule (τ = 50, step 2, K = 10) with two free frames refined jointly.
     "quality": StreamingConfig(
