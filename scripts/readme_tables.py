@@ -239,6 +239,9 @@ def table_node(eval_dir: Path) -> str:
         params = " ".join(f"`{p}`" for p in r.get("node_parameters") or []) or "defaults"
         dropped = f"{int(d('dropped_queue')):,} of {int(d('sets')):,}" if diag else ""
         source = NODE_INPUT.get(r["mode"], r["mode"])
+        baseline = re.fullmatch(r"node_[a-z]+_([0-9a-f]{7})\.json", name)
+        if baseline:  # scripts/bench_node_baseline.sh: an older revision, same machine and session
+            source += f", **code at {baseline.group(1)}** (baseline)"
         if r.get("people", 1) > 1:
             per_msg = r.get("bodies_per_message_mean", 0)
             source += f", {r['people']} people ({per_msg:.1f} bodies per BodyArray)"
@@ -247,7 +250,10 @@ def table_node(eval_dir: Path) -> str:
             f"| **{r['output_rate_hz']:.1f} Hz** | {r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} "
             f"| {', '.join(split)} | {dropped} | {errors} | {growth} | `docs/eval/{name}` |"
         )
-    return "\n".join(lines) + "\n" + _source(eval_dir, names, "make bench-node; make soak")
+    command = "make bench-node; make soak"
+    revs = sorted({m.group(1) for n in names if (m := re.fullmatch(r"node_[a-z]+_([0-9a-f]{7})\.json", n))})
+    command += "".join(f"; bash scripts/bench_node_baseline.sh {rev}" for rev in revs)
+    return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
 
 
 def _demo_people_rows(r: dict) -> list[tuple[str, str]]:
