@@ -846,6 +846,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--no-sweeps", action="store_true", help="skip the accuracy-vs-time sweeps")
     p.add_argument("--denoiser", help="prior weights to use instead of the packaged ones (experiments)")
+    p.add_argument(
+        "--e2e-clips", nargs="+", metavar="CLIP",
+        help="held-out clips of the 3-camera end-to-end setting (default: dance_b and kick; 'all')",
+    )  # fmt: skip
     sub.add_parser("speed", help="see scripts/bench_speed.py")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["speed"]:  # implemented in scripts/bench_speed.py; forward its arguments
@@ -871,7 +875,24 @@ def main(argv: list[str] | None = None) -> None:
         cfg.sweep_variants = ()
     if args.threads:
         cfg.threads = args.threads
+    if args.e2e_clips:
+        cfg.e2e_clips = _e2e_clip_names(args.e2e_clips, parser)
     run_accuracy(cfg, args.out)
+
+
+def _e2e_clip_names(names: list[str], parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    """``--e2e-clips``: held-out clip names (``all``: the default ones first, so their render seeds
+    and rigs stay those of the default run, then the other held-out clips)."""
+    from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
+
+    known = sorted(heldout_clips(load_mocap()))
+    if names == ["all"]:
+        default = BenchConfig().e2e_clips
+        return tuple(default) + tuple(c for c in known if c not in default)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"--e2e-clips: not held-out clips: {unknown}; known: {known}")
+    return tuple(names)
 
 
 if __name__ == "__main__":
