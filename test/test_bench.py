@@ -3,6 +3,7 @@
 import json
 import math
 
+import pytest
 import torch
 
 from scorehmr_ros.eval import bench
@@ -149,3 +150,21 @@ def test_unusual_rig_has_a_wide_1080p_camera_a_rolled_camera_and_sees_the_subjec
     uv, size = scene.keypoints2d_clean, cams.image_size
     inside = ((uv >= 0) & (uv < size[None, :, None])).all(-1).float().mean((0, 2))
     assert (inside > 0.9).all(), inside
+
+
+def test_e2e_clips_all_keeps_the_default_clips_and_their_seeds_first():
+    """``--e2e-clips all``: the default end-to-end clips first (same render seeds as the default
+    run), then the other held-out clips; a clip that is not held out is refused."""
+    import argparse
+
+    from scorehmr_ros.eval.bench import BenchConfig, _e2e_clip_names, e2e_render_seeds
+
+    parser = argparse.ArgumentParser()
+    default = BenchConfig()
+    names = _e2e_clip_names(["all"], parser)
+    assert names[: len(default.e2e_clips)] == default.e2e_clips
+    assert "humanoid3d_getup_faceup" in names and len(set(names)) == len(names)
+    seeds = e2e_render_seeds(BenchConfig(e2e_clips=names))
+    assert all(seeds[c] == s for c, s in e2e_render_seeds(default).items())
+    with pytest.raises(SystemExit):
+        _e2e_clip_names(["humanoid3d_walk"], parser)  # a training clip
