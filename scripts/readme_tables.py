@@ -196,6 +196,8 @@ def table_speed_early_stop(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, ["speed.json"], "make bench-speed")
 
 
+# scripts/bench_node_baseline.sh's artefacts: node_<mode>_<7-hex revision>.json
+BASELINE_NODE_FILE = re.compile(r"node_[a-z]+_([0-9a-f]{7})\.json")
 NODE_INPUT = {
     "topic": "keypoints on topics (detection elsewhere)",
     "mediapipe": "MediaPipe in the node (3 × 640×480 images)",
@@ -239,7 +241,7 @@ def table_node(eval_dir: Path) -> str:
         params = " ".join(f"`{p}`" for p in r.get("node_parameters") or []) or "defaults"
         dropped = f"{int(d('dropped_queue')):,} of {int(d('sets')):,}" if diag else ""
         source = NODE_INPUT.get(r["mode"], r["mode"])
-        baseline = re.fullmatch(r"node_[a-z]+_([0-9a-f]{7})\.json", name)
+        baseline = BASELINE_NODE_FILE.fullmatch(name)
         if baseline:  # scripts/bench_node_baseline.sh: an older revision, same machine and session
             source += f", **code at {baseline.group(1)}** (baseline)"
         if r.get("people", 1) > 1:
@@ -251,7 +253,7 @@ def table_node(eval_dir: Path) -> str:
             f"| {', '.join(split)} | {dropped} | {errors} | {growth} | `docs/eval/{name}` |"
         )
     command = "make bench-node; make soak"
-    revs = sorted({m.group(1) for n in names if (m := re.fullmatch(r"node_[a-z]+_([0-9a-f]{7})\.json", n))})
+    revs = sorted({m.group(1) for n in names if (m := BASELINE_NODE_FILE.fullmatch(n))})
     command += "".join(f"; bash scripts/bench_node_baseline.sh {rev}" for rev in revs)
     return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
 

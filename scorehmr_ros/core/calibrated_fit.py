@@ -125,13 +125,6 @@ def fit_bodies(body_model, jobs: list[FitJob], config: FitConfig = FitConfig()) 
     return out
 
 
-def _skew(v: torch.Tensor) -> torch.Tensor:
-    """(..., 3) -> (..., 3, 3) cross-product matrices [v]ₓ."""
-    z = torch.zeros_like(v[..., 0])
-    rows = [z, -v[..., 2], v[..., 1], v[..., 2], z, -v[..., 0], -v[..., 1], v[..., 0], z]
-    return torch.stack(rows, -1).reshape(*v.shape[:-1], 3, 3)
-
-
 @dataclass
 class _Problem:
     """The batched fit's fixed data: P (N, V, 3, 4); kp (N, V, K, 2); w (N, V, K) confidence²
@@ -167,7 +160,7 @@ class _Problem:
         m = theta.shape[0] // R.shape[0]
         rep = lambda x: x.repeat_interleave(m, 0)  # noqa: E731
         delta = theta[:, :ROTATION_PARAMS].reshape(-1, 24, 3)
-        Rn = rep(R) @ (torch.eye(3) + _skew(delta))  # first order in δ: exact derivative at 0
+        Rn = rep(R) @ roma.rotvec_to_rotmat(delta)
         tn = rep(transl) + theta[:, ROTATION_PARAMS : ROTATION_PARAMS + 3]
         bn = rep(betas) + theta[:, ROTATION_PARAMS + 3 :] if c.fit_betas else rep(betas)
         data = (rep(sqrt_w) * self.errors(Rn, tn, bn)).reshape(theta.shape[0], -1)

@@ -181,7 +181,7 @@ PRESETS: dict[str, StreamingConfig] = {
     # Camera rate on a CPU: τ = 50 with step 10, K = 2, warm-started from the previous result moved
     # by the regressor's frame-to-frame change; each set published as soon as it is refined.
     # Calibrated rigs refine one sample per frame with five small steps (calibrated_refine; τ 10
-    # cost ~30 ms more per set for about 1 mm on synthetic noise, DEVELOPMENT.md).
+    # costs more time for a small gain on synthetic noise, DEVELOPMENT.md).
     # Uncalibrated multi-view sets share one body pose per set inside the sampling loop.
     "realtime": StreamingConfig(
         RefineConfig(tau=50, step=10, iterations=2, share_body_pose=True),
