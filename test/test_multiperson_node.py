@@ -4,6 +4,10 @@ One uncalibrated camera publishes two people per image (Keypoints2DArray, as the
 does): both get ids, each id has its joint states, TF frames and a body in ~/bodies; then one
 person leaves and, after person_timeout_s, the tracked list shrinks to the other id and the
 leaver's markers are deleted. Every wait is on received messages or node state, not on time.
+
+The sets are stamped 0.1 s apart whatever the machine's speed (the tracker's clock is the stamps):
+stamped with the wall clock, a slow machine (~0.3 s per set) made one frame without a confident
+torso outlast person_timeout_s and the staying person got a new id (a CI failure).
 """
 
 import threading
@@ -13,6 +17,7 @@ import traceback
 import numpy as np
 import pytest
 import rclpy
+from builtin_interfaces.msg import Time
 from hri_msgs.msg import IdsList
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -31,6 +36,7 @@ from scorehmr_ros.ros.parameters import parameter_overrides
 
 pytestmark = pytest.mark.ros
 CAM = "cam1"
+SET_PERIOD_NS = 100_000_000  # the stamps' spacing, independent of how fast the node runs
 SHIFT_PX = 220.0  # the second person: the first one's keypoints this far to the right
 
 
@@ -55,8 +61,10 @@ class Harness:
             "detector": "topic",
             "max_people": 3,
             "person_birth_frames": 2,
-            "person_timeout_s": 0.3,
-            "person_lost_s": 0.2,
+            "person_timeout_s": 0.3,  # of stamp time: 3 sets
+            # Wall time without any body before every id is dropped: far above a slow machine's set.
+            "person_lost_s": 5.0,
+            "max_stamp_age_s": 3600.0,  # the synthetic stamps fall behind the clock on slow machines
             "overlay_rate_hz": 0.0,
             "mesh_rate_hz": 0.0,
             "partial_timeout_s": 0.0,
@@ -64,6 +72,8 @@ class Harness:
         }
         self.node = MultiviewNode(parameter_overrides(values, SPECS), context=context)
         self.io = Node("test_multiperson_io", context=context)
+        # 10 s in the past: even a fast machine (< 0.1 s per set) stays clear of max_stamp_future_s.
+        self.stamp_ns = self.io.get_clock().now().nanoseconds - 10_000_000_000
         self.got = {"bodies": [], "tf": [], "tracked": [], "markers": [], "b0": [], "b1": []}
         sub = self.io.create_subscription
         sub(BodyArray, "/scorehmr_multiview/bodies", self.got["bodies"].append, 50)
@@ -106,9 +116,11 @@ class Harness:
         people_xy = (xy, shifted)[:people]
         before = self.calls()
         # The first set can race CameraInfo (dropped as no_camera_info): republish until it is
-        # taken, with a fresh stamp each time (the synchroniser drops a stamp it has seen).
+        # taken, with a new stamp each time (the synchroniser drops a stamp it has seen).
         for attempt in range(20):
-            header = Header(stamp=self.io.get_clock().now().to_msg(), frame_id=f"{CAM}_optical_frame")
+            self.stamp_ns += SET_PERIOD_NS
+            stamp = Time(sec=self.stamp_ns // 1_000_000_000, nanosec=self.stamp_ns % 1_000_000_000)
+            header = Header(stamp=stamp, frame_id=f"{CAM}_optical_frame")
             info = CameraInfo(header=header, width=640, height=480)
             info.k = scene.cameras.K[0].double().numpy().reshape(-1).tolist()
             msg = Keypoints2DArray(header=header)
