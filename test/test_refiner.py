@@ -239,7 +239,7 @@ def test_offline_temporal_term_is_weighted_per_second(models):
 def test_shared_body_pose_is_one_pose_per_instant(models, scenes):
     """share_body_pose: the views of each frame leave refine() with one body pose (joints 1-23)
     and their own global orientations; the helper averages within groups only."""
-    from scorehmr_ros.core.refiner import share_body_pose
+    from scorehmr_ros.core.refiner import group_mean_matrix, share_body_pose
 
     x = torch.randn(5, 144)
     shared = share_body_pose(x, torch.tensor([7, 7, 3, 7, 3]))
@@ -248,6 +248,13 @@ def test_shared_body_pose_is_one_pose_per_instant(models, scenes):
         shared[1, 6:], shared[3, 6:]
     )
     assert torch.allclose(shared[2, 6:], x[[2, 4], 6:].mean(0))
+    # refine() keeps one averaging matrix per call; restricted to whole groups (the live samples
+    # when some groups stopped early) it still averages within each group.
+    groups = torch.tensor([7, 7, 3, 7, 3])
+    mean = group_mean_matrix(groups)
+    assert torch.allclose(share_body_pose(x, None, mean), shared, atol=1e-6)
+    live = torch.tensor([2, 4])
+    assert torch.allclose(share_body_pose(x[live], None, mean[live][:, live]), shared[live], atol=1e-6)
 
     scene = scenes[0]
     T, V = scene.num_frames, scene.num_views

@@ -118,6 +118,8 @@ class _Run:
     body_model: object
     schedule: Schedule
     counts: _Counters
+    # (B, B) group_mean_matrix of the samples' frames when the body pose is shared, else None.
+    pose_mean: torch.Tensor | None = None
     frozen: BodyState | None = None
 
     def eps(self, x_t: torch.Tensor, level: int, cond: torch.Tensor) -> torch.Tensor:
@@ -139,16 +141,27 @@ class _Run:
         )
 
 
-def share_body_pose(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """x (A, 144) 6D poses, groups (A,) long: every sample gets its group's mean body pose (joints
-    1-23, the mean of their 6D values, which the 6D -> rotation map orthonormalises) and keeps its
-    own global orientation (the first 6 values). Differentiable; x is not modified."""
-    _, dense = torch.unique(groups, return_inverse=True)
-    n = int(dense.max()) + 1
-    body = x[:, 6:]
-    sums = torch.zeros(n, body.shape[1], dtype=x.dtype, device=x.device).index_add(0, dense, body)
-    counts = torch.bincount(dense, minlength=n).clamp(min=1).to(x.dtype)
-    return torch.cat([x[:, :6], (sums / counts[:, None])[dense]], dim=1)
+def share_body_pose(
+    x: torch.Tensor, groups: torch.Tensor | None, mean: torch.Tensor | None = None
+) -> torch.Tensor:
+    """x (A, 144) 6D poses, groups (A,) long (or None with ``mean``): every sample gets its group's
+    mean body pose (joints 1-23, the mean of their 6D values, which the 6D -> rotation map
+    orthonormalises) and keeps its own global orientation (the first 6 values). Differentiable; x
+    is not modified.
+
+    ``mean``: the groups' :func:`group_mean_matrix` when the caller already has it (refine() builds
+    it once per call; one small matmul per use instead of renumbering the groups)."""
+    if mean is None:
+        mean = group_mean_matrix(groups, x.dtype)
+    return torch.cat([x[:, :6], mean @ x[:, 6:]], dim=1)
+
+
+def group_mean_matrix(groups: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """groups (A,) long -> (A, A) averaging matrix: row i holds 1/n over the n samples of i's group.
+
+    Restricted to whole groups (rows and columns of the same samples) it is still their mean."""
+    same = (groups[:, None] == groups[None, :]).to(dtype)
+    return same / same.sum(1, keepdim=True)
 
 
 def _level_index(level: int) -> int:
@@ -190,10 +203,11 @@ def _guided_step(
         with torch.no_grad():
             eps = run.eps(x_req.detach(), cur, cond)
     x0_hat = predict_x0(run.schedule, x_req, eps, cur)
-    groups = None
-    if config.share_body_pose:
-        groups = run.obs.frame if idx is None else run.obs.frame[idx]
-        x0_hat = share_body_pose(x0_hat, groups)
+    mean = None
+    if run.pose_mean is not None:
+        # Groups stop together (refine()), so the live rows and columns are whole groups.
+        mean = run.pose_mean if idx is None else run.pose_mean[idx][:, idx]
+        x0_hat = share_body_pose(x0_hat, None, mean)
     loss, _ = total_loss(run.terms, _merge(x_batch, idx, x0_hat), run.body(x0_hat, idx), run.cameras, run.obs)
     if loss.requires_grad:
         grad_x, grad_t = torch.autograd.grad(loss.sum(), [x_req, run.transl], allow_unused=True)
@@ -202,8 +216,8 @@ def _guided_step(
     grad_x = torch.nan_to_num(grad_x) if grad_x is not None else torch.zeros_like(x_t)
     abar = run.schedule.alpha_bar(cur, x_t)
     eps_guided = eps.detach() + config.guidance_scale * (1 - abar).sqrt() * grad_x
-    if groups is not None:  # the update's x̂0 shares the body pose too (ε made consistent with it)
-        x0_shared = share_body_pose(predict_x0(run.schedule, x_t.detach(), eps_guided, cur), groups)
+    if mean is not None:  # the update's x̂0 shares the body pose too (ε made consistent with it)
+        x0_shared = share_body_pose(predict_x0(run.schedule, x_t.detach(), eps_guided, cur), None, mean)
         eps_guided = (x_t.detach() - abar.sqrt() * x0_shared) / (1 - abar).sqrt()
     x_prv = ddim_step(run.schedule, x_t.detach(), eps_guided, cur, _level_index(prv))
     run.opt.zero_grad(set_to_none=True)
@@ -238,12 +252,13 @@ def refine(
     levels = step_ladder(config.tau, config.step)
     B = x_init.shape[0]
     x = x_init.detach().clone()
-    if config.share_body_pose:
-        x = share_body_pose(x, obs.frame)
+    pose_mean = group_mean_matrix(obs.frame, x.dtype) if config.share_body_pose else None
+    if pose_mean is not None:
+        x = share_body_pose(x, obs.frame, pose_mean)
     transl = transl_init.detach().clone().requires_grad_(True)
     run = _Run(
         betas, transl, torch.optim.Adam([transl], lr=config.transl_lr), cameras, obs, terms, config,
-        denoiser, body_model, schedule, _Counters(),
+        denoiser, body_model, schedule, _Counters(), pose_mean,
     )  # fmt: skip
     cond = cond.detach()
     active = torch.ones(B, dtype=torch.bool)
@@ -273,9 +288,8 @@ def refine(
         history.append(loss.detach().clone())
         rel = (prev_loss - loss).abs() / prev_loss.abs().clamp(min=1e-9)
         stop = rel < config.early_stop_rel
-        if config.share_body_pose:  # a group stops when all its samples would
-            _, dense = torch.unique(obs.frame, return_inverse=True)
-            stop = torch.bincount(dense, weights=(~stop).double())[dense] == 0
+        if pose_mean is not None:  # a group stops when all its samples would
+            stop = (pose_mean @ (~stop).to(pose_mean.dtype)) == 0
         active &= ~stop
         prev_loss = loss
     return RefineResult(
