@@ -545,8 +545,9 @@ class MultiPersonStream(_CameraDetectors):
          the back-projection at the depth where the shoulder-hip length is ``TORSO_LENGTH_M``.
          At most ``max_people`` people per set (more views first, then detector score).
       4. :class:`core.tracking.PersonTracker` on these centres: ids ``b0``, ``b1``, ... born after
-         ``person_birth_frames`` consecutive frames, removed ``person_timeout_s`` after last seen
-         (a person back within the timeout and the gate keeps the id; later: a new id).
+         ``person_birth_frames`` consecutive frames, removed ``person_timeout_s`` after last seen and
+         two missed sets in a row (a person back within the timeout and the gate keeps the id;
+         later: a new id).
       5. One :class:`core.streaming.StreamingEstimator` per id (its own window and anchors); the
          windows of every id are refined together in ONE batched refine() call
          (:func:`core.streaming.process_people`). A removed id's window is flushed into that
@@ -651,7 +652,9 @@ class MultiPersonStream(_CameraDetectors):
 
         self.cores.clear()
         old = self.tracker
-        self.tracker = PersonTracker(min_hits=old.min_hits, timeout_s=old.timeout_s, id_prefix=old.id_prefix)
+        self.tracker = PersonTracker(
+            min_hits=old.min_hits, timeout_s=old.timeout_s, min_misses=old.min_misses, id_prefix=old.id_prefix
+        )
         self.tracker._next_id = old._next_id  # ids are never reused within a stream
 
     def _make_detector(self):

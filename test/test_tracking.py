@@ -92,6 +92,21 @@ def test_timeout_removes_track():
     assert [x.id for x in tracker.update(0.7, [[0.0, 0.0, 0.0]])] == ["b1"]
 
 
+def test_one_missed_frame_at_a_low_frame_rate_keeps_the_id():
+    """Frames 0.6 s apart with a 0.5 s timeout (a node slower than 1 / timeout): one frame without
+    the person keeps the id (min_misses 2); two in a row end it."""
+    tracker = PersonTracker(min_hits=1, timeout_s=0.5)
+    p = [[0.0, 0.0, 2.0]]
+    assert [x.id for x in tracker.update(0.0, p)] == ["b0"]
+    tracker.update(0.6, np.zeros((0, 3)))  # 0.6 s unseen, one miss: kept
+    assert [x.id for x in tracker.update(1.2, p)] == ["b0"]
+    tracker.update(1.8, np.zeros((0, 3)))
+    tracker.update(2.4, np.zeros((0, 3)))  # two misses and past the timeout: removed
+    assert tracker.confirmed_tracks() == []
+    with pytest.raises(ValueError, match="min_misses"):
+        PersonTracker(min_misses=0)
+
+
 def test_torso_centre():
     names = get_layout("blazepose33").keypoint_names
     pts = np.zeros((len(names), 3))

@@ -16,7 +16,9 @@ Birth
     id, after ``min_hits`` consecutive matched frames (``min_hits=1``: immediately). A tentative
     track that misses one frame is dropped, so noise rarely consumes ids.
 Removal
-    A confirmed track not matched for more than ``timeout_s`` seconds is removed.
+    A confirmed track not matched for more than ``timeout_s`` seconds, and in at least
+    ``min_misses`` consecutive frames, is removed (so at a frame rate below 1 / ``timeout_s`` one
+    frame without the person, e.g. no confident torso, does not end the id).
 Ids
     ``f"{id_prefix}{n}"`` (``b0``, ``b1``, ...), valid REP-155 / tf frame name suffixes,
     allocated in confirmation order and never reused within one tracker.
@@ -69,6 +71,7 @@ class Track:
     last_seen: float
     first_seen: float
     hits: int = 1
+    misses: int = 0  # consecutive frames without a match
     id: str | None = None
 
     @property
@@ -97,7 +100,8 @@ class PersonTracker:
         gate_m: largest distance (m) between a prediction and an observation that can match.
         gate_growth_mps: gate widening per second since the track was last seen.
         min_hits: consecutive matched frames before a track is confirmed and gets an id.
-        timeout_s: a confirmed track unseen for longer than this is removed.
+        timeout_s: a confirmed track unseen for longer than this is removed (see ``min_misses``).
+        min_misses: ...and only once it missed at least this many consecutive frames.
         alpha, beta: alpha-beta filter gains on position and velocity.
         max_speed_mps: velocity estimates are clipped to this speed.
         id_prefix: id prefix (``b`` -> ``b0``, ``b1``, ...).
@@ -109,6 +113,7 @@ class PersonTracker:
         gate_growth_mps: float = 1.0,
         min_hits: int = 3,
         timeout_s: float = 1.0,
+        min_misses: int = 2,
         alpha: float = 0.8,
         beta: float = 0.4,
         max_speed_mps: float = 4.0,
@@ -116,8 +121,8 @@ class PersonTracker:
     ) -> None:
         if gate_m <= 0 or gate_growth_mps < 0 or timeout_s < 0:
             raise ValueError("gate_m must be > 0, gate_growth_mps and timeout_s >= 0")
-        if min_hits < 1:
-            raise ValueError(f"min_hits must be >= 1, got {min_hits}")
+        if min_hits < 1 or min_misses < 1:
+            raise ValueError(f"min_hits and min_misses must be >= 1, got {min_hits}, {min_misses}")
         if not (0 < alpha <= 1 and 0 <= beta <= 1):
             raise ValueError("alpha must be in (0, 1], beta in [0, 1]")
         if not id_prefix or not (id_prefix[0].isalpha() and id_prefix.replace("_", "").isalnum()):
@@ -128,6 +133,7 @@ class PersonTracker:
         self.gate_growth_mps = float(gate_growth_mps)
         self.min_hits = int(min_hits)
         self.timeout_s = float(timeout_s)
+        self.min_misses = int(min_misses)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.max_speed_mps = float(max_speed_mps)
@@ -159,6 +165,7 @@ class PersonTracker:
             if speed > self.max_speed_mps:
                 tr.velocity *= self.max_speed_mps / speed
         tr.last_seen = t
+        tr.misses = 0
         tr.hits += 1
         if tr.id is None and tr.hits >= self.min_hits:
             tr.id = f"{self.id_prefix}{self._next_id}"
@@ -188,11 +195,16 @@ class PersonTracker:
         for j, tr in matched.items():
             self._update_track(tr, obs[j], t)
         matched_tracks = {id(tr) for tr in matched.values()}
-        # Removal: tentative tracks that missed this frame; confirmed ones past the timeout.
+        for tr in self.tracks:
+            if id(tr) not in matched_tracks:
+                tr.misses += 1
+        # Removal: tentative tracks that missed this frame; confirmed ones past the timeout that
+        # also missed min_misses frames in a row.
         self.tracks = [
             tr
             for tr in self.tracks
-            if id(tr) in matched_tracks or (tr.confirmed and t - tr.last_seen <= self.timeout_s)
+            if id(tr) in matched_tracks
+            or (tr.confirmed and (t - tr.last_seen <= self.timeout_s or tr.misses < self.min_misses))
         ]
         for j in free:  # births
             tr = Track(position=obs[j].copy(), velocity=np.zeros(3), last_seen=t, first_seen=t)

@@ -239,7 +239,8 @@ SPECS = [
     ParamSpec(
         "person_timeout_s",
         1.0,
-        "Multi-person: an id unseen for this long is removed (its topics, TF and markers stop) (s)",
+        "Multi-person: an id unseen for this long and in two sets in a row is removed "
+        "(its topics, TF and markers stop) (s)",
         min_value=0.0,
         max_value=30.0,
         read_only=True,
