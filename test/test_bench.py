@@ -168,3 +168,20 @@ def test_e2e_clips_all_keeps_the_default_clips_and_their_seeds_first():
     assert all(seeds[c] == s for c, s in e2e_render_seeds(default).items())
     with pytest.raises(SystemExit):
         _e2e_clip_names(["humanoid3d_walk"], parser)  # a training clip
+
+
+def test_iterations_option_caps_k_of_the_named_variants_only():
+    """``--iterations multiview=20``: the multi-view schedule runs with K = 20, the others keep theirs;
+    a name that is not a variant, or K < 1, is refused."""
+    import argparse
+
+    from scorehmr_ros.core.presets import VARIANT_SCHEDULES
+    from scorehmr_ros.eval.bench import BenchConfig, _variant_iterations, scorehmr_config
+
+    cfg = BenchConfig(scorehmr_iterations=dict([_variant_iterations("multiview=20")]))
+    assert scorehmr_config("multiview", cfg).iterations == 20
+    assert scorehmr_config("multiview", cfg).share_body_pose  # the variant's other settings stay
+    assert scorehmr_config("single", cfg).iterations == VARIANT_SCHEDULES["single"].iterations
+    for bad in ("multi=20", "single=0", "single"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _variant_iterations(bad)

@@ -847,6 +847,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-sweeps", action="store_true", help="skip the accuracy-vs-time sweeps")
     p.add_argument("--denoiser", help="prior weights to use instead of the packaged ones (experiments)")
     p.add_argument(
+        "--iterations", nargs="+", metavar="VARIANT=K", type=_variant_iterations,
+        help="experiments: cap K of these ScoreHMR variants' schedules (e.g. multiview=20)",
+    )  # fmt: skip
+    p.add_argument(
         "--e2e-clips", nargs="+", metavar="CLIP",
         help="held-out clips of the 3-camera end-to-end setting (default: dance_b and kick; 'all')",
     )  # fmt: skip
@@ -877,7 +881,19 @@ def main(argv: list[str] | None = None) -> None:
         cfg.threads = args.threads
     if args.e2e_clips:
         cfg.e2e_clips = _e2e_clip_names(args.e2e_clips, parser)
+    if args.iterations:
+        cfg.scorehmr_iterations = {**(cfg.scorehmr_iterations or {}), **dict(args.iterations)}
     run_accuracy(cfg, args.out)
+
+
+def _variant_iterations(text: str) -> tuple[str, int]:
+    """``--iterations`` item ``variant=K`` -> (variant, K)."""
+    name, _, k = text.partition("=")
+    if name not in VARIANT_NAMES or not k.isdigit() or int(k) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected VARIANT=K with VARIANT in {VARIANT_NAMES}, K >= 1: {text!r}"
+        )
+    return name, int(k)
 
 
 def _e2e_clip_names(names: list[str], parser: argparse.ArgumentParser) -> tuple[str, ...]:
