@@ -138,7 +138,7 @@ def quick_config() -> BenchConfig:
         frame_stride=2,
         max_frames=8,
         smplify=SMPLifyConfig(camera_iters=50, body_iters=50),
-        scorehmr_iterations={"single": 5},
+        scorehmr_iterations={"single": 5, "multiview": 5},
         sweep_scorehmr_k=(1, 2, 5),
         sweep_smplify_iters=(10, 30, 50),
         sweep_variants=("combined",),
