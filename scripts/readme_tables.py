@@ -364,7 +364,7 @@ def _argv_command(record: dict, fallback: str) -> str:
     head = argv[0]
     if head.startswith("scripts/") or "/scripts/" in head:
         head = ".venv/bin/python scripts/" + head.split("scripts/", 1)[1]
-    elif head.endswith("scorehmr-bench"):
+    elif head.endswith("scorehmr-bench") or head.endswith("scorehmr_ros/eval/bench.py"):  # or python -m
         head = ".venv/bin/scorehmr-bench"
     return " ".join([head, *argv[1:]])
 
