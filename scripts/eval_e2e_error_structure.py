@@ -30,10 +30,9 @@ from tqdm import tqdm
 
 from scorehmr_ros.api import ScoreHMRModels
 from scorehmr_ros.core.presets import get_preset
-from scorehmr_ros.eval.bench import LIMB_INDEX, BenchConfig, e2e_render_seeds, e2e_scene
+from scorehmr_ros.eval.bench import LIMB_INDEX, BenchConfig, all_e2e_clips, e2e_render_seeds, e2e_scene
 from scorehmr_ros.eval.streaming import LIMB_BLAZEPOSE, stream_calibrated, triangulate_frame
 from scorehmr_ros.provenance import provenance
-from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,10 +55,7 @@ def clip_data(models, clip: str, cfg: BenchConfig, seed: int) -> dict[str, torch
     for t, b in bodies.items():
         rot = b.rotations.float()
         ours[t] = bm.skeleton(rot[None, 0], rot[None, 1:], b.betas[None].float(), b.transl[None].float())[0]
-    rest = bm.joint_template + torch.einsum(
-        "jcb,nb->njc", bm.joint_shapedirs, scene.betas.float().expand(T, -1)
-    )
-    _, transforms = bm.kinematics(scene.rotations.float(), rest)
+    _, transforms = bm.kinematics(scene.rotations.float(), bm.rest_joints(scene.betas.float().expand(T, -1)))
     return {
         "dlt": dlt,
         "scorehmr": ours[:, LIMB_INDEX],
@@ -92,9 +88,7 @@ def main() -> None:
     prov = provenance()
     torch.manual_seed(0)
     models = ScoreHMRModels.load()
-    default = BenchConfig().e2e_clips  # the bench's --e2e-clips all order (render seeds kept)
-    clips = tuple(default) + tuple(c for c in sorted(heldout_clips(load_mocap())) if c not in default)
-    cfg = BenchConfig(e2e_clips=clips)
+    cfg = BenchConfig(e2e_clips=all_e2e_clips())  # the bench's --e2e-clips all (render seeds kept)
     data = {c: clip_data(models, c, cfg, s) for c, s in tqdm(e2e_render_seeds(cfg).items(), desc="clips")}
     results: dict[str, dict] = {}
     for clip, d in data.items():

@@ -405,6 +405,19 @@ class BodyModel(torch.nn.Module):
             transl=transl,
         )
 
+    def _full_betas(self, B: int, betas: torch.Tensor | None) -> torch.Tensor:
+        """(B, num_betas): zeros for None, fewer coefficients zero-padded."""
+        if betas is None:
+            return self.joint_template.new_zeros(B, self.num_betas)
+        if betas.shape[-1] < self.num_betas:
+            return torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[-1]))
+        return betas
+
+    def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
+        """Rest-pose joints J(β) ``(B, 24, 3)`` of betas ``(B, nb)`` (zero-padded to num_betas)."""
+        betas = self._full_betas(betas.shape[0], betas)
+        return self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
+
     def skeleton(
         self,
         global_orient: torch.Tensor,
@@ -418,13 +431,8 @@ class BodyModel(torch.nn.Module):
         shapes) at a fraction of the cost. Arguments as in :meth:`forward`.
         """
         B = body_pose.shape[0]
-        if betas is None:
-            betas = self.joint_template.new_zeros(B, self.num_betas)
-        elif betas.shape[-1] < self.num_betas:
-            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[-1]))
-        rest = self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
         rot = torch.cat([global_orient.reshape(B, 1, 3, 3), body_pose.reshape(B, -1, 3, 3)], dim=1)
-        posed, _ = self.kinematics(rot, rest)
+        posed, _ = self.kinematics(rot, self.rest_joints(self._full_betas(B, betas)))
         return posed if transl is None else posed + transl.unsqueeze(1)
 
     def pose_sources(
@@ -440,14 +448,10 @@ class BodyModel(torch.nn.Module):
         vertices; the 24 joints come from forward kinematics. This is what the guidance loop uses.
         """
         B = body_pose.shape[0]
-        if betas is None:
-            betas = self.joint_template.new_zeros(B, self.num_betas)
-        elif betas.shape[-1] < self.num_betas:
-            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[-1]))
+        betas = self._full_betas(B, betas)
         layer, ids = self.layer, self.source_vertex_ids
         rot = torch.cat([global_orient.reshape(B, 1, 3, 3), body_pose.reshape(B, -1, 3, 3)], dim=1)
-        rest = self.joint_template + torch.einsum("jcb,nb->njc", self.joint_shapedirs, betas)
-        joints, transforms = self.kinematics(rot, rest)
+        joints, transforms = self.kinematics(rot, self.rest_joints(betas))
         v = layer.v_template[ids] + torch.einsum("vcb,nb->nvc", layer.shapedirs[ids], betas)
         pose_feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
         v = v + (pose_feature @ self.source_posedirs).reshape(B, -1, 3)

@@ -896,15 +896,23 @@ def _variant_iterations(text: str) -> tuple[str, int]:
     return name, int(k)
 
 
+def all_e2e_clips() -> tuple[str, ...]:
+    """Every held-out clip, the default end-to-end ones first (so their render seeds and rigs stay
+    those of the default run)."""
+    from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
+
+    default = BenchConfig().e2e_clips
+    return tuple(default) + tuple(c for c in sorted(heldout_clips(load_mocap())) if c not in default)
+
+
 def _e2e_clip_names(names: list[str], parser: argparse.ArgumentParser) -> tuple[str, ...]:
     """``--e2e-clips``: held-out clip names (``all``: the default ones first, so their render seeds
     and rigs stay those of the default run, then the other held-out clips)."""
     from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
 
-    known = sorted(heldout_clips(load_mocap()))
     if names == ["all"]:
-        default = BenchConfig().e2e_clips
-        return tuple(default) + tuple(c for c in known if c not in default)
+        return all_e2e_clips()
+    known = sorted(heldout_clips(load_mocap()))
     unknown = [n for n in names if n not in known]
     if unknown:
         parser.error(f"--e2e-clips: not held-out clips: {unknown}; known: {known}")
