@@ -70,7 +70,7 @@ VARIANT_TERMS: dict[str, tuple[str, ...]] = {
 # paper's setting; scripts/eval_shared_pose.py compares it with the pull toward the mean alone).
 # K (a cap: samples stop early once their guidance loss settles) is 30 for single view and 20 for
 # multi-view: the lowest training-clip MPJPE of scripts/tune_guidance.py with K 10 / 20 / 30
-# (docs/eval/tuning_iterations.json; the gain there is <= 1 mm, on the held-out bench 6-8 mm,
+# (docs/eval/tuning_iterations.json; the gain there is <= 1 mm, on the held-out bench 2-8 mm,
 # docs/eval/experiments/more_iterations/), at about 3.6x / 2.3x the time of K 10. The tuned scales
 # are kept (single: 1.0; the training tuning's 0.3 at K 30 was 0.5 mm better and is unmeasured
 # on held-out).
