@@ -688,7 +688,8 @@ class StreamingEstimator:
 
     @torch.no_grad()
     def _errors_px(self, x, transl, betas, view_fields) -> torch.Tensor:
-        """(B,) confidence-weighted mean 2D error (px) over each sample's views and confident keypoints."""
+        """(B,) mean 2D error (px) over each sample's views and confident keypoints (the definition of
+        the published per-view errors, ``FusedBody.view_errors_px``)."""
         rot = pose6d_to_rotmat(x.reshape(-1, 24, 6))
         kp3d = self.models.body_model.pose_keypoints(rot[:, 0], rot[:, 1:], betas, transl, LAYOUT)
         T = view_fields["view_transforms"]
@@ -696,7 +697,7 @@ class StreamingEstimator:
         B, V, K, _ = pts.shape
         uv = project(pts.reshape(B * V, K, 3), view_fields["view_K"].reshape(B * V, 3, 3)).reshape(B, V, K, 2)
         conf = view_fields["view_confidence"]
-        w = conf * (conf > CONFIDENT)
+        w = (conf > CONFIDENT).to(uv.dtype)
         err = (uv - view_fields["view_keypoints"]).norm(dim=-1)
         return (err * w).sum((1, 2)) / w.sum((1, 2)).clamp(min=1e-9)
 
