@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from scorehmr_ros.core.body_model import pose6d_to_rotmat
+from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
 from scorehmr_ros.core.guidance import BodyState, Observations, temporal_smoothness
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
@@ -153,6 +153,24 @@ def test_cold_start_is_not_worse_than_the_regressor(models):
             start = StreamingEstimator(models, start_cfg).process(0, [view])[0].view_errors_px["cam"]
             out = StreamingEstimator(models, PRESETS["realtime"]).process(0, [view])[0].view_errors_px["cam"]
             assert out <= start + 1e-3, (scene.clip_name, v, start, out)
+
+
+def test_cold_start_guard_compares_the_published_view_error(models):
+    """The guard's 2D error is the one published per view (mean over confident keypoints, not
+    weighted by confidence), so "not worse than the regressor" holds for what users see."""
+    scene = heldout_scenes(models.body_model, num_views=1, seed=0, max_frames=1)[1]
+    kp, conf = scene.keypoints2d[0, 0], scene.confidence[0, 0]
+    K, size = scene.cameras.K[0], scene.cameras.image_size[0]
+    est = StreamingEstimator(models, PRESETS["realtime"])
+    body = est.process(0, [ViewInput("cam", kp, conf, K, size)])[0]
+    x = rotmat_to_pose6d(body.rotations).reshape(1, 144)
+    fields = dict(
+        view_transforms=torch.eye(4)[None, None], view_keypoints=kp[None, None],
+        view_confidence=conf[None, None], view_K=K[None, None].float(),
+        view_image_size=size[None, None].float(),
+    )  # fmt: skip
+    guard = est._errors_px(x, body.transl[None], body.betas[None], fields)
+    assert guard.item() == pytest.approx(body.view_errors_px["cam"], rel=1e-4)
 
 
 NAMES = get_layout("blazepose33").keypoint_names

@@ -86,51 +86,28 @@ class WeightedTerm:
     weight: float
 
 
-def gmof(residual: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-    """Geman-McClure robust error σ²r²/(σ²+r²), elementwise (σ a float or broadcastable tensor)."""
+def gmof(residual: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Geman-McClure robust error σ²r²/(σ²+r²), elementwise."""
     sq = residual**2
     return sigma**2 * sq / (sigma**2 + sq)
 
 
-# Robust scale of the keypoint terms, relative to the person's size in the image (see
-# :func:`person_sigma`). 0.11 is about 30 px for the ~270 px bounding-box diagonal of the tuning
-# scenes' people; the official code's fixed 100 px lets a confident outlier 150 px away weigh as
-# much as ~70 inliers at 10 px (scripts/tune_keypoint_sigma.py, docs/eval/tuning_sigma.json).
-KEYPOINT_SIGMA_REL = 0.11
-MIN_SIGMA_PX = 2.0
-
-
-def person_sigma(uv: torch.Tensor, rel: float | None = None) -> torch.Tensor:
-    """GMoF σ (px) per keypoint set: ``rel`` (default :data:`KEYPOINT_SIGMA_REL`) × the diagonal of
-    the bounding box of the body's own projected keypoints ``uv`` (..., K, 2), detached, at least
-    :data:`MIN_SIGMA_PX`; shape (..., 1, 1).
-
-    Detector errors scale with the person's size in the image (a BlazePose ROI is resized to 256 px),
-    so a scale in px would be too loose for a small person and too tight for a close one. The body's
-    projection, not the detections, sets the size: outliers cannot inflate it."""
-    rel = KEYPOINT_SIGMA_REL if rel is None else rel
-    diag = (uv.amax(-2) - uv.amin(-2)).norm(dim=-1)
-    return (rel * diag).clamp(min=MIN_SIGMA_PX).detach()[..., None, None]
-
-
 def keypoint_reprojection(
-    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations
+    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations, sigma: float = 100.0
 ) -> torch.Tensor:
-    """Σ conf² · GMoF(projected − detected, σ = :func:`person_sigma`) · (1000 / max(H, W)); missing
-    keypoints weigh 0."""
+    """Σ conf² · GMoF(projected − detected, σ px) · (1000 / max(H, W)); missing keypoints weigh 0."""
     uv = project(body.keypoints3d, cameras.K)
-    err = gmof(uv - obs.keypoints, person_sigma(uv)).sum(-1)  # (B, K)
+    err = gmof(uv - obs.keypoints, sigma).sum(-1)  # (B, K)
     scale = 1000.0 / cameras.image_size.max(dim=-1).values
     return (obs.confidence.clamp(min=0) ** 2 * err).sum(-1) * scale
 
 
 def multiview_keypoint_reprojection(
-    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations
+    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations, sigma: float = 100.0
 ) -> torch.Tensor:
     """Calibrated rigs, one sample seen by V views: the sample's keypoints (in its own frame) moved
     into each view camera by ``obs.view_transforms`` and projected with that view's K; per view
-    Σ conf² · GMoF(σ) · (1000 / max(H, W)) as :func:`keypoint_reprojection` (σ per view from the
-    person's size in that view), summed over views.
+    Σ conf² · GMoF(σ px) · (1000 / max(H, W)) as :func:`keypoint_reprojection`, summed over views.
     The pose is shared by construction; ``cameras`` is not used."""
     if obs.view_transforms is None:
         raise ValueError("multiview_keypoint_reprojection needs Observations.view_* (calibrated views)")
@@ -138,7 +115,7 @@ def multiview_keypoint_reprojection(
     pts = torch.einsum("bvij,bkj->bvki", T[..., :3, :3], body.keypoints3d) + T[..., :3, 3].unsqueeze(2)
     B, V, K, _ = pts.shape
     uv = project(pts.reshape(B * V, K, 3), obs.view_K.reshape(B * V, 3, 3).to(pts.dtype)).reshape(B, V, K, 2)
-    err = gmof(uv - obs.view_keypoints, person_sigma(uv)).sum(-1)  # (B, V, K)
+    err = gmof(uv - obs.view_keypoints, sigma).sum(-1)  # (B, V, K)
     scale = 1000.0 / obs.view_image_size.max(dim=-1).values  # (B, V)
     return ((obs.view_confidence.clamp(min=0) ** 2 * err).sum(-1) * scale).sum(-1)
 

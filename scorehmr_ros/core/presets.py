@@ -8,10 +8,8 @@ Guidance weights and how their normalisation differs from the official ScoreHMR 
 (github.com/statho/ScoreHMR, ``score_hmr/utils/guidance_losses.py``), so that the numbers here
 are not mistaken for the paper's:
 
-- ``keypoints`` (:func:`core.guidance.keypoint_reprojection`): Σ conf² · GMoF(σ) as in the official
-  code, but σ is 0.11 × the person's projected bounding-box diagonal
-  (:func:`core.guidance.person_sigma`, ≈ 30 px in the tuning scenes) where the official code uses
-  100 px, and the sum is scaled by ``1000 / max(H, W)`` once; the official code multiplies by the
+- ``keypoints`` (:func:`core.guidance.keypoint_reprojection`): Σ conf² · GMoF(σ = 100 px) as in
+  the official code, but scaled by ``1000 / max(H, W)`` once; the official code multiplies by the
   *square* of that factor. At 640×480 ours is 1.56× the residual, theirs 2.44×: our 0.003 equals
   ≈ 0.0019 with their scaling.
 - ``multiview`` (:func:`core.guidance.multiview_pose_consistency`): the official term is
