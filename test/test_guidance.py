@@ -58,7 +58,7 @@ def test_calibrated_term_with_one_identity_view_equals_the_single_view_term():
 
 
 def test_a_confident_outlier_costs_at_most_sigma_squared_once_the_rest_fits():
-    # 32 keypoints with 3 px noise, one 150 px off: σ = 3 × the median residual (~10 px), so the
+    # 32 keypoints with 3 px noise, one 150 px off: σ = 2 × the median residual (~7 px), so the
     # outlier costs at most σ² (a fixed 100 px scale lets it cost ~70 % of 100², ~70 inliers).
     body, cams = _person()
     obs = _observe(body, cams, 150.0)

@@ -94,9 +94,10 @@ def gmof(residual: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
 
 # Robust scale of the keypoint terms (:func:`residual_sigma`): KEYPOINT_SIGMA_MEDIAN × the median
 # residual of the sample's keypoints, within [MIN_SIGMA_PX, KEYPOINT_SIGMA_PX]. The cap is the
-# official code's fixed 100 px (``KEYPOINT_SIGMA_MEDIAN = inf`` restores it exactly).
+# official code's fixed 100 px (``KEYPOINT_SIGMA_MEDIAN = inf`` restores it exactly). The factor
+# is chosen on training clips by scripts/tune_keypoint_sigma.py (docs/eval/tuning_sigma.json).
 KEYPOINT_SIGMA_PX = 100.0
-KEYPOINT_SIGMA_MEDIAN = 3.0
+KEYPOINT_SIGMA_MEDIAN = 2.0
 MIN_SIGMA_PX = 2.0
 
 
@@ -107,7 +108,7 @@ def residual_sigma(residual: torch.Tensor, confidence: torch.Tensor) -> torch.Te
 
     A scale from the current fit rather than a fixed one: while x̂0 is far from the keypoints the
     median residual is large and every keypoint pulls (a tight fixed σ would take the correct
-    keypoints of a poor start for outliers); as the fit closes in, σ shrinks toward ~3.5× the
+    keypoints of a poor start for outliers); as the fit closes in, σ shrinks toward ~2.4× the
     detector's noise and a confident outlier stops dominating (at σ = 100 px one keypoint 150 px
     off costs as much as ~70 at 10 px)."""
     norm = residual.detach().norm(dim=-1)
