@@ -86,63 +86,36 @@ class WeightedTerm:
     weight: float
 
 
-def gmof(residual: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-    """Geman-McClure robust error σ²r²/(σ²+r²), elementwise (σ a float or a broadcastable tensor)."""
+def gmof(residual: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Geman-McClure robust error σ²r²/(σ²+r²), elementwise."""
     sq = residual**2
     return sigma**2 * sq / (sigma**2 + sq)
 
 
-# Robust scale of the keypoint terms (:func:`residual_sigma`): KEYPOINT_SIGMA_MEDIAN × the median
-# residual of the sample's keypoints, within [MIN_SIGMA_PX, KEYPOINT_SIGMA_PX]. The cap is the
-# official code's fixed 100 px (``KEYPOINT_SIGMA_MEDIAN = inf`` restores it exactly). The factor
-# is chosen on training clips by scripts/tune_keypoint_sigma.py (docs/eval/tuning_sigma.json).
-KEYPOINT_SIGMA_PX = 100.0
-KEYPOINT_SIGMA_MEDIAN = 2.0
-MIN_SIGMA_PX = 2.0
-
-
-def residual_sigma(residual: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-    """GMoF σ (px) per keypoint set from its own residuals: residual (..., K, 2), confidence (..., K)
-    -> (..., 1, 1) = clamp(KEYPOINT_SIGMA_MEDIAN × median |r| over keypoints with confidence > 0,
-    MIN_SIGMA_PX, KEYPOINT_SIGMA_PX), detached (the cap where no keypoint is confident).
-
-    A scale from the current fit rather than a fixed one: while x̂0 is far from the keypoints the
-    median residual is large and every keypoint pulls (a tight fixed σ would take the correct
-    keypoints of a poor start for outliers); as the fit closes in, σ shrinks toward ~2.4× the
-    detector's noise and a confident outlier stops dominating (at σ = 100 px one keypoint 150 px
-    off costs as much as ~70 at 10 px)."""
-    norm = residual.detach().norm(dim=-1)
-    median = torch.where(confidence > 0, norm, torch.nan).nanmedian(dim=-1).values
-    sigma = (KEYPOINT_SIGMA_MEDIAN * median).nan_to_num(KEYPOINT_SIGMA_PX)
-    return sigma.clamp(MIN_SIGMA_PX, KEYPOINT_SIGMA_PX)[..., None, None]
-
-
 def keypoint_reprojection(
-    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations
+    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations, sigma: float = 100.0
 ) -> torch.Tensor:
-    """Σ conf² · GMoF(projected − detected, σ = :func:`residual_sigma`) · (1000 / max(H, W));
-    missing keypoints weigh 0."""
-    residual = project(body.keypoints3d, cameras.K) - obs.keypoints
-    err = gmof(residual, residual_sigma(residual, obs.confidence)).sum(-1)  # (B, K)
+    """Σ conf² · GMoF(projected − detected, σ px) · (1000 / max(H, W)); missing keypoints weigh 0."""
+    uv = project(body.keypoints3d, cameras.K)
+    err = gmof(uv - obs.keypoints, sigma).sum(-1)  # (B, K)
     scale = 1000.0 / cameras.image_size.max(dim=-1).values
     return (obs.confidence.clamp(min=0) ** 2 * err).sum(-1) * scale
 
 
 def multiview_keypoint_reprojection(
-    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations
+    x0: torch.Tensor, body: BodyState, cameras: PinholeCameras, obs: Observations, sigma: float = 100.0
 ) -> torch.Tensor:
     """Calibrated rigs, one sample seen by V views: the sample's keypoints (in its own frame) moved
     into each view camera by ``obs.view_transforms`` and projected with that view's K; per view
-    Σ conf² · GMoF(σ) · (1000 / max(H, W)) as :func:`keypoint_reprojection` (σ from that view's
-    residuals), summed over views. The pose is shared by construction; ``cameras`` is not used."""
+    Σ conf² · GMoF(σ px) · (1000 / max(H, W)) as :func:`keypoint_reprojection`, summed over views.
+    The pose is shared by construction; ``cameras`` is not used."""
     if obs.view_transforms is None:
         raise ValueError("multiview_keypoint_reprojection needs Observations.view_* (calibrated views)")
     T = obs.view_transforms.to(body.keypoints3d.dtype)
     pts = torch.einsum("bvij,bkj->bvki", T[..., :3, :3], body.keypoints3d) + T[..., :3, 3].unsqueeze(2)
     B, V, K, _ = pts.shape
     uv = project(pts.reshape(B * V, K, 3), obs.view_K.reshape(B * V, 3, 3).to(pts.dtype)).reshape(B, V, K, 2)
-    residual = uv - obs.view_keypoints
-    err = gmof(residual, residual_sigma(residual, obs.view_confidence)).sum(-1)  # (B, V, K)
+    err = gmof(uv - obs.view_keypoints, sigma).sum(-1)  # (B, V, K)
     scale = 1000.0 / obs.view_image_size.max(dim=-1).values  # (B, V)
     return ((obs.view_confidence.clamp(min=0) ** 2 * err).sum(-1) * scale).sum(-1)
 

@@ -8,12 +8,10 @@ Guidance weights and how their normalisation differs from the official ScoreHMR 
 (github.com/statho/ScoreHMR, ``score_hmr/utils/guidance_losses.py``), so that the numbers here
 are not mistaken for the paper's:
 
-- ``keypoints`` (:func:`core.guidance.keypoint_reprojection`): Σ conf² · GMoF(σ) as in the official
-  code, but σ = 2 × the sample's median keypoint residual within [2, 100] px
-  (:func:`core.guidance.residual_sigma`) where the official code fixes 100 px, and the sum is
-  scaled by ``1000 / max(H, W)`` once; the official code multiplies by the *square* of that factor.
-  At 640×480 ours is 1.56× the residual, theirs 2.44×: our 0.003 equals ≈ 0.0019 with their
-  scaling.
+- ``keypoints`` (:func:`core.guidance.keypoint_reprojection`): Σ conf² · GMoF(σ = 100 px) as in
+  the official code, but scaled by ``1000 / max(H, W)`` once; the official code multiplies by the
+  *square* of that factor. At 640×480 ours is 1.56× the residual, theirs 2.44×: our 0.003 equals
+  ≈ 0.0019 with their scaling.
 - ``multiview`` (:func:`core.guidance.multiview_pose_consistency`): the official term is
   300² · Σ over views and the 23 body joints of ‖6D − mean‖²; ours is the same per sample divided
   by 23 (a mean over joints), so our 0.005 equals ≈ 0.0002 of theirs. The official multi-view

@@ -7,8 +7,7 @@ What it optimises (SPIN, ``smplify/smplify.py``, adapted to full-perspective cam
   pose and betas fixed; loss = conf² · ‖π(torso keypoints) − detections‖² over the BlazePose shoulders
   and hips + ``depth_weight``² · (t_z − t_z,init)² (keeps the depth near the initial estimate).
 * Stage 2 (``body_iters`` Adam steps, lr 1e-2): body pose, betas, global orientation, translation;
-  loss = Σ_k conf_k² · GMoF_σ(π(X_k) − x_k) over the 33 keypoints, σ the scale of ScoreHMR's
-  keypoint terms (``core.guidance.residual_sigma``, at most SMPLify's fixed 100 px)
+  loss = Σ_k conf_k² · GMoF_σ=100px(π(X_k) − x_k) over the 33 keypoints
   + 4.78² · GMM pose prior (max-mixture negative log-likelihood, SMPLify's) of the 69-D body pose
   + 15.2² · Σ exp(−flexion)² over knees and elbows (SMPLify's bending prior: flexion along
   ``sim.mocap.HINGE_AXES``, so only bending the wrong way is penalised) + 5² · ‖β‖²
@@ -53,7 +52,7 @@ import torch
 
 from scorehmr_ros.core.body_model import rotmat_to_pose6d
 from scorehmr_ros.core.camera import project
-from scorehmr_ros.core.guidance import gmof, residual_sigma
+from scorehmr_ros.core.guidance import gmof
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.presets import TEMPORAL_REFERENCE_INTERVAL_S
 from scorehmr_ros.core.skeleton import JOINT_INDEX
@@ -138,8 +137,7 @@ class SMPLifyConfig:
     camera_iters: int = 100
     body_iters: int = 100
     lr: float = 1e-2
-    # GMoF scale: ``core.guidance.residual_sigma``, the scale of ScoreHMR's keypoint terms, so both
-    # methods share the data term (SMPLify's own is a fixed 100 px, that function's cap).
+    sigma: float = 100.0  # GMoF scale (px)
     pose_prior_weight: float = 4.78
     angle_prior_weight: float = 15.2
     shape_prior_weight: float = 5.0
@@ -270,8 +268,7 @@ def smplify(
     for _ in range(cfg.body_iters):
         kp3d, R_go, R_bp = keypoints3d(go, bp, bt, tr)
         uv = pixels(kp3d)
-        residual = uv - kp
-        data = (conf**2 * gmof(residual, residual_sigma(residual, conf)).sum(-1)).sum((1, 2))  # (B,)
+        data = (conf**2 * gmof(uv - kp, cfg.sigma).sum(-1)).sum((1, 2))  # (B,)
         loss = data.sum()
         loss = loss + cfg.pose_prior_weight**2 * prior(bp).sum()
         loss = loss + cfg.angle_prior_weight**2 * bending_prior(bp).sum()
