@@ -185,3 +185,19 @@ def test_iterations_option_caps_k_of_the_named_variants_only():
     for bad in ("multi=20", "single=0", "single"):
         with pytest.raises(argparse.ArgumentTypeError):
             _variant_iterations(bad)
+
+
+def test_cli_passes_iterations_and_options_into_the_bench_config(monkeypatch, tmp_path):
+    """``scorehmr-bench accuracy --iterations single=7 multiview=3 ...`` reaches run_accuracy's config
+    (the quick preset's caps merged with the command line's)."""
+    from scorehmr_ros.eval import bench
+
+    seen = {}
+    monkeypatch.setattr(bench, "run_accuracy", lambda cfg, out: seen.update(cfg=cfg, out=out))
+    argv = ["accuracy", "--quick", "--iterations", "single=7", "multiview=3", "--views", "2", "--out"]
+    bench.main([*argv, str(tmp_path), "--settings", "noisy", "--threads", "1"])
+    cfg = seen["cfg"]
+    assert cfg.scorehmr_iterations == {"single": 7, "multiview": 3}
+    assert bench.scorehmr_config("single", cfg).iterations == 7
+    assert cfg.views == (2,) and cfg.settings == ("noisy",) and cfg.threads == 1
+    assert seen["out"] == tmp_path
