@@ -56,6 +56,9 @@ def main() -> None:
         "--schedules", nargs="+", choices=list(SCHEDULES), help="candidates (default: all but K20/K30)"
     )
     parser.add_argument(
+        "--scales", nargs="+", type=float, default=list(SCALES), help="guidance scales to try (default: %(default)s)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "eval" / "tuning.json"
     )
     args = parser.parse_args()
@@ -75,7 +78,7 @@ def main() -> None:
     regs = [regress_scene(models.body_model, models.regressor, s) for s in scenes]
     results = {}
     names = args.schedules or DEFAULT_SCHEDULES
-    jobs = [(v, n, s) for v in args.variants for n in names for s in SCALES]
+    jobs = [(v, n, s) for v in args.variants for n in names for s in args.scales]
     for variant, name, scale in tqdm(jobs, desc="candidates"):
         if variant == "single" and not args.schedules and name != "tau50_step2_K10":
             continue  # the default run tunes only the scale of the single-view schedule
@@ -108,6 +111,7 @@ def main() -> None:
         "clips": TUNING_CLIPS,
         "variants": list(args.variants),
         "schedules": list(names),
+        "scales": list(args.scales),
         "results": results,
         "best": best,
         "provenance": provenance(),
