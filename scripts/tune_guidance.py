@@ -56,7 +56,11 @@ def main() -> None:
         "--schedules", nargs="+", choices=list(SCHEDULES), help="candidates (default: all but K20/K30)"
     )
     parser.add_argument(
-        "--scales", nargs="+", type=float, default=list(SCALES), help="guidance scales to try (default: %(default)s)"
+        "--scales",
+        nargs="+",
+        type=float,
+        default=list(SCALES),
+        help="guidance scales to try (default: %(default)s)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "eval" / "tuning.json"
