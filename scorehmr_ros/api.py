@@ -27,6 +27,7 @@ import torch
 
 from scorehmr_ros.core.body_model import pose6d_to_rotmat
 from scorehmr_ros.core.camera import project
+from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
@@ -55,6 +56,9 @@ class View:
     ``reference`` (calibrated bodies are published in it).
     people: multi-person mode only, instead of ``image``/``keypoints``: every person of this view as
     (keypoints (33, 2) px, confidence (33,)) pairs, e.g. from an external detector.
+    distortion: the lens distortion of the image the keypoints are in (``core.distortion``; None:
+    an ideal pinhole camera). Keypoints are undistorted on input; the bodies' :class:`ViewFit`
+    keypoints and projections are given back in the distorted image's pixels.
     """
 
     K: np.ndarray
@@ -66,6 +70,13 @@ class View:
     cam_to_ref: np.ndarray | None = None
     people: list[tuple[np.ndarray, np.ndarray]] | None = None
     reference: str | None = None
+    distortion: Distortion | None = None
+
+    def ideal(self, keypoints: np.ndarray) -> np.ndarray:
+        """Keypoints (N, 2) of this view's image in ideal pinhole pixels of ``K`` (undistorted)."""
+        if self.distortion is None:
+            return np.asarray(keypoints)
+        return self.distortion.undistort(keypoints, self.K).astype(np.float32)
 
     def size(self) -> tuple[int, int]:
         if self.image_size is not None:
@@ -80,7 +91,8 @@ class ViewFit:
     """How the body fits one view: keypoints as used (after left/right resolution) and as fitted.
 
     keypoints (33, 2) px, confidence (33,); projected (33, 2) px: this view's own refined estimate
-    projected into it; error_px: mean distance over confident keypoints.
+    projected into it (both in the view's image pixels, distorted like it when the view has a
+    ``distortion``); error_px: mean distance over confident keypoints (measured undistorted).
     """
 
     camera: str
@@ -315,11 +327,17 @@ class Estimator:
             kp = bm.pose_keypoints(R[:, 0], R[:, 1:], betas, transl, LAYOUT)
             uv = project(kp, torch.stack([s.observation.K for s in states]).float()).numpy()
             for i, s in enumerate(states):
+                keypoints, projected = s.observation.keypoints.numpy().copy(), uv[i]
+                lens = s.observation.distortion
+                if lens is not None:  # back into the image's own (distorted) pixels
+                    K = s.observation.K.numpy()
+                    keypoints = lens.distort(keypoints, K).astype(np.float32)
+                    projected = lens.distort(projected, K).astype(np.float32)
                 fits[s.camera] = ViewFit(
                     s.camera,
-                    s.observation.keypoints.numpy().copy(),
+                    keypoints,
                     s.observation.confidence.numpy().copy(),
-                    uv[i],
+                    projected,
                     float(fused.view_errors_px.get(s.camera, float("nan"))),
                 )
             verts = None
@@ -485,7 +503,7 @@ class Stream(_CameraDetectors):
                 kp, conf = v.people[0]
             else:
                 raise ValueError(f"view {v.camera!r} has neither an image nor keypoints")
-            view = _view_input(v, kp, conf)
+            view = _view_input(v, v.ideal(kp), conf)
             if not view.usable():
                 report.view_drops.append((v.camera, "no_person", "too few confident keypoints"))
                 continue
@@ -503,6 +521,7 @@ def _view_input(v: View, kp, conf) -> ViewInput:
         torch.tensor(v.size(), dtype=torch.float32),
         None if v.cam_to_ref is None else torch.as_tensor(v.cam_to_ref, dtype=torch.float32),
         v.reference,
+        v.distortion,
     )
 
 
@@ -681,15 +700,15 @@ class MultiPersonStream(_CameraDetectors):
         with_image = [v for v in views if v.image is not None]
         found = self._map_views(lambda v: self.detect_people(v.image, v.camera), with_image)
         for v, people in zip(with_image, found, strict=True):
-            out[v.camera] = [_Person2D(p.xy, p.confidence, float(p.score)) for p in people]
+            out[v.camera] = [_Person2D(v.ideal(p.xy), p.confidence, float(p.score)) for p in people]
         for v in views:
             if v.image is not None:
                 pass
             elif v.people is not None:
-                out[v.camera] = [_Person2D(np.asarray(k), np.asarray(c)) for k, c in v.people]
+                out[v.camera] = [_Person2D(v.ideal(k), np.asarray(c)) for k, c in v.people]
             elif v.keypoints is not None:
                 c = v.confidence if v.confidence is not None else np.ones(len(v.keypoints))
-                out[v.camera] = [_Person2D(np.asarray(v.keypoints), np.asarray(c))]
+                out[v.camera] = [_Person2D(v.ideal(v.keypoints), np.asarray(c))]
             else:
                 raise ValueError(f"view {v.camera!r} has neither an image, keypoints nor people")
             usable = [p for p in out[v.camera] if _view_input(v, p.xy, p.confidence).usable()]

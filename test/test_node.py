@@ -542,3 +542,73 @@ def test_sigint_to_the_entry_point_exits_0_without_traceback(tmp_path):
     out = "".join(lines) + out
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
+
+
+def test_a_fisheye_rig_is_undistorted_and_an_unknown_lens_is_dropped(ros_context, scene):
+    """Wide-angle cameras turned 30 degrees away from the person (who is then near an image edge)
+    with an ``equidistant`` (fisheye) CameraInfo: the node undistorts the keypoints and publishes
+    bodies on the truth (ignoring the lens puts them ~0.3 m off, test_distortion.py); a camera whose
+    lens model it cannot undistort is dropped as ``bad_distortion`` while the others go on."""
+    from scorehmr_ros.core.distortion import Distortion
+    from scorehmr_ros.ros.replay import camera_pose_in_world
+    from scorehmr_ros.ros.tf import StaticTransformBroadcaster, make_transform
+
+    lens = Distortion("equidistant", (0.03, -0.01, 0.002, -0.0005))
+    K = np.array([[260.0, 0.0, 320.0], [0.0, 260.0, 240.0], [0.0, 0.0, 1.0]])
+    rig = []
+    for v, angle in enumerate((30.0, -30.0, 30.0)):
+        a = np.radians(angle)
+        turn = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+        rig.append((turn @ scene.cameras.R[v].double().numpy(), turn @ scene.cameras.t[v].double().numpy()))
+
+    def info(v, stamp, model="equidistant"):
+        msg = CameraInfo()
+        msg.header = Header(stamp=stamp, frame_id=f"{CAMS[v]}_optical_frame")
+        msg.width, msg.height = 640, 480
+        msg.k = K.reshape(-1).tolist()
+        msg.distortion_model, msg.d = model, list(lens.coefficients)
+        return msg
+
+    def publish(t, stamp, bad_cam3=False):
+        X = scene.keypoints3d_world[t].double().numpy()
+        for v, (R, tr) in enumerate(rig):
+            uvw = (X @ R.T + tr) @ K.T
+            raw = lens.distort(uvw[:, :2] / uvw[:, 2:], K)
+            assert ((raw > 0) & (raw < (640, 480))).all()
+            h.info_pubs[CAMS[v]].publish(
+                info(v, stamp, "kannala_brandt" if bad_cam3 and v == 2 else "equidistant")
+            )
+            header = Header(stamp=stamp, frame_id=f"{CAMS[v]}_optical_frame")
+            h.kp_pubs[CAMS[v]].publish(
+                keypoints_to_msg(header, "blazepose33", raw, scene.confidence[t, v], (640, 480))
+            )
+
+    h = Harness(ros_context, partial_timeout_s=0.2)
+    try:
+        static = StaticTransformBroadcaster(h.io)
+        stamp = h.now()
+        static.send_transform(
+            [
+                make_transform("world", f"{c}_optical_frame", stamp, *camera_pose_in_world(*rig[v]))
+                for v, c in enumerate(CAMS)
+            ]
+        )
+        h.start()
+        assert h.wait(lambda: len(h.node.static_tf) == 3, timeout=10)
+        frame_of = {}
+        for t in range(4):
+            stamp = h.now()
+            frame_of[(stamp.sec, stamp.nanosec)] = t
+            publish(t, stamp, bad_cam3=t == 3)
+            time.sleep(0.2)
+        assert h.wait(lambda: len(h.received["bodies"]) >= 4)
+        for msg in h.received["bodies"]:
+            t = frame_of[(msg.header.stamp.sec, msg.header.stamp.nanosec)]
+            body = msg.bodies[0]
+            joints = np.array([[p.x, p.y, p.z] for p in body.joints])
+            err = np.linalg.norm(joints - scene.joints_world[t].numpy(), axis=-1).mean()
+            assert msg.header.frame_id == "world" and err < 0.12, (t, err)
+            assert body.num_views == (2 if t == 3 else 3)
+        assert h.wait(lambda: "bad_distortion" in h.diag_values("scorehmr_multiview: cam3"))
+    finally:
+        h.close()

@@ -156,3 +156,78 @@ def test_node_module_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_distortion_checks():
+    assert validation.check_distortion("", []) is None
+    assert validation.check_distortion("plumb_bob", [0.0] * 5) is None
+    assert validation.check_distortion("plumb_bob", [-0.2, 0.05, 0.0, 0.0, 0.0]) is None
+    assert validation.check_distortion("equidistant", [0.0] * 4) is None
+    for model, d in (
+        ("fov", [0.9]),
+        ("", [0.1, 0.0, 0.0, 0.0, 0.0]),
+        ("plumb_bob", [0.1, 0.0]),
+        ("rational_polynomial", [0.1] * 5),
+        ("plumb_bob", [np.nan, 0.0, 0.0, 0.0, 0.0]),
+    ):
+        reason, detail = validation.check_distortion(model, d)
+        assert reason == "bad_distortion" and "CameraInfo distortion" in detail
+    np.testing.assert_array_equal(
+        validation.rectified_intrinsics(list(range(12))), [[0, 1, 2], [4, 5, 6], [8, 9, 10]]
+    )
+    assert np.isnan(validation.rectified_intrinsics([])).all()
+
+
+def _converter(**params):
+    from scorehmr_ros.ros.set_conversion import SetConverter
+
+    drops = []
+    p = {"use_extrinsics": False, "rectified_input": False, "max_stamp_age_s": 5.0, "max_stamp_future_s": 1.0}
+    p.update(params)
+    metrics = NodeMetrics(["cam1"], window_s=5.0)
+    conv = SetConverter(["cam1"], p, metrics, lambda cam, reason, detail, dropped=True: drops.append(reason))
+    return conv, drops
+
+
+def _info(model, d, k_scale=1.0):
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+
+    msg = CameraInfo()
+    msg.header = Header(frame_id="cam1_optical_frame")
+    msg.width, msg.height = 640, 480
+    msg.k = [500.0 * k_scale, 0.0, 320.0, 0.0, 500.0 * k_scale, 240.0, 0.0, 0.0, 1.0]
+    msg.p = [450.0, 0.0, 310.0, 0.0, 0.0, 452.0, 242.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.distortion_model, msg.d = model, list(d)
+    return msg
+
+
+def _keypoints_msg():
+    from std_msgs.msg import Header
+
+    from scorehmr_ros.ros.messages import keypoints_to_msg
+
+    xy = np.random.default_rng(0).uniform(100, 400, (33, 2))
+    return keypoints_to_msg(Header(frame_id="cam1_optical_frame"), "blazepose33", xy, np.ones(33), (640, 480))
+
+
+def test_set_conversion_passes_the_lens_on_or_uses_the_rectified_projection():
+    """Raw cameras: CameraInfo K and its distortion reach the compute job (the estimator undistorts);
+    ``rectified_input``: P's left 3x3 and no distortion; a lens the node cannot undistort: the view
+    is dropped as ``bad_distortion``."""
+    msg = _keypoints_msg()
+    conv, drops = _converter()
+    conv.on_info("cam1", _info("plumb_bob", [-0.2, 0.05, 0.001, 0.0, 0.0]))
+    view = conv._view_job("cam1", msg, {}, None)
+    assert view.distortion is not None and view.distortion.model == "plumb_bob"
+    assert view.distortion.coefficients == (-0.2, 0.05, 0.001, 0.0, 0.0)
+    np.testing.assert_allclose(view.K[0], [500.0, 0.0, 320.0])
+    conv.on_info("cam1", _info("plumb_bob", [0.0] * 5))
+    assert conv._view_job("cam1", msg, {}, None).distortion is None
+    rect, _ = _converter(rectified_input=True)
+    rect.on_info("cam1", _info("plumb_bob", [-0.2, 0.05, 0.001, 0.0, 0.0]))
+    view = rect._view_job("cam1", msg, {}, None)
+    assert view.distortion is None
+    np.testing.assert_allclose(view.K, [[450.0, 0.0, 310.0], [0.0, 452.0, 242.0], [0.0, 0.0, 1.0]])
+    conv.on_info("cam1", _info("kannala_brandt", [0.1, 0.0, 0.0, 0.0]))
+    assert conv._view_job("cam1", msg, {}, None) is None and drops == ["bad_distortion"]

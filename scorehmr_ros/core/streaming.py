@@ -43,6 +43,7 @@ import torch
 from scorehmr_ros.core.body_model import pose6d_to_rotmat, rotmat_to_pose6d
 from scorehmr_ros.core.calibrated_fit import BodyFit, FitJob, fit_bodies
 from scorehmr_ros.core.camera import PinholeCameras, project
+from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.core.guidance import Observations
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
@@ -79,6 +80,8 @@ class ViewInput:
     keypoints: (K, 2) px (BlazePose-33); confidence: (K,); K: (3, 3); image_size: (2,) (w, h).
     cam_to_ref: optional (4, 4) transform from this camera's optical frame to the reference frame.
     reference: optional name of that reference frame (calibrated rigs); bodies are published in it.
+    distortion: the lens distortion of the image the keypoints came from (``core.distortion``),
+    carried for output only: ``keypoints`` are already undistorted (ideal pinhole pixels of ``K``).
     """
 
     camera: str
@@ -88,6 +91,7 @@ class ViewInput:
     image_size: torch.Tensor
     cam_to_ref: torch.Tensor | None = None
     reference: str | None = None
+    distortion: Distortion | None = None
 
     def usable(self) -> bool:
         finite = torch.isfinite(self.keypoints).all(-1) & torch.isfinite(self.confidence)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scorehmr_ros.core.distortion import Distortion
+
 LAYOUT = "blazepose33"
 
 
@@ -53,7 +55,7 @@ class ComputeConfig:
 class ViewJob:
     """One camera of a set. ``image`` (H, W, 3) uint8 RGB for in-process detection, else
     ``keypoints`` (33, 2) px and ``confidence`` (33,), or (multi-person) ``people``: every person
-    as (keypoints, confidence). K (3, 3); size (w, h); cam_to_ref (4, 4) | None."""
+    as (keypoints, confidence), in the image's pixels. K (3, 3); size (w, h); cam_to_ref (4, 4) | None."""
 
     camera: str
     K: np.ndarray
@@ -64,6 +66,7 @@ class ViewJob:
     cam_to_ref: np.ndarray | None = None
     reference: str | None = None  # the frame cam_to_ref maps into (calibrated rigs publish in it)
     people: list[tuple[np.ndarray, np.ndarray]] | None = None
+    distortion: Distortion | None = None  # the raw image's lens distortion (None: pinhole or rectified)
 
 
 @dataclass
@@ -304,6 +307,7 @@ class _Pipeline:
             job.cam_to_ref,
             job.people,
             job.reference,
+            job.distortion,
         )
 
     def _preset(self, name: str):

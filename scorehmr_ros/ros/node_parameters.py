@@ -149,6 +149,13 @@ SPECS = [
         read_only=True,
     ),
     ParamSpec(
+        "rectified_input",
+        False,
+        "The image / keypoint topics are rectified (image_proc's image_rect): use CameraInfo P's left "
+        "3x3 as the intrinsics and no distortion. False: raw images, K and D (plumb_bob, "
+        "rational_polynomial or equidistant); keypoints are undistorted before estimation",
+    ),
+    ParamSpec(
         "mesh_rate_hz",
         5.0,
         "Rate of the full-mesh TRIANGLE_LIST marker (0 disables; the skeleton goes out every frame)",

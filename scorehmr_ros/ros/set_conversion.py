@@ -2,8 +2,10 @@
 
 :class:`SetConverter` caches each camera's CameraInfo and the extrinsics on ``/tf_static``
 (executor thread) and turns a set of messages into a :class:`~scorehmr_ros.ros.compute.SetJob`
-(dispatcher thread): stamps checked, each camera's frame ids and intrinsics checked
-(ros/validation.py), images decoded, keypoint messages converted. Every rejected view goes
+(dispatcher thread): stamps checked, each camera's frame ids, intrinsics and lens distortion
+checked (ros/validation.py), images decoded, keypoint messages converted. Raw cameras (the
+default) pass CameraInfo's K and distortion on, and the estimator undistorts the keypoints;
+with ``rectified_input`` the intrinsics are P's left 3x3 and there is no distortion. Every rejected view goes
 through ``drop(camera, reason, detail, dropped)``, which counts it on the camera's diagnostics and
 logs it; the other cameras' views are kept. numpy only (no torch in the ROS process).
 """
@@ -16,6 +18,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
+from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.msg import Keypoints2DArray
 from scorehmr_ros.ros import validation
 from scorehmr_ros.ros.compute import SetJob, ViewJob
@@ -33,7 +36,7 @@ Drop = Callable[..., None]  # drop(camera, reason, detail, dropped=True)
 
 class SetConverter:
     """Input caches and per-set conversion. ``params``: the node's live parameter dict (read for
-    ``use_extrinsics``, ``max_stamp_age_s``, ``max_stamp_future_s``)."""
+    ``use_extrinsics``, ``rectified_input``, ``max_stamp_age_s``, ``max_stamp_future_s``)."""
 
     def __init__(self, cameras: list[str], params: dict, metrics: NodeMetrics, drop: Drop) -> None:
         self.cameras = list(cameras)
@@ -127,16 +130,21 @@ class SetConverter:
         if info is None:
             self.drop(cam, "no_camera_info", "no CameraInfo received yet")
             return None
+        rectified = bool(self.p["rectified_input"])
+        intrinsics = validation.rectified_intrinsics(info.p) if rectified else info.k
         for problem in (
             validation.check_frame_id(info.header.frame_id),
             validation.check_frame_id(msg.header.frame_id),
-            validation.check_intrinsics(info.k, int(info.width), int(info.height)),
+            validation.check_intrinsics(intrinsics, int(info.width), int(info.height)),
+            None if rectified else validation.check_distortion(info.distortion_model, info.d),
         ):
             if problem is not None:
                 self.drop(cam, *problem)
                 return None
         size = (int(info.width), int(info.height))
-        view = ViewJob(cam, np.asarray(info.k, dtype=np.float64).reshape(3, 3), size, cam_to_ref=cam_to_ref)
+        K = np.asarray(intrinsics, dtype=np.float64).reshape(3, 3)
+        lens = None if rectified else Distortion.from_camera_info(info.distortion_model, info.d)
+        view = ViewJob(cam, K, size, cam_to_ref=cam_to_ref, distortion=lens)
         if isinstance(msg, Image):
             problem = validation.check_image_size((msg.width, msg.height), size)
             if problem is not None:

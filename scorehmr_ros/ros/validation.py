@@ -7,6 +7,7 @@ Intrinsics must be plausible for the image size: focal lengths within
 about 3 and 157 degrees), an aspect ratio fy/fx within [0.5, 2], the principal point inside the
 image, and the last row (0, 0, 1). A principal point far outside the image or a focal length of
 1e-6 would otherwise put a body hundreds of metres away (and the warm start would carry it on).
+Lens distortion must be one the node undistorts (``core.distortion``), or none at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from scorehmr_ros.core.distortion import distortion_problem
 
 MIN_FOCAL_FRACTION = 0.1
 MAX_FOCAL_FRACTION = 20.0
@@ -51,6 +54,25 @@ def check_intrinsics(k: Sequence[float], width: int, height: int) -> Problem:
     if not np.allclose(K[2], (0.0, 0.0, 1.0)):
         return "bad_intrinsics", f"CameraInfo K last row {K[2].tolist()} (expected [0, 0, 1])"
     return None
+
+
+def rectified_intrinsics(p) -> np.ndarray:
+    """The 3x3 intrinsics of a rectified image: CameraInfo ``p`` (row-major 3x4) without its last
+    column (a stereo pair's baseline term); NaN when ``p`` does not have 12 values."""
+    P = np.asarray(p, dtype=np.float64).ravel()
+    if P.size != 12:
+        return np.full((3, 3), np.nan)
+    return P.reshape(3, 4)[:, :3]
+
+
+def check_distortion(model: str, coefficients) -> Problem:
+    """CameraInfo ``distortion_model`` and ``d``: none (no or all-zero coefficients), or a model
+    :mod:`scorehmr_ros.core.distortion` undistorts with the right number of finite coefficients."""
+    d = np.asarray(coefficients, dtype=np.float64).ravel()
+    if d.size == 0 or (model != "equidistant" and np.isfinite(d).all() and not d.any()):
+        return None
+    problem = distortion_problem(model, d)
+    return None if problem is None else ("bad_distortion", f"CameraInfo {problem}")
 
 
 def check_frame_id(frame_id: str) -> Problem:
