@@ -72,6 +72,20 @@ class View:
     reference: str | None = None
     distortion: Distortion | None = None
 
+    def problem(self) -> tuple[str, str] | None:
+        """(reason, detail) when the view's geometry cannot be used (non-finite or singular ``K``,
+        a ``cam_to_ref`` that is not a finite rigid transform), else None."""
+        K = np.asarray(self.K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+            return "bad_intrinsics", f"view {self.camera!r}: K {K.ravel().tolist()}"
+        if self.cam_to_ref is not None:
+            T = np.asarray(self.cam_to_ref, dtype=np.float64)
+            R = T[:3, :3] if T.shape == (4, 4) else np.zeros((3, 3))
+            rigid = T.shape == (4, 4) and np.isfinite(T).all() and np.allclose(R.T @ R, np.eye(3), atol=1e-3)
+            if not rigid or np.linalg.det(R) <= 0:
+                return "bad_extrinsics", f"view {self.camera!r}: cam_to_ref is not a finite rigid transform"
+        return None
+
     def ideal(self, keypoints: np.ndarray) -> np.ndarray:
         """Keypoints (N, 2) of this view's image in ideal pinhole pixels of ``K`` (undistorted)."""
         if self.distortion is None:
@@ -484,6 +498,14 @@ class Stream(_CameraDetectors):
         return {v.camera: d for v, d in zip(with_image, found, strict=True)}
 
     def _inputs(self, views: list[View], report: StepReport) -> list[ViewInput]:
+        usable_views = []
+        for v in views:
+            problem = v.problem()
+            if problem is not None:
+                report.view_drops.append((v.camera, *problem))
+            else:
+                usable_views.append(v)
+        views = usable_views
         detected = self._detect(views)
         inputs = []
         for v in views:
@@ -697,6 +719,12 @@ class MultiPersonStream(_CameraDetectors):
     def _people(self, views: list[View], report: StepReport) -> dict[str, list[_Person2D]]:
         """camera -> people of that view (images detected, the cameras in parallel threads)."""
         out: dict[str, list[_Person2D]] = {}
+        for v in views:
+            problem = v.problem()
+            if problem is not None:
+                report.view_drops.append((v.camera, *problem))
+                out[v.camera] = []
+        views = [v for v in views if v.camera not in out]
         with_image = [v for v in views if v.image is not None]
         found = self._map_views(lambda v: self.detect_people(v.image, v.camera), with_image)
         for v, people in zip(with_image, found, strict=True):

@@ -215,3 +215,42 @@ def test_multi_person_calibrated_stream_ids_and_removal(estimator):
     assert reports[5].tracked_ids == [ids[1]]
     one_shot = multi.estimate_views(views(0, (0, 1)))
     assert sorted(b.id for b in one_shot) == ["b0", "b1"]
+
+
+@pytest.mark.parametrize("max_people", [1, 2])
+@pytest.mark.parametrize("bad", ["nan_translation", "zero_rotation", "nan_K"])
+def test_a_view_with_unusable_geometry_is_dropped_and_the_others_give_the_body(estimator, max_people, bad):
+    """One view's extrinsics (NaN, a collapsed rotation) or intrinsics unusable: that view is
+    reported dropped and the other two views still give the calibrated body (before: an SVD error
+    that lost the whole set)."""
+    scene = heldout_scenes(estimator.models.body_model, num_views=3, seed=5, frame_stride=3, max_frames=1)[1]
+    views = []
+    for v in range(3):
+        E = np.eye(4)
+        E[:3, :3], E[:3, 3] = scene.cameras.R[v].numpy(), scene.cameras.t[v].numpy()
+        cam_to_ref, K = np.linalg.inv(E), scene.cameras.K[v].double().numpy()
+        if v == 2:
+            if bad == "nan_translation":
+                cam_to_ref[0, 3] = np.nan
+            elif bad == "zero_rotation":
+                cam_to_ref[:3, :3] = 0.0
+            else:
+                K[0, 0] = np.nan
+        views.append(
+            View(
+                K,
+                keypoints=scene.keypoints2d[0, v].numpy(),
+                confidence=scene.confidence[0, v].numpy(),
+                image_size=(640, 480),
+                camera=f"cam{v + 1}",
+                cam_to_ref=cam_to_ref,
+                reference="world",
+            )
+        )
+    est = estimator if max_people == 1 else Estimator(estimator.models, PRESET, max_people=2)
+    report = est._one_shot_stream().push_many([(0, views)])
+    reason = "bad_intrinsics" if bad == "nan_K" else "bad_extrinsics"
+    assert [(c, r) for c, r, _ in report.view_drops] == [("cam3", reason)]
+    (body,) = report.bodies
+    assert body.frame == "world" and set(body.views) == {"cam1", "cam2"}
+    assert np.linalg.norm(body.joints - scene.joints_world[0].numpy(), axis=-1).mean() < 0.3

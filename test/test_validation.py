@@ -231,3 +231,41 @@ def test_set_conversion_passes_the_lens_on_or_uses_the_rectified_projection():
     np.testing.assert_allclose(view.K, [[450.0, 0.0, 310.0], [0.0, 452.0, 242.0], [0.0, 0.0, 1.0]])
     conv.on_info("cam1", _info("kannala_brandt", [0.1, 0.0, 0.0, 0.0]))
     assert conv._view_job("cam1", msg, {}, None) is None and drops == ["bad_distortion"]
+
+
+def test_transforms_tf2_would_reject_are_ignored_and_counted():
+    """A NaN or non-unit-quaternion transform on /tf_static is ignored (tf2's BufferCore rejects
+    them too): the frame keeps its last good transform, the problem is counted and logged."""
+    from tf2_msgs.msg import TFMessage
+
+    from scorehmr_ros.ros.tf import make_transform, static_transforms, transform_problem
+
+    good = make_transform("world", "cam1_optical_frame", _stamp(), (1.0, 2.0, 3.0))
+    assert transform_problem(good) is None
+    nan = make_transform("world", "cam1_optical_frame", _stamp(), (np.nan, 0.0, 0.0))
+    zero = make_transform("world", "cam2_optical_frame", _stamp(), (0.0, 0.0, 0.0))
+    zero.transform.rotation.w = 0.0  # a zero quaternion
+    loop = make_transform("cam3_optical_frame", "cam3_optical_frame", _stamp(), (0.0, 0.0, 0.0))
+    assert "non-finite" in transform_problem(nan)
+    assert "norm 0" in transform_problem(zero)
+    assert "frame ids" in transform_problem(loop)
+    problems = []
+    assert static_transforms(TFMessage(transforms=[nan, zero, loop]), problems) == {}
+    assert [child for child, _ in problems] == [f"cam{i}_optical_frame" for i in (1, 2, 3)]
+
+    conv, _ = _converter(use_extrinsics=True)
+    warnings = []
+    conv.warn = warnings.append
+    conv.on_static_tf(TFMessage(transforms=[good]))
+    conv.on_static_tf(TFMessage(transforms=[nan, zero]))
+    parent, T = conv.static_tf["cam1_optical_frame"]
+    assert parent == "world" and np.isfinite(T).all() and T[0, 3] == 1.0
+    assert "cam2_optical_frame" not in conv.static_tf
+    assert conv.metrics.counters["bad_transforms"] == 2 and len(warnings) == 2
+    assert "ignoring a non-finite transform" in warnings[0]
+
+
+def _stamp():
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=1, nanosec=0)

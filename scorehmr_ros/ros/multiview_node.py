@@ -84,7 +84,7 @@ class MultiviewNode(LifecycleNode):
         self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
         self.metrics = NodeMetrics(self.cameras)
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
-        self.inputs = SetConverter(self.cameras, self.p, self.metrics, self._drop)
+        self.inputs = SetConverter(self.cameras, self.p, self.metrics, self._drop, self._warn)
         self.outputs: BodyPublishers | None = None  # configure .. cleanup
         self.compute: ComputeProcess | None = None
         self.backend = "not configured"
@@ -290,6 +290,9 @@ class MultiviewNode(LifecycleNode):
     # -- callbacks (executor thread; never block) -------------------------------------------------
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
+
+    def _warn(self, text: str) -> None:
+        self.get_logger().warning(text, throttle_duration_sec=5.0, skip_first=False)
 
     def _drop(self, camera: str, reason: str, detail: str, dropped: bool = True) -> None:
         """Count on the camera's diagnostics and log (throttled per reason) a problem with its input."""

@@ -28,6 +28,7 @@ PIPELINE_COUNTERS = (
     "sets_rejected",
     "compute_errors",
     "compute_restarts",
+    "bad_transforms",
 )
 
 

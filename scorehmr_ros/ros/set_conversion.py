@@ -38,11 +38,19 @@ class SetConverter:
     """Input caches and per-set conversion. ``params``: the node's live parameter dict (read for
     ``use_extrinsics``, ``rectified_input``, ``max_stamp_age_s``, ``max_stamp_future_s``)."""
 
-    def __init__(self, cameras: list[str], params: dict, metrics: NodeMetrics, drop: Drop) -> None:
+    def __init__(
+        self,
+        cameras: list[str],
+        params: dict,
+        metrics: NodeMetrics,
+        drop: Drop,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.cameras = list(cameras)
         self.p = params
         self.metrics = metrics
         self.drop = drop
+        self.warn = warn or (lambda text: None)
         self.camera_info: dict[str, CameraInfo] = {}
         self.static_tf: dict[str, tuple[str, np.ndarray]] = {}  # child -> (parent, 4x4 child->parent)
 
@@ -56,7 +64,13 @@ class SetConverter:
         self.camera_info[camera] = msg
 
     def on_static_tf(self, msg: TFMessage) -> None:
-        self.static_tf.update(static_transforms(msg))
+        """Keep /tf_static's transforms; one tf2 would reject is ignored (the frame keeps the
+        transform it had, if any), counted as ``bad_transforms`` and logged."""
+        problems: list[tuple[str, str]] = []
+        self.static_tf.update(static_transforms(msg, problems))
+        for _child, detail in problems:
+            self.metrics.count("bad_transforms")
+            self.warn(f"/tf_static: ignoring a {detail}")
 
     # -- dispatcher thread --------------------------------------------------------------------
     def frame_id(self, camera: str) -> str:

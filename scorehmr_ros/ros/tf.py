@@ -74,12 +74,38 @@ class StaticTransformBroadcaster:
         self._publisher.publish(TFMessage(transforms=list(self._by_child.values())))
 
 
-def static_transforms(msg: TFMessage) -> dict[str, tuple[str, np.ndarray]]:
-    """``/tf_static`` message -> child frame -> (parent frame, 4x4 child->parent), in numpy."""
+# tf2's BufferCore rejects a transform whose quaternion norm is this far from 1 (and any NaN).
+QUATERNION_NORM_TOLERANCE = 1e-2
+
+
+def transform_problem(t: TransformStamped) -> str | None:
+    """Why tf2 would reject ``t`` (a non-finite value, a quaternion not of unit norm, an empty or
+    self-referencing frame id), or None."""
+    q, p = t.transform.rotation, t.transform.translation
+    values = np.array([q.x, q.y, q.z, q.w, p.x, p.y, p.z], dtype=np.float64)
+    if not np.isfinite(values).all():
+        return f"non-finite transform {t.header.frame_id!r} -> {t.child_frame_id!r}: {values.tolist()}"
+    norm = float(np.linalg.norm(values[:4]))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        return f"quaternion of norm {norm:.6g} in {t.header.frame_id!r} -> {t.child_frame_id!r} (tf2 needs 1)"
+    if not t.header.frame_id or not t.child_frame_id or t.header.frame_id == t.child_frame_id:
+        return f"frame ids {t.header.frame_id!r} -> {t.child_frame_id!r}"
+    return None
+
+
+def static_transforms(msg: TFMessage, problems: list | None = None) -> dict[str, tuple[str, np.ndarray]]:
+    """``/tf_static`` message -> child frame -> (parent frame, 4x4 child->parent), in numpy.
+    Transforms tf2 would reject (:func:`transform_problem`) are left out; with ``problems`` given,
+    (child frame, reason) is appended to it for each."""
     from scorehmr_ros.ros.rotations import quat_to_rotmat
 
     out = {}
     for t in msg.transforms:
+        problem = transform_problem(t)
+        if problem is not None:
+            if problems is not None:
+                problems.append((t.child_frame_id, problem))
+            continue
         q, p = t.transform.rotation, t.transform.translation
         T = np.eye(4)
         T[:3, :3] = quat_to_rotmat(np.array([q.x, q.y, q.z, q.w]))
