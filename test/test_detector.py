@@ -207,7 +207,7 @@ def test_detector_node_over_dds(ros_context, astronaut):
         # Bad frames: unsupported encoding, truncated data. Dropped, counted, node keeps running.
         def yuv():
             m = image("rgb8", 102)
-            m.encoding = "yuv422"
+            m.encoding = "nv21"  # not supported
             return m
 
         def truncated():

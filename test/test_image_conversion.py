@@ -78,7 +78,7 @@ def test_padded_big_endian_depth():
 @pytest.mark.parametrize(
     "raw,width,height,encoding,step,match",
     [
-        (b"\0" * 12, 2, 2, "yuv422", 4, "unsupported image encoding 'yuv422'"),
+        (b"\0" * 12, 2, 2, "nv21", 4, "unsupported image encoding 'nv21'"),
         (b"\0" * 3, 2, 2, "mono8", 2, "truncated"),
         (b"", 0, 0, "rgb8", 0, "empty image"),
         (b"\0" * 12, 2, 2, "rgb8", 4, "step 4 is smaller"),
@@ -93,7 +93,65 @@ def test_bad_arrays_raise_clear_errors():
     with pytest.raises(ImageConversionError, match="does not match encoding"):
         cv2_to_imgmsg(np.zeros((4, 4), np.uint8), "rgb8")
     with pytest.raises(ImageConversionError, match="unsupported"):
+        cv2_to_imgmsg(np.zeros((4, 4, 3), np.uint8), "nv21")
+    with pytest.raises(ImageConversionError, match="does not match encoding"):
         cv2_to_imgmsg(np.zeros((4, 4, 3), np.uint8), "bayer_rggb8")
     with pytest.raises(ImageConversionError, match="cannot convert"):
         imgmsg_to_cv2(cv2_to_imgmsg(np.zeros((2, 2), np.uint16), "16UC1"), "bgr8")
     assert cv2_to_imgmsg(np.zeros((2, 3), np.float32)).encoding == "32FC1"
+
+
+def _smooth_rgb(h=48, w=64) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([40 + 2 * xx, 30 + 3 * yy, 200 - xx - yy], -1).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_bayer_mosaics_are_demosaiced_to_the_colours_they_sampled(pattern, bits):
+    """A smooth RGB image sampled through the named colour filter array (first letter: the filter
+    at pixel (0, 0), row by row) comes back as that image (away from the border); a wrong pattern
+    mapping swaps or mixes channels by tens of grey levels."""
+    rgb = _smooth_rgb()
+    mosaic = np.zeros(rgb.shape[:2], np.uint8)
+    for letter, (dy, dx) in zip(pattern, [(0, 0), (0, 1), (1, 0), (1, 1)], strict=True):
+        mosaic[dy::2, dx::2] = rgb[dy::2, dx::2, "rgb".index(letter)]
+    raw = mosaic if bits == 8 else mosaic.astype(np.uint16) << 8 | 0x5A  # low byte: noise to drop
+    msg = cv2_to_imgmsg(raw, f"bayer_{pattern}{bits}")
+    for target, expected in (("rgb8", rgb), ("bgr8", rgb[..., ::-1]), ("rgba8", None)):
+        out = imgmsg_to_cv2(msg, target)
+        if expected is None:
+            assert out.shape == (*rgb.shape[:2], 4) and (out[..., 3] == 255).all()
+            expected, out = rgb, out[..., :3]
+        assert np.abs(out.astype(int) - expected)[2:-2, 2:-2].max() <= 2, target
+    assert imgmsg_to_cv2(msg, "mono8").shape == rgb.shape[:2]
+
+
+def _yuv422(rgb: np.ndarray, order: str) -> np.ndarray:
+    """(H, W, 2) uint8 4:2:2 of ``rgb`` (BT.601 studio range, chroma averaged per pixel pair)."""
+    x = rgb.astype(np.float64)
+    y = 16 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255
+    u = 128 + (-37.797 * x[..., 0] - 74.203 * x[..., 1] + 112.0 * x[..., 2]) / 255
+    v = 128 + (112.0 * x[..., 0] - 93.786 * x[..., 1] - 18.214 * x[..., 2]) / 255
+    u2 = np.repeat(0.5 * (u[:, 0::2] + u[:, 1::2]), 2, axis=1)
+    v2 = np.repeat(0.5 * (v[:, 0::2] + v[:, 1::2]), 2, axis=1)
+    chroma = np.where(np.arange(rgb.shape[1]) % 2 == 0, u2, v2)  # U on even pixels, V on odd
+    pair = (chroma, y) if order == "uyvy" else (y, chroma)
+    return np.stack(pair, -1).round().clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding", ["uyvy", "yuv422", "yuyv", "yuv422_yuy2"])
+def test_yuv422_is_converted_to_rgb(encoding):
+    rgb = _smooth_rgb()
+    order = "uyvy" if encoding in ("uyvy", "yuv422") else "yuyv"
+    msg = cv2_to_imgmsg(_yuv422(rgb, order), encoding)
+    assert msg.step == 64 * 2
+    out = imgmsg_to_cv2(msg, "rgb8")
+    assert np.abs(out.astype(int) - rgb).mean() < 2.0 and np.abs(out.astype(int) - rgb).max() <= 8
+    assert np.abs(imgmsg_to_cv2(msg, "bgr8").astype(int) - rgb[..., ::-1]).mean() < 2.0
+
+
+def test_mono16_to_rgb8_keeps_the_high_byte():
+    mono = rng.integers(0, 65535, size=(6, 9), dtype=np.uint16)
+    out = imgmsg_to_cv2(cv2_to_imgmsg(mono, "mono16"), "rgb8")
+    assert out.dtype == np.uint8 and np.array_equal(out[..., 0], (mono >> 8).astype(np.uint8))

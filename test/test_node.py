@@ -390,7 +390,7 @@ def test_images_through_mediapipe_and_bad_images(ros_context):
             header = Header(stamp=stamp, frame_id=f"{cam}_optical_frame")
             img = cv2_to_imgmsg(seq.images[0, v], "rgb8", header)
             if v == 1:
-                img.encoding = "yuv422"
+                img.encoding = "nv21"  # not supported
             h.img_pubs[cam].publish(img)
         time.sleep(1.0)
         stamp = h.now()

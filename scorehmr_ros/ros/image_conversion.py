@@ -3,9 +3,11 @@
 ``imgmsg_to_cv2(msg, desired_encoding="passthrough")`` and
 ``cv2_to_imgmsg(array, encoding="passthrough", header=None)`` behave like cv_bridge's
 ``CvBridge`` methods for the encodings cameras send: rgb8, bgr8, rgba8, bgra8, mono8, mono16,
-16UC1/16SC1 (depth in mm), 32FC1 (depth in m), 8UC1/8UC3. Row padding (``step`` larger than
-``width * pixel size``) and big-endian data are handled; anything else raises
-:class:`ImageConversionError` with a message naming the problem.
+16UC1/16SC1 (depth in mm), 32FC1 (depth in m), 8UC1/8UC3, and the camera-native Bayer mosaics
+(bayer_rggb8/bggr8/gbrg8/grbg8 and their 16-bit forms, demosaiced by OpenCV) and YUV 4:2:2
+(uyvy / yuv422, yuyv / yuv422_yuy2), converted to rgb8, bgr8 or mono8 (16 bits to 8: the high
+byte). Row padding (``step`` larger than ``width * pixel size``) and big-endian data are handled;
+anything else raises :class:`ImageConversionError` with a message naming the problem.
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ _ENCODINGS: dict[str, _Encoding] = {
     "16UC1": _Encoding(np.dtype(np.uint16), 1, None),
     "16SC1": _Encoding(np.dtype(np.int16), 1, None),
     "32FC1": _Encoding(np.dtype(np.float32), 1, None),
+    # Camera-native formats, converted to rgb8 / bgr8 / mono8 (and their 16-bit kin) on input.
+    "bayer_rggb8": _Encoding(np.dtype(np.uint8), 1, "bayer_rggb"),
+    "bayer_bggr8": _Encoding(np.dtype(np.uint8), 1, "bayer_bggr"),
+    "bayer_gbrg8": _Encoding(np.dtype(np.uint8), 1, "bayer_gbrg"),
+    "bayer_grbg8": _Encoding(np.dtype(np.uint8), 1, "bayer_grbg"),
+    "bayer_rggb16": _Encoding(np.dtype(np.uint16), 1, "bayer_rggb"),
+    "bayer_bggr16": _Encoding(np.dtype(np.uint16), 1, "bayer_bggr"),
+    "bayer_gbrg16": _Encoding(np.dtype(np.uint16), 1, "bayer_gbrg"),
+    "bayer_grbg16": _Encoding(np.dtype(np.uint16), 1, "bayer_grbg"),
+    "uyvy": _Encoding(np.dtype(np.uint8), 2, "uyvy"),  # U Y0 V Y1 per pixel pair
+    "yuv422": _Encoding(np.dtype(np.uint8), 2, "uyvy"),  # the older name of uyvy
+    "yuyv": _Encoding(np.dtype(np.uint8), 2, "yuyv"),  # Y0 U Y1 V per pixel pair
+    "yuv422_yuy2": _Encoding(np.dtype(np.uint8), 2, "yuyv"),  # the older name of yuyv
 }
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
@@ -68,6 +83,25 @@ _COLOR_CODES = {
     ("bgr", "mono"): cv2.COLOR_BGR2GRAY,
     ("rgba", "mono"): cv2.COLOR_RGBA2GRAY,
     ("bgra", "mono"): cv2.COLOR_BGRA2GRAY,
+    # OpenCV names a Bayer pattern by the 2x2 block starting at (1, 1): ROS' rggb is its BG.
+    ("bayer_rggb", "rgb"): cv2.COLOR_BayerBG2RGB,
+    ("bayer_rggb", "bgr"): cv2.COLOR_BayerBG2BGR,
+    ("bayer_rggb", "mono"): cv2.COLOR_BayerBG2GRAY,
+    ("bayer_bggr", "rgb"): cv2.COLOR_BayerRG2RGB,
+    ("bayer_bggr", "bgr"): cv2.COLOR_BayerRG2BGR,
+    ("bayer_bggr", "mono"): cv2.COLOR_BayerRG2GRAY,
+    ("bayer_gbrg", "rgb"): cv2.COLOR_BayerGR2RGB,
+    ("bayer_gbrg", "bgr"): cv2.COLOR_BayerGR2BGR,
+    ("bayer_gbrg", "mono"): cv2.COLOR_BayerGR2GRAY,
+    ("bayer_grbg", "rgb"): cv2.COLOR_BayerGB2RGB,
+    ("bayer_grbg", "bgr"): cv2.COLOR_BayerGB2BGR,
+    ("bayer_grbg", "mono"): cv2.COLOR_BayerGB2GRAY,
+    ("uyvy", "rgb"): cv2.COLOR_YUV2RGB_UYVY,
+    ("uyvy", "bgr"): cv2.COLOR_YUV2BGR_UYVY,
+    ("uyvy", "mono"): cv2.COLOR_YUV2GRAY_UYVY,
+    ("yuyv", "rgb"): cv2.COLOR_YUV2RGB_YUY2,
+    ("yuyv", "bgr"): cv2.COLOR_YUV2BGR_YUY2,
+    ("yuyv", "mono"): cv2.COLOR_YUV2GRAY_YUY2,
 }
 
 
@@ -154,11 +188,20 @@ def _passthrough_name(dtype: np.dtype, channels: int) -> str:
 
 
 def _convert_color(image: np.ndarray, source: str, target: str) -> np.ndarray:
+    """Colour conversion (cv_bridge's codes). 16-bit to 8-bit keeps the high byte (value >> 8);
+    a camera-native source (Bayer, YUV 4:2:2) to rgba/bgra goes through rgb/bgr."""
     src, dst = _encoding(source), _encoding(target)
     if src.color is None or dst.color is None:
         raise ImageConversionError(f"cannot convert '{source}' to '{target}': not colour encodings")
-    if src.dtype != dst.dtype:
+    if src.dtype == np.uint16 and dst.dtype == np.uint8:
+        image = (image >> 8).astype(np.uint8)
+    elif src.dtype != dst.dtype:
         raise ImageConversionError(f"cannot convert '{source}' to '{target}': different bit depths")
+    native = src.color.startswith(("bayer", "uyvy", "yuyv"))
+    via = {"rgba": "rgb", "bgra": "bgr"}.get(dst.color) if native else None
+    if via is not None:
+        image = cv2.cvtColor(image, _COLOR_CODES[(src.color, via)])
+        return cv2.cvtColor(image, _COLOR_CODES[(via, dst.color)])
     code = _COLOR_CODES.get((src.color, dst.color))
     if code is None:
         raise ImageConversionError(f"no conversion from '{source}' to '{target}'")
