@@ -707,6 +707,9 @@ class MultiPersonStream(_CameraDetectors):
             tile_fraction=self.estimator.person_tile_fraction,
             mask_others=self.estimator.person_mask_others,
             num_threads=1,
+            # detect_people keeps the first max_people people scored >= min_person_confidence
+            enough_people=self.estimator.max_people,
+            enough_score=self.estimator.min_person_confidence,
         )
 
     def detect_people(self, image: np.ndarray, camera: str) -> list:

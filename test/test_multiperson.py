@@ -260,3 +260,40 @@ def test_people_landmarked_without_their_neighbours():
     assert after.mean() < 0.9 * before.mean(), (after.mean(), before.mean())
     # Measured: mean 8.5 -> 6.8 px, worst 79 -> 57 px (another person's occluded view stays hard).
     assert after.max() < 0.85 * before.max(), (after.max(), before.max())
+
+
+def test_tiles_are_skipped_once_the_whole_image_gave_enough_people():
+    """With ``enough_people`` people found on the whole image the tiles (which could only add
+    people a caller keeping that many would drop) are not run: one detector call instead of 1 +
+    the tiles', and the same people; with fewer found, or without the setting, the tiles run."""
+    from scorehmr_ros.core.multiperson import MultiPersonPoseDetector, tile_windows
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    image = build_multi_sequence(2, 3, seed=0, num_frames=1, spacing=1.2).images[0, 0]
+    calls = []
+
+    def counting(det):
+        original = det._candidates
+
+        def wrapped(img):
+            calls.append(img.shape)
+            return original(img)
+
+        det._candidates = wrapped
+        return det
+
+    tiles = len(tile_windows(image.shape[1], image.shape[0], 0.5))
+    with counting(MultiPersonPoseDetector(max_people=4)) as always:
+        everyone = always.detect(image)
+    assert len(calls) == 1 + tiles and len(everyone) >= 2
+    calls.clear()
+    with counting(MultiPersonPoseDetector(max_people=4, enough_people=2, enough_score=0.5)) as early:
+        found = early.detect(image)
+    assert len(calls) == 1
+    assert len(found) == 2
+    for a, b in zip(found, everyone[:2], strict=True):
+        np.testing.assert_allclose(a.xy, b.xy, atol=1e-3)
+    calls.clear()
+    with counting(MultiPersonPoseDetector(max_people=4, enough_people=3, enough_score=0.5)) as more:
+        more.detect(image)
+    assert len(calls) == 1 + tiles

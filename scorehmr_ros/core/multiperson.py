@@ -379,6 +379,11 @@ class MultiPersonPoseDetector:
             short side (:func:`tile_windows`; 0.5 -> 15 extra detector calls on 640x480, each
             ~2x the whole image's scale); None: the whole image only, as MediaPipe does.
         num_threads: TFLite CPU threads per interpreter.
+        mask_others: landmark people again without their neighbours (module docstring, step 5).
+        enough_people, enough_score: skip the tiles when the whole image already gave this many
+            distinct people scored >= ``enough_score`` (a caller that keeps only the first
+            ``enough_people`` such people, whole-image ones first, cannot use what tiles add;
+            about 15 detector calls saved per 640x480 image); None: tiles always run.
     """
 
     def __init__(
@@ -391,6 +396,8 @@ class MultiPersonPoseDetector:
         tile_fraction: float | None = 0.5,
         num_threads: int = 2,
         mask_others: bool = True,
+        enough_people: int | None = None,
+        enough_score: float = 0.0,
     ) -> None:
         for name, value in (
             ("min_detection_score", min_detection_score),
@@ -421,6 +428,8 @@ class MultiPersonPoseDetector:
         self.dedupe_iou = dedupe_iou
         self.tile_fraction = None if tile_fraction is None else float(tile_fraction)
         self.mask_others = bool(mask_others)
+        self.enough_people = None if enough_people is None else int(enough_people)
+        self.enough_score = float(enough_score)
         self._lock = threading.Lock()
         self._det = Interpreter(model_path=det_path, num_threads=num_threads)
         self._lm = Interpreter(model_path=lm_path, num_threads=num_threads)
@@ -462,8 +471,16 @@ class MultiPersonPoseDetector:
         MediaPipe would give it (a tile's detection of the same person is dropped by the landmark
         de-duplication). Each is a PoseBox in image pixels with its 4 keypoints ((4, 2),
         :data:`DETECTOR_KEYPOINTS` order)."""
+        whole = self._whole_boxes(image_rgb)
+        return [(p, p.keypoints) for p in (whole + self._tile_boxes(image_rgb, whole))[: self.max_people]]
+
+    def _whole_boxes(self, image_rgb: np.ndarray) -> list[PoseBox]:
+        """NMS-merged detections of the whole image, best score first."""
+        return weighted_nms(*self._candidates(image_rgb), self.nms_iou)
+
+    def _tile_boxes(self, image_rgb: np.ndarray, whole: list[PoseBox]) -> list[PoseBox]:
+        """NMS-merged detections of the tiles that no box of ``whole`` overlaps, best first."""
         height, width = image_rgb.shape[:2]
-        whole = weighted_nms(*self._candidates(image_rgb), self.nms_iou)
         found = []
         for x0, y0, side in tile_windows(width, height, self.tile_fraction):
             boxes, kps, scores = self._candidates(
@@ -478,8 +495,7 @@ class MultiPersonPoseDetector:
             for p in weighted_nms(boxes, kps, scores, self.nms_iou):
                 if not whole or box_iou(p.box, np.stack([w.box for w in whole])).max() <= self.nms_iou:
                     extra.append(p)
-        merged = (whole + extra)[: self.max_people]  # weighted_nms returns best first
-        return [(p, p.keypoints) for p in merged]
+        return extra
 
     def landmarks_in_roi(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, ...]:
         """Landmark stage for one ROI: returns xy (39, 2) image px, visibility (39,), presence (39,),
@@ -520,22 +536,19 @@ class MultiPersonPoseDetector:
         shows first, then those only a tile shows, each best detector score first."""
         validate_image(image_rgb)
         image = np.ascontiguousarray(image_rgb)
-        height, width = image.shape[:2]
         with self._lock:
             if self._det is None:
                 raise RuntimeError("MultiPersonPoseDetector is closed")
             start = time.perf_counter()
             people: list[PersonDetection] = []
-            masks: list[np.ndarray] = []
-            for pose_box, kps in self.detect_boxes(image):
-                roi = alignment_roi(kps[_KP["hip_centre"]], kps[_KP["full_body_scale_rotation"]])
-                if roi.size < 1.0:
-                    continue
-                *landmarks, mask = self._landmark_pass(image, roi)
-                if landmarks[3] < self.min_pose_presence:
-                    continue
-                people.append(_person(landmarks, pose_box.score, roi, (width, height)))
-                masks.append(mask)
+            masks: list = []
+            whole = self._whole_boxes(image)[: self.max_people]
+            self._landmark_boxes(image, whole, people, masks)
+            # Tiles only look for people the whole image missed: not needed once it gave enough.
+            enough = self._enough(self._dedupe(people))
+            if self.tile_fraction and len(whole) < self.max_people and not enough:
+                extra = self._tile_boxes(image, whole)[: self.max_people - len(whole)]
+                self._landmark_boxes(image, extra, people, masks)
             kept = self._dedupe(people)
             if self.mask_others and len(kept) > 1:
                 index = {id(p): k for k, p in enumerate(people)}
@@ -549,6 +562,27 @@ class MultiPersonPoseDetector:
         for p in people:
             p.latency_s = latency
         return people
+
+    def _landmark_boxes(self, image: np.ndarray, boxes: list[PoseBox], people: list, masks: list) -> None:
+        """Landmark each box's ROI; append the people whose pose flag passes (and their lazy
+        segmentation functions) to ``people`` / ``masks``."""
+        height, width = image.shape[:2]
+        for pose_box in boxes:
+            kps = pose_box.keypoints
+            roi = alignment_roi(kps[_KP["hip_centre"]], kps[_KP["full_body_scale_rotation"]])
+            if roi.size < 1.0:
+                continue
+            *landmarks, mask = self._landmark_pass(image, roi)
+            if landmarks[3] < self.min_pose_presence:
+                continue
+            people.append(_person(landmarks, pose_box.score, roi, (width, height)))
+            masks.append(mask)
+
+    def _enough(self, people: list[PersonDetection]) -> bool:
+        """At least ``enough_people`` people scored >= ``enough_score`` (never with None)."""
+        if self.enough_people is None:
+            return False
+        return sum(p.score >= self.enough_score for p in people) >= self.enough_people
 
     def _without_others(
         self, image: np.ndarray, masks: list[np.ndarray], person: PersonDetection, i: int, fill: np.ndarray
