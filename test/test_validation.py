@@ -269,3 +269,47 @@ def _stamp():
     from builtin_interfaces.msg import Time
 
     return Time(sec=1, nanosec=0)
+
+
+def test_binning_and_roi_give_the_published_image_s_camera():
+    """REP-104: K is the full-resolution calibration; an image published with an ROI and binning
+    has its own pinhole camera. A 3D point projects with the derived K onto the same image pixel
+    as (full-resolution pixel - ROI offset) / binning, and the expected image size follows."""
+    info = _info("plumb_bob", [])
+    info.width, info.height = 1280, 960
+    info.k = [1000.0, 0.0, 650.0, 0.0, 1005.0, 470.0, 0.0, 0.0, 1.0]
+    info.binning_x, info.binning_y = 2, 2
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 100, 60, 800, 600
+    assert validation.check_binning_roi(info) is None
+    K, size = validation.binned_roi_camera(info.k, info)
+    assert size == (400, 300)
+    X = np.array([[0.3, -0.2, 2.5], [-0.1, 0.25, 3.0]])
+    full = X @ np.asarray(info.k).reshape(3, 3).T
+    full = full[:, :2] / full[:, 2:]
+    mine = X @ K.T
+    np.testing.assert_allclose(mine[:, :2] / mine[:, 2:], (full - [100, 60]) / 2.0)
+    info.roi.width = 0  # unset ROI: the whole image, binned
+    K, size = validation.binned_roi_camera(info.k, info)
+    assert size == (640, 480) and K[0, 2] == 325.0
+    info.binning_x = 0  # 0 means no binning
+    assert validation.binned_roi_camera(info.k, info)[1] == (1280, 480)
+    info.roi.width, info.roi.x_offset = 800, 600  # 600 + 800 > 1280
+    assert validation.check_binning_roi(info)[0] == "bad_intrinsics"
+
+
+def test_set_conversion_uses_the_binned_camera():
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    conv, drops = _converter()
+    info = _info("plumb_bob", [])
+    info.binning_x = info.binning_y = 2
+    conv.on_info("cam1", info)
+    view = conv._view_job("cam1", _keypoints_msg(), {}, None)
+    np.testing.assert_allclose(view.K, [[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
+    assert view.size == (320, 240)
+    header = Header(frame_id="cam1_optical_frame")
+    for w, h, ok in ((320, 240, True), (640, 480, False)):
+        image = Image(header=header, width=w, height=h, encoding="rgb8", step=3 * w, data=bytes(3 * w * h))
+        assert (conv._view_job("cam1", image, {}, None) is not None) == ok
+    assert drops == ["size_mismatch"]

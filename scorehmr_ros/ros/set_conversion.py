@@ -151,12 +151,12 @@ class SetConverter:
             validation.check_frame_id(msg.header.frame_id),
             validation.check_intrinsics(intrinsics, int(info.width), int(info.height)),
             None if rectified else validation.check_distortion(info.distortion_model, info.d),
+            validation.check_binning_roi(info),
         ):
             if problem is not None:
                 self.drop(cam, *problem)
                 return None
-        size = (int(info.width), int(info.height))
-        K = np.asarray(intrinsics, dtype=np.float64).reshape(3, 3)
+        K, size = validation.binned_roi_camera(intrinsics, info)
         lens = None if rectified else Distortion.from_camera_info(info.distortion_model, info.d)
         view = ViewJob(cam, K, size, cam_to_ref=cam_to_ref, distortion=lens)
         if isinstance(msg, Image):

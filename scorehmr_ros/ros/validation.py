@@ -75,6 +75,47 @@ def check_distortion(model: str, coefficients) -> Problem:
     return None if problem is None else ("bad_distortion", f"CameraInfo {problem}")
 
 
+def _roi(info) -> tuple[int, int, int, int]:
+    """(x_offset, y_offset, width, height) of CameraInfo's ROI; the whole image when it is unset
+    (all zero or zero-sized, as REP-104 allows)."""
+    r = info.roi
+    if int(r.width) == 0 or int(r.height) == 0:
+        return 0, 0, int(info.width), int(info.height)
+    return int(r.x_offset), int(r.y_offset), int(r.width), int(r.height)
+
+
+def _binning(info) -> tuple[int, int]:
+    return max(int(info.binning_x), 1), max(int(info.binning_y), 1)  # 0 means 1 (REP-104)
+
+
+def check_binning_roi(info) -> Problem:
+    """CameraInfo ``roi`` inside the calibrated ``width`` x ``height`` and at least one binned pixel."""
+    x0, y0, w, h = _roi(info)
+    bx, by = _binning(info)
+    if x0 + w > int(info.width) or y0 + h > int(info.height) or w // bx < 1 or h // by < 1:
+        return (
+            "bad_intrinsics",
+            f"CameraInfo roi {w}x{h}+{x0}+{y0} binned {bx}x{by} does not fit the "
+            f"{info.width}x{info.height} calibration",
+        )
+    return None
+
+
+def binned_roi_camera(k, info) -> tuple[np.ndarray, tuple[int, int]]:
+    """Intrinsics (3, 3) and (width, height) of the image a camera publishes with CameraInfo's
+    ``roi`` and ``binning_x/y`` (REP-104; what image_geometry's camera model does): the calibrated
+    ``k`` (3x3 row-major, full resolution) shifted by the ROI offset and divided by the binning.
+    The lens distortion is the same function of these pixels (normalised coordinates do not change)."""
+    K = np.asarray(k, dtype=np.float64).reshape(3, 3).copy()
+    x0, y0, w, h = _roi(info)
+    bx, by = _binning(info)
+    K[0, 2] -= x0
+    K[1, 2] -= y0
+    K[0] /= bx
+    K[1] /= by
+    return K, (w // bx, h // by)
+
+
 def check_frame_id(frame_id: str) -> Problem:
     """A header frame id usable as a TF frame: non-empty, no surrounding blanks, no leading '/'."""
     if not frame_id or not frame_id.strip():
