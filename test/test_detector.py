@@ -261,3 +261,57 @@ def test_main_rejects_unknown_config_keys(tmp_path):
     path.write_text("scorehmr_detector:\n  ros__parameters:\n    min_detection_confidense: 0.5\n")
     with pytest.raises(SystemExit):
         main(["--config", str(path), "--camera", "cam9"])
+
+
+def test_detector_node_on_compressed_images(ros_context, astronaut):
+    """``image_transport:=compressed``: a JPEG of the photo on ``cam1/image_raw/compressed`` gives
+    the photo's landmarks on ``cam1/keypoints``."""
+    import array
+
+    import cv2
+    from builtin_interfaces.msg import Time
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage
+    from std_msgs.msg import Header
+
+    from scorehmr_ros.msg import Keypoints2D
+    from scorehmr_ros.ros.detector_node import DetectorNode
+    from scorehmr_ros.ros.messages import keypoints_from_msg
+
+    detector = DetectorNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("camera_namespace", value="cam1"),
+            Parameter("static_image_mode", value=True),
+            Parameter("image_transport", value="compressed"),
+        ],
+    )
+    io = Node("detector_jpeg_io", context=ros_context)
+    pub = io.create_publisher(CompressedImage, "cam1/image_raw/compressed", qos_profile_sensor_data)
+    received: list[Keypoints2D] = []
+    io.create_subscription(Keypoints2D, "cam1/keypoints", received.append, 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(detector)
+    executor.add_node(io)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(astronaut[:, :, ::-1]))
+    assert ok
+    msg = CompressedImage(format="rgb8; jpeg compressed bgr8")
+    msg.header = Header(stamp=Time(sec=7), frame_id="cam1_optical_frame")
+    msg.data = array.array("B", buf.tobytes())
+    try:
+        deadline, next_send = time.monotonic() + 15.0, 0.0
+        while time.monotonic() < deadline and not received:
+            if time.monotonic() >= next_send:
+                pub.publish(msg)
+                next_send = time.monotonic() + 0.3
+            executor.spin_once(timeout_sec=0.05)
+        assert received and received[0].header.stamp.sec == 7
+        xy, conf = keypoints_from_msg(received[0])
+        check_astronaut_landmarks(xy, conf, 512, 512)
+    finally:
+        executor.shutdown()
+        detector.destroy_node()
+        io.destroy_node()

@@ -155,3 +155,39 @@ def test_mono16_to_rgb8_keeps_the_high_byte():
     mono = rng.integers(0, 65535, size=(6, 9), dtype=np.uint16)
     out = imgmsg_to_cv2(cv2_to_imgmsg(mono, "mono16"), "rgb8")
     assert out.dtype == np.uint8 and np.array_equal(out[..., 0], (mono >> 8).astype(np.uint8))
+
+
+def _compressed(image_bgr: np.ndarray, ext: str, fmt: str):
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    ok, buf = cv2.imencode(ext, image_bgr)
+    assert ok
+    msg = CompressedImage(format=fmt)
+    msg.data = array.array("B", buf.tobytes())
+    return msg
+
+
+def test_compressed_images_decode_to_rgb():
+    """JPEG / PNG as image_transport's compressed plugin writes them (colour stored BGR): decoded
+    to RGB; grey and 16-bit PNG expanded / reduced; data that does not decode, and compressed
+    depth, raise a clear error."""
+    from scorehmr_ros.ros.image_conversion import compressed_imgmsg_to_rgb
+
+    rgb = _smooth_rgb()
+    png = compressed_imgmsg_to_rgb(_compressed(rgb[..., ::-1].copy(), ".png", "rgb8; png compressed bgr8"))
+    np.testing.assert_array_equal(png, rgb)
+    jpeg = compressed_imgmsg_to_rgb(_compressed(rgb[..., ::-1].copy(), ".jpg", "jpeg"))
+    assert jpeg.shape == rgb.shape and np.abs(jpeg.astype(int) - rgb).mean() < 3.0
+    grey = compressed_imgmsg_to_rgb(_compressed(rgb[..., 1].copy(), ".png", "mono8; png compressed mono8"))
+    assert grey.shape == rgb.shape and np.array_equal(grey[..., 0], rgb[..., 1])
+    deep = (rgb[..., 0].astype(np.uint16) << 8) | 0x33
+    np.testing.assert_array_equal(
+        compressed_imgmsg_to_rgb(_compressed(deep, ".png", "png"))[..., 2], rgb[..., 0]
+    )
+    broken = _compressed(rgb, ".jpg", "jpeg")
+    broken.data = broken.data[:40]
+    with pytest.raises(ImageConversionError, match="cannot decode"):
+        compressed_imgmsg_to_rgb(broken)
+    with pytest.raises(ImageConversionError, match="compressed depth"):
+        compressed_imgmsg_to_rgb(_compressed(deep, ".png", "16UC1; compressedDepth png"))

@@ -13,7 +13,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
@@ -67,6 +67,10 @@ class Harness:
         self.info_pubs = {
             c: self.io.create_publisher(CameraInfo, f"{c}/camera_info", qos_profile_sensor_data) for c in CAMS
         }
+        self.jpeg_pubs = {
+            c: self.io.create_publisher(CompressedImage, f"{c}/image_raw/compressed", qos_profile_sensor_data)
+            for c in CAMS
+        }
         self.executor = MultiThreadedExecutor(num_threads=3, context=context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.io)
@@ -85,6 +89,8 @@ class Harness:
         assert self.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         # Discovery: wait until the node's subscriptions match our publishers (graph state).
         inputs = self.kp_pubs if self.node.p["detector"] == "topic" else self.img_pubs
+        if self.node.p["detector"] != "topic" and self.node.p["image_transport"] == "compressed":
+            inputs = self.jpeg_pubs
         pubs = [*inputs.values(), *self.info_pubs.values()]
         assert self.wait(lambda: all(p.get_subscription_count() >= 1 for p in pubs), timeout=10)
 
@@ -610,5 +616,47 @@ def test_a_fisheye_rig_is_undistorted_and_an_unknown_lens_is_dropped(ros_context
             assert msg.header.frame_id == "world" and err < 0.12, (t, err)
             assert body.num_views == (2 if t == 3 else 3)
         assert h.wait(lambda: "bad_distortion" in h.diag_values("scorehmr_multiview: cam3"))
+    finally:
+        h.close()
+
+
+def test_compressed_images_from_a_bag_layout(ros_context):
+    """``image_transport:=compressed``: JPEG ``CompressedImage`` on ``<cam>/image_raw/compressed``
+    (how robots record bags) go through MediaPipe to bodies; a JPEG that does not decode on cam2
+    is dropped as ``bad_image`` and the set goes on with the other two views."""
+    import array
+
+    import cv2
+
+    from scorehmr_ros.sim.sequence import load_or_build
+
+    seq = load_or_build("humanoid3d_dance_b", num_views=3, seed=0, num_frames=6, frame_stride=4)
+
+    class _S:  # camera_info() reads cameras.K / image_size like a Scene
+        cameras = type("C", (), {})()
+
+    _S.cameras.K, _S.cameras.image_size = torch.as_tensor(seq.K), torch.tensor([seq.image_size] * 3)
+
+    def jpeg(t, v, stamp, broken=False):
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(seq.images[t, v][..., ::-1]))
+        assert ok
+        msg = CompressedImage(format="rgb8; jpeg compressed bgr8")
+        msg.header = Header(stamp=stamp, frame_id=f"{CAMS[v]}_optical_frame")
+        msg.data = array.array("B", buf.tobytes()[: 100 if broken else None])
+        return msg
+
+    h = Harness(ros_context, detector="mediapipe", image_transport="compressed", partial_timeout_s=1.0)
+    try:
+        h.start()
+        for t in range(4):
+            stamp = h.now()
+            for v, cam in enumerate(CAMS):
+                h.info_pubs[cam].publish(h.camera_info(_S, v, stamp))
+                h.jpeg_pubs[cam].publish(jpeg(t, v, stamp, broken=t == 3 and v == 1))
+            time.sleep(0.5)
+        assert h.wait(lambda: len(h.received["bodies"]) >= 3, timeout=60)
+        assert h.wait(lambda: "bad_image" in h.diag_values("scorehmr_multiview: cam2"), timeout=30)
+        views = [m.bodies[0].num_views for m in h.received["bodies"]]
+        assert 3 in views
     finally:
         h.close()

@@ -47,12 +47,12 @@ import rclpy
 import rclpy.executors
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from scorehmr_ros.core.detector import LAYOUT, NUM_LANDMARKS, BlazePoseDetector
 from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
-from scorehmr_ros.ros.image_conversion import ImageConversionError, imgmsg_to_cv2
+from scorehmr_ros.ros.image_conversion import ImageConversionError, compressed_imgmsg_to_rgb, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.node_parameters import PERSON_MASK_OTHERS, PERSON_TILE_FRACTION
 from scorehmr_ros.ros.parameters import (
@@ -79,6 +79,14 @@ PARAMETERS = [
         "image_topic",
         "image_raw",
         "Input sensor_msgs/Image topic, relative to camera_namespace",
+        read_only=True,
+    ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "'raw' (sensor_msgs/Image on image_topic) or 'compressed' (sensor_msgs/CompressedImage on "
+        "<image_topic>/compressed, JPEG or PNG)",
+        choices=("raw", "compressed"),
         read_only=True,
     ),
     ParamSpec(
@@ -193,7 +201,10 @@ class DetectorNode(Node):
         self._bad_input_reported = 0
         self._last_error = ""
 
+        self.compressed = p["image_transport"] == "compressed"
         self.input_topic = _topic(p["camera_namespace"], p["image_topic"])
+        if self.compressed:
+            self.input_topic += "/compressed"
         self.output_topic = _topic(p["camera_namespace"], p["output_topic"])
         self._pub = self.create_publisher(Keypoints2D, self.output_topic, 10)
         self.people_topic = _topic(p["camera_namespace"], p["people_topic"])
@@ -204,7 +215,8 @@ class DetectorNode(Node):
         )
         self._diag_period = p["diagnostics_period_s"]
         self._diag_timer = self.create_timer(self._diag_period, self.update_diagnostics)
-        self._sub = self.create_subscription(Image, self.input_topic, self._on_image, qos_profile_sensor_data)
+        kind = CompressedImage if self.compressed else Image
+        self._sub = self.create_subscription(kind, self.input_topic, self._on_image, qos_profile_sensor_data)
         self._worker = threading.Thread(target=self._run, name=f"detector-{self.camera}", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -259,7 +271,7 @@ class DetectorNode(Node):
     def _process(self, msg: Image) -> None:
         start = time.perf_counter()
         try:
-            image = imgmsg_to_cv2(msg, "rgb8")
+            image = compressed_imgmsg_to_rgb(msg) if self.compressed else imgmsg_to_cv2(msg, "rgb8")
         except ImageConversionError as exc:
             self._count("dropped_bad_input", f"bad image on '{self.input_topic}': {exc}")
             return

@@ -148,6 +148,31 @@ def imgmsg_to_cv2(msg: Image, desired_encoding: str = "passthrough") -> np.ndarr
     return _convert_color(image, msg.encoding, desired_encoding)
 
 
+def compressed_imgmsg_to_rgb(msg) -> np.ndarray:
+    """A ``sensor_msgs/CompressedImage`` (JPEG or PNG, as image_transport's compressed plugin
+    writes it; its ``format`` is e.g. ``"jpeg"`` or ``"rgb8; jpeg compressed bgr8"``) decoded to
+    (H, W, 3) uint8 RGB. The codec stores colour as BGR (cv_bridge converts RGB inputs before
+    encoding), so a 3-channel result is swapped to RGB; grey is expanded, alpha dropped, 16-bit PNG
+    reduced to its high byte. ImageConversionError when the data does not decode."""
+    data = np.frombuffer(msg.data, np.uint8)
+    fmt = str(msg.format).lower()
+    codec = fmt.split(";")[-1].strip()
+    if "compressed" in codec and ("depth" in codec or "rvl" in codec):
+        raise ImageConversionError(f"compressed depth format '{msg.format}' is not an image")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ImageConversionError(
+            f"cannot decode the compressed image ({data.size} bytes, format '{msg.format}')"
+        )
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def cv2_to_imgmsg(image: np.ndarray, encoding: str = "passthrough", header=None) -> Image:
     """Convert a numpy array ``(H, W)`` or ``(H, W, C)`` to a ``sensor_msgs/Image``.
 

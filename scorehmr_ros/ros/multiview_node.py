@@ -42,7 +42,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
@@ -211,7 +211,11 @@ class MultiviewNode(LifecycleNode):
                 reliability=ReliabilityPolicy.BEST_EFFORT,
                 durability=DurabilityPolicy.VOLATILE,
             )
-            inputs = [(Image, f"{c}/image_raw", image_qos) for c in self.cameras]
+            if self.p["image_transport"] == "compressed":
+                topic, kind = f"{self.p['image_topic']}/compressed", CompressedImage
+            else:
+                topic, kind = self.p["image_topic"], Image
+            inputs = [(kind, f"{c}/{topic}", image_qos) for c in self.cameras]
         elif self.p["max_people"] > 1:
             inputs = [(Keypoints2DArray, f"{c}/{self.p['people_topic']}", 10) for c in self.cameras]
         else:

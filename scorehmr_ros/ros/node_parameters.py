@@ -53,6 +53,22 @@ SPECS = [
         read_only=True,
     ),
     ParamSpec(
+        "image_topic",
+        "image_raw",
+        "Image topic name under each camera namespace (detector='mediapipe'), e.g. image_raw, "
+        "image_rect_color (then set rectified_input)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "'raw' (sensor_msgs/Image on <image_topic>) or 'compressed' (sensor_msgs/CompressedImage "
+        "on <image_topic>/compressed, JPEG or PNG, as image_transport's compressed plugin and most "
+        "recorded bags carry them)",
+        choices=("raw", "compressed"),
+        read_only=True,
+    ),
+    ParamSpec(
         "keypoints_topic",
         "keypoints",
         "Keypoints2D topic name under each camera namespace (detector='topic')",

@@ -3,7 +3,8 @@
 :class:`SetConverter` caches each camera's CameraInfo and the extrinsics on ``/tf_static``
 (executor thread) and turns a set of messages into a :class:`~scorehmr_ros.ros.compute.SetJob`
 (dispatcher thread): stamps checked, each camera's frame ids, intrinsics and lens distortion
-checked (ros/validation.py), images decoded, keypoint messages converted. Raw cameras (the
+checked (ros/validation.py), images (raw or JPEG/PNG-compressed) decoded, keypoint messages
+converted. Raw cameras (the
 default) pass CameraInfo's K and distortion on, and the estimator undistorts the keypoints;
 with ``rectified_input`` the intrinsics are P's left 3x3 and there is no distortion. Every rejected view goes
 through ``drop(camera, reason, detail, dropped)``, which counts it on the camera's diagnostics and
@@ -15,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.msg import Keypoints2DArray
 from scorehmr_ros.ros import validation
 from scorehmr_ros.ros.compute import SetJob, ViewJob
-from scorehmr_ros.ros.image_conversion import ImageConversionError, imgmsg_to_cv2
+from scorehmr_ros.ros.image_conversion import ImageConversionError, compressed_imgmsg_to_rgb, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_from_msg
 from scorehmr_ros.ros.node_diagnostics import NodeMetrics
 from scorehmr_ros.ros.sync import stamp_to_ns
@@ -159,15 +160,23 @@ class SetConverter:
         K, size = validation.binned_roi_camera(intrinsics, info)
         lens = None if rectified else Distortion.from_camera_info(info.distortion_model, info.d)
         view = ViewJob(cam, K, size, cam_to_ref=cam_to_ref, distortion=lens)
-        if isinstance(msg, Image):
-            problem = validation.check_image_size((msg.width, msg.height), size)
-            if problem is not None:
-                self.drop(cam, *problem)
-                return None
+        if isinstance(msg, Image | CompressedImage):
+            if isinstance(msg, Image):
+                problem = validation.check_image_size((msg.width, msg.height), size)
+                if problem is not None:
+                    self.drop(cam, *problem)
+                    return None
             try:
-                view.image = imgmsg_to_cv2(msg, "rgb8")
+                if isinstance(msg, Image):
+                    view.image = imgmsg_to_cv2(msg, "rgb8")
+                else:
+                    view.image = compressed_imgmsg_to_rgb(msg)
             except ImageConversionError as exc:
                 self.drop(cam, "bad_image", str(exc))
+                return None
+            problem = validation.check_image_size(view.image.shape[1::-1], size)  # decoded size
+            if problem is not None:
+                self.drop(cam, *problem)
                 return None
             images[cam] = view.image
             return view
