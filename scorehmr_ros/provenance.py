@@ -7,6 +7,7 @@ Every JSON artefact the evaluation and benchmark scripts write carries ``provena
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
@@ -67,3 +68,16 @@ def provenance(argv: list[str] | None = None, cwd: str | os.PathLike | None = No
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
+
+
+def write_artefact(path: str | os.PathLike, what: str, settings: dict, **results) -> Path:
+    """Write a JSON artefact ``{what, provenance, git_describe, settings, **results}`` to ``path``
+    (parents created), print where, and return the path."""
+    prov = provenance()
+    record = {"what": what, "provenance": prov, "git_describe": prov["git_describe"], "settings": settings}
+    record.update(results)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
+    return out

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from scorehmr_ros.provenance import provenance
+from scorehmr_ros.provenance import write_artefact
 
 ROOT = Path(__file__).resolve().parents[1]
 GATE_M = 0.5
@@ -177,19 +177,13 @@ def main(argv=None) -> int:
         }
         print(json.dumps(row), flush=True)
         results.append(row)
-    prov = provenance()
-    artefact = {
-        "what": "multi-person rendered held-out scenes: per-person MPJPE together vs alone, id switches, "
+    write_artefact(
+        ROOT / args.out,
+        "multi-person rendered held-out scenes: per-person MPJPE together vs alone, id switches, "
         "ghosts, ms per set (scripts/eval_multiperson.py)",
-        "provenance": prov,
-        "git_describe": prov["git_describe"],
-        "settings": vars(args),
-        "results": results,
-    }
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(artefact, indent=2) + "\n")
-    print(f"wrote {out}")
+        vars(args),
+        results=results,
+    )
     return 0
 
 

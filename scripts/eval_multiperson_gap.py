@@ -21,7 +21,6 @@ Per-person MPJPE (pelvis-aligned, mm) as in eval_multiperson.py. Writes a JSON a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scorehmr_ros.provenance import provenance
+from scorehmr_ros.provenance import write_artefact
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -146,21 +145,15 @@ def main(argv=None) -> int:
         }
     for name, row in rows.items():
         print(f"{name:18s} " + " ".join(f"{p}: {e:.1f}" for p, e in row.items()), flush=True)
-    prov = provenance()
-    artefact = {
-        "what": "multi-person gap decomposition: per-person MPJPE (mm) with together / solo detections "
+    write_artefact(
+        ROOT / args.out,
+        "multi-person gap decomposition: per-person MPJPE (mm) with together / solo detections "
         "(scripts/eval_multiperson_gap.py)",
-        "provenance": prov,
-        "git_describe": prov["git_describe"],
-        "settings": vars(args),
-        "clips": [pp.clip_name for pp in seq.people],
-        "mpjpe_mm": rows,
-        "together_detection_diff_px": diffs,
-    }
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(artefact, indent=2) + "\n")
-    print(f"wrote {out}")
+        vars(args),
+        clips=[pp.clip_name for pp in seq.people],
+        mpjpe_mm=rows,
+        together_detection_diff_px=diffs,
+    )
     return 0
 
 

@@ -52,3 +52,14 @@ def test_dirty_checkout_is_marked(tmp_path):
     assert clean != "unknown" and not clean.endswith("-dirty")
     (tmp_path / "f.txt").write_text("b")
     assert git_describe(tmp_path) == clean + "-dirty"
+
+
+def test_write_artefact_records_provenance_then_results(tmp_path):
+    from scorehmr_ros.provenance import write_artefact
+
+    path = tmp_path / "sub" / "a.json"
+    out = write_artefact(path, "what it is", {"frames": 3}, results=[1, 2], extra={"k": 1})
+    record = json.loads(out.read_text())
+    assert list(record) == ["what", "provenance", "git_describe", "settings", "results", "extra"]
+    assert record["what"] == "what it is" and record["settings"] == {"frames": 3}
+    assert record["git_describe"] == record["provenance"]["git_describe"] and record["results"] == [1, 2]
