@@ -166,7 +166,8 @@ class StepReport:
 
     view_drops: (camera, reason, detail) for views left out; sets_without_person: sets with no
     usable view; sets_refined: sets that entered the window; rejected_stamps: stamps of bodies not
-    published because their calibrated views contradict them (``StreamingConfig.max_body_error_rel``);
+    published because their views contradict them (``StreamingConfig.max_body_error_rel``, or
+    ``max_view_error_rel`` for uncalibrated sets);
     timings_ms: detection / estimation.
     Multi-person mode: tracked_ids: ids alive after the call (seen or coasting); removed_ids: ids
     whose track ended in this call (their remaining frames are in ``bodies``); people_per_set:

@@ -254,3 +254,24 @@ def test_a_view_with_unusable_geometry_is_dropped_and_the_others_give_the_body(e
     (body,) = report.bodies
     assert body.frame == "world" and set(body.views) == {"cam1", "cam2"}
     assert np.linalg.norm(body.joints - scene.joints_world[0].numpy(), axis=-1).mean() < 0.3
+
+
+def test_a_body_no_keypoints_explain_is_not_published(estimator):
+    """One view of points on a ring visited out of order: the sample diverges (its fit is off by
+    many image sizes) and the uncalibrated guard (``max_view_error_rel``) keeps it unpublished;
+    with the guard off the same input gives that body. A held-out frame is still published."""
+    import dataclasses
+
+    K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
+    a = np.linspace(0.0, 2.0 * np.pi, 33, endpoint=False) * 7
+    ring = np.stack([320 + 150 * np.cos(a), 240 + 150 * np.sin(a)], 1)
+    stream = estimator._one_shot_stream()
+    report = stream.push_many([(5, [View(K, keypoints=ring, confidence=np.ones(33), image_size=(640, 480))])])
+    assert report.bodies == [] and report.rejected_stamps == [5]
+    unguarded = Estimator(estimator.models, dataclasses.replace(estimator.config, max_view_error_rel=None))
+    (body,) = unguarded.estimate_keypoints(ring, np.ones(33), K, (640, 480))
+    assert body.views["camera"].error_px > 0.5 * np.linalg.norm(ring.max(0) - ring.min(0))
+    scene = heldout_scenes(estimator.models.body_model, num_views=1, seed=7, frame_stride=4, max_frames=1)[0]
+    size = tuple(int(x) for x in scene.cameras.image_size[0])
+    kp, conf = scene.keypoints2d[0, 0].numpy(), scene.confidence[0, 0].numpy()
+    assert len(estimator.estimate_keypoints(kp, conf, scene.cameras.K[0].numpy(), size)) == 1

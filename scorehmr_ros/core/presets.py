@@ -145,6 +145,13 @@ class StreamingConfig:
         sees it (``core.streaming.body_agrees``): the views contradict it. None: publish every body.
         Uncalibrated views are each refined on their own keypoints, so reprojection cannot show a
         contradiction there and no check is made.
+    max_view_error_rel: uncalibrated sets (one view, or views each refined on their own keypoints):
+        the body is not published when its own fit's mean reprojection error in the median view
+        exceeds this fraction of that view's keypoint bounding-box diagonal, or it is not finite or
+        lies behind a camera (``core.streaming.body_agrees``): keypoints no body explains, e.g. a
+        sample that diverged on garbage input (errors of tens of image sizes). Looser than the
+        calibrated check: a single view cannot tell a wrong body from wrong keypoints, and on the
+        held-out ``hard`` corruption the fits reach 0.31 (scripts/eval_fit_error_guard.py). None: off.
     view_weight_tolerance: calibrated sets: the multi-view fit weighs each view by how well it
         agrees with the triangulation (``core.triangulation.view_weights``; a view whose median
         residual relative to the person's size there is this many times the views' median counts
@@ -181,6 +188,7 @@ class StreamingConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     fit_memory_s: float = 0.5
     max_body_error_rel: float | None = 0.1
+    max_view_error_rel: float | None = 0.5
     view_weight_tolerance: float | None = 2.0
     triangulation_residual_px: float = 20.0
     triangulation_residual_rel: float | None = 0.04

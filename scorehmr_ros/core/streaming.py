@@ -713,8 +713,9 @@ class StreamingEstimator:
             frame = self._free.popleft()
             fused = self._publish_calibrated(frame, timings, sets_in_call) if frame.calib else None
             fused = fused or self._fuse(frame, timings, sets_in_call)
-            limit = self.config.max_body_error_rel
-            if frame.calib is not None and limit is not None and not body_agrees(fused, limit):
+            c = self.config
+            limit = c.max_body_error_rel if frame.calib is not None else c.max_view_error_rel
+            if limit is not None and not body_agrees(fused, limit):
                 self.bodies_rejected += 1  # not published, nor kept as the next frames' anchor
                 self.rejected_stamps.append(frame.stamp_ns)
                 continue

@@ -316,7 +316,10 @@ class _Pipeline:
 
         from scorehmr_ros.core.presets import get_preset
 
-        return replace(get_preset(name), max_body_error_rel=self.config.max_body_error_rel or None)
+        preset = get_preset(name)
+        if not self.config.max_body_error_rel:  # 0: publish every body, calibrated or not
+            return replace(preset, max_body_error_rel=None, max_view_error_rel=None)
+        return replace(preset, max_body_error_rel=self.config.max_body_error_rel)
 
     def run(self, job: Job) -> JobResult:
         if job.preset != self.preset:  # a new window, the cameras' detectors keep tracking

@@ -273,7 +273,8 @@ SPECS = [
         0.1,
         "Calibrated rigs: a body is not published when its keypoints' reprojection error in the median "
         "view exceeds this fraction of the person's size there (bounding-box diagonal), or it lies "
-        "behind a camera that sees it (counted as bodies_rejected); 0 = publish every body",
+        "behind a camera that sees it (counted as bodies_rejected); uncalibrated sets use the preset's "
+        "looser max_view_error_rel (0.5: bodies no keypoints explain); 0 = publish every body",
         min_value=0.0,
         max_value=1.0,
         read_only=True,
