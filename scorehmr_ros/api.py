@@ -499,14 +499,7 @@ class Stream(_CameraDetectors):
         return {v.camera: d for v, d in zip(with_image, found, strict=True)}
 
     def _inputs(self, views: list[View], report: StepReport) -> list[ViewInput]:
-        usable_views = []
-        for v in views:
-            problem = v.problem()
-            if problem is not None:
-                report.view_drops.append((v.camera, *problem))
-            else:
-                usable_views.append(v)
-        views = usable_views
+        views = _with_usable_geometry(views, report)
         detected = self._detect(views)
         inputs = []
         for v in views:
@@ -532,6 +525,18 @@ class Stream(_CameraDetectors):
                 continue
             inputs.append(view)
         return inputs
+
+
+def _with_usable_geometry(views: list[View], report: StepReport) -> list[View]:
+    """The views whose ``K`` and ``cam_to_ref`` can be used; the others reported as dropped."""
+    usable = []
+    for v in views:
+        problem = v.problem()
+        if problem is None:
+            usable.append(v)
+        else:
+            report.view_drops.append((v.camera, *problem))
+    return usable
 
 
 def _view_input(v: View, kp, conf) -> ViewInput:
@@ -723,12 +728,7 @@ class MultiPersonStream(_CameraDetectors):
     def _people(self, views: list[View], report: StepReport) -> dict[str, list[_Person2D]]:
         """camera -> people of that view (images detected, the cameras in parallel threads)."""
         out: dict[str, list[_Person2D]] = {}
-        for v in views:
-            problem = v.problem()
-            if problem is not None:
-                report.view_drops.append((v.camera, *problem))
-                out[v.camera] = []
-        views = [v for v in views if v.camera not in out]
+        views = _with_usable_geometry(views, report)
         with_image = [v for v in views if v.image is not None]
         found = self._map_views(lambda v: self.detect_people(v.image, v.camera), with_image)
         for v, people in zip(with_image, found, strict=True):

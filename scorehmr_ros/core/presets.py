@@ -144,7 +144,7 @@ class StreamingConfig:
         fraction of that view's keypoint bounding-box diagonal, or it lies behind a camera that
         sees it (``core.streaming.body_agrees``): the views contradict it. None: publish every body.
         Uncalibrated views are each refined on their own keypoints, so reprojection cannot show a
-        contradiction there and no check is made.
+        contradiction there: they get the looser ``max_view_error_rel`` instead.
     max_view_error_rel: uncalibrated sets (one view, or views each refined on their own keypoints):
         the body is not published when its own fit's mean reprojection error in the median view
         exceeds this fraction of that view's keypoint bounding-box diagonal, or it is not finite or

@@ -268,7 +268,7 @@ class DetectorNode(Node):
                 msg, self._slot = self._slot, None
             self._process(msg)
 
-    def _process(self, msg: Image) -> None:
+    def _process(self, msg: Image | CompressedImage) -> None:
         start = time.perf_counter()
         try:
             image = compressed_imgmsg_to_rgb(msg) if self.compressed else imgmsg_to_cv2(msg, "rgb8")

@@ -44,20 +44,19 @@ _ENCODINGS: dict[str, _Encoding] = {
     "16UC1": _Encoding(np.dtype(np.uint16), 1, None),
     "16SC1": _Encoding(np.dtype(np.int16), 1, None),
     "32FC1": _Encoding(np.dtype(np.float32), 1, None),
-    # Camera-native formats, converted to rgb8 / bgr8 / mono8 (and their 16-bit kin) on input.
-    "bayer_rggb8": _Encoding(np.dtype(np.uint8), 1, "bayer_rggb"),
-    "bayer_bggr8": _Encoding(np.dtype(np.uint8), 1, "bayer_bggr"),
-    "bayer_gbrg8": _Encoding(np.dtype(np.uint8), 1, "bayer_gbrg"),
-    "bayer_grbg8": _Encoding(np.dtype(np.uint8), 1, "bayer_grbg"),
-    "bayer_rggb16": _Encoding(np.dtype(np.uint16), 1, "bayer_rggb"),
-    "bayer_bggr16": _Encoding(np.dtype(np.uint16), 1, "bayer_bggr"),
-    "bayer_gbrg16": _Encoding(np.dtype(np.uint16), 1, "bayer_gbrg"),
-    "bayer_grbg16": _Encoding(np.dtype(np.uint16), 1, "bayer_grbg"),
+    # Camera-native formats (Bayer ones added below), converted to rgb8 / bgr8 / mono8 on input.
     "uyvy": _Encoding(np.dtype(np.uint8), 2, "uyvy"),  # U Y0 V Y1 per pixel pair
     "yuv422": _Encoding(np.dtype(np.uint8), 2, "uyvy"),  # the older name of uyvy
     "yuyv": _Encoding(np.dtype(np.uint8), 2, "yuyv"),  # Y0 U Y1 V per pixel pair
     "yuv422_yuy2": _Encoding(np.dtype(np.uint8), 2, "yuyv"),  # the older name of yuyv
 }
+
+# ROS' Bayer pattern (filters of the 2x2 block at pixel (0, 0), row by row) -> OpenCV's name for it:
+# OpenCV names a pattern by the block starting at (1, 1), so ROS' rggb is its BG.
+_BAYER_OPENCV = {"rggb": "BG", "bggr": "RG", "gbrg": "GR", "grbg": "GB"}
+for _pattern in _BAYER_OPENCV:
+    for _bits, _dtype in ((8, np.uint8), (16, np.uint16)):
+        _ENCODINGS[f"bayer_{_pattern}{_bits}"] = _Encoding(np.dtype(_dtype), 1, f"bayer_{_pattern}")
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
 
@@ -83,19 +82,6 @@ _COLOR_CODES = {
     ("bgr", "mono"): cv2.COLOR_BGR2GRAY,
     ("rgba", "mono"): cv2.COLOR_RGBA2GRAY,
     ("bgra", "mono"): cv2.COLOR_BGRA2GRAY,
-    # OpenCV names a Bayer pattern by the 2x2 block starting at (1, 1): ROS' rggb is its BG.
-    ("bayer_rggb", "rgb"): cv2.COLOR_BayerBG2RGB,
-    ("bayer_rggb", "bgr"): cv2.COLOR_BayerBG2BGR,
-    ("bayer_rggb", "mono"): cv2.COLOR_BayerBG2GRAY,
-    ("bayer_bggr", "rgb"): cv2.COLOR_BayerRG2RGB,
-    ("bayer_bggr", "bgr"): cv2.COLOR_BayerRG2BGR,
-    ("bayer_bggr", "mono"): cv2.COLOR_BayerRG2GRAY,
-    ("bayer_gbrg", "rgb"): cv2.COLOR_BayerGR2RGB,
-    ("bayer_gbrg", "bgr"): cv2.COLOR_BayerGR2BGR,
-    ("bayer_gbrg", "mono"): cv2.COLOR_BayerGR2GRAY,
-    ("bayer_grbg", "rgb"): cv2.COLOR_BayerGB2RGB,
-    ("bayer_grbg", "bgr"): cv2.COLOR_BayerGB2BGR,
-    ("bayer_grbg", "mono"): cv2.COLOR_BayerGB2GRAY,
     ("uyvy", "rgb"): cv2.COLOR_YUV2RGB_UYVY,
     ("uyvy", "bgr"): cv2.COLOR_YUV2BGR_UYVY,
     ("uyvy", "mono"): cv2.COLOR_YUV2GRAY_UYVY,
@@ -103,6 +89,9 @@ _COLOR_CODES = {
     ("yuyv", "bgr"): cv2.COLOR_YUV2BGR_YUY2,
     ("yuyv", "mono"): cv2.COLOR_YUV2GRAY_YUY2,
 }
+for _pattern, _name in _BAYER_OPENCV.items():
+    for _target, _suffix in (("rgb", "RGB"), ("bgr", "BGR"), ("mono", "GRAY")):
+        _COLOR_CODES[(f"bayer_{_pattern}", _target)] = getattr(cv2, f"COLOR_Bayer{_name}2{_suffix}")
 
 
 def _encoding(name: str) -> _Encoding:
@@ -155,9 +144,7 @@ def compressed_imgmsg_to_rgb(msg) -> np.ndarray:
     encoding), so a 3-channel result is swapped to RGB; grey is expanded, alpha dropped, 16-bit PNG
     reduced to its high byte. ImageConversionError when the data does not decode."""
     data = np.frombuffer(msg.data, np.uint8)
-    fmt = str(msg.format).lower()
-    codec = fmt.split(";")[-1].strip()
-    if "compressed" in codec and ("depth" in codec or "rvl" in codec):
+    if "compresseddepth" in str(msg.format).lower():  # compressed_depth_image_transport (png, rvl)
         raise ImageConversionError(f"compressed depth format '{msg.format}' is not an image")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:

@@ -4,11 +4,11 @@
 (executor thread) and turns a set of messages into a :class:`~scorehmr_ros.ros.compute.SetJob`
 (dispatcher thread): stamps checked, each camera's frame ids, intrinsics and lens distortion
 checked (ros/validation.py), images (raw or JPEG/PNG-compressed) decoded, keypoint messages
-converted. Raw cameras (the
-default) pass CameraInfo's K and distortion on, and the estimator undistorts the keypoints;
-with ``rectified_input`` the intrinsics are P's left 3x3 and there is no distortion. Every rejected view goes
-through ``drop(camera, reason, detail, dropped)``, which counts it on the camera's diagnostics and
-logs it; the other cameras' views are kept. numpy only (no torch in the ROS process).
+converted. Raw cameras (the default) pass CameraInfo's K (with its ROI and binning) and
+distortion on, and the estimator undistorts the keypoints; with ``rectified_input`` the
+intrinsics are P's left 3x3 and there is no distortion. Every rejected view goes through
+``drop(camera, reason, detail, dropped)``, which counts it on the camera's diagnostics and logs
+it; the other cameras' views are kept. numpy only (no torch in the ROS process).
 """
 
 from __future__ import annotations
@@ -161,11 +161,6 @@ class SetConverter:
         lens = None if rectified else Distortion.from_camera_info(info.distortion_model, info.d)
         view = ViewJob(cam, K, size, cam_to_ref=cam_to_ref, distortion=lens)
         if isinstance(msg, Image | CompressedImage):
-            if isinstance(msg, Image):
-                problem = validation.check_image_size((msg.width, msg.height), size)
-                if problem is not None:
-                    self.drop(cam, *problem)
-                    return None
             try:
                 if isinstance(msg, Image):
                     view.image = imgmsg_to_cv2(msg, "rgb8")

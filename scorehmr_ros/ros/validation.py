@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from scorehmr_ros.core.distortion import distortion_problem
+from scorehmr_ros.core.distortion import Distortion
 
 MIN_FOCAL_FRACTION = 0.1
 MAX_FOCAL_FRACTION = 20.0
@@ -68,11 +68,11 @@ def rectified_intrinsics(p) -> np.ndarray:
 def check_distortion(model: str, coefficients) -> Problem:
     """CameraInfo ``distortion_model`` and ``d``: none (no or all-zero coefficients), or a model
     :mod:`scorehmr_ros.core.distortion` undistorts with the right number of finite coefficients."""
-    d = np.asarray(coefficients, dtype=np.float64).ravel()
-    if d.size == 0 or (model != "equidistant" and np.isfinite(d).all() and not d.any()):
-        return None
-    problem = distortion_problem(model, d)
-    return None if problem is None else ("bad_distortion", f"CameraInfo {problem}")
+    try:
+        Distortion.from_camera_info(model, coefficients)
+    except ValueError as exc:
+        return "bad_distortion", f"CameraInfo {exc}"
+    return None
 
 
 def _roi(info) -> tuple[int, int, int, int]:
