@@ -216,8 +216,11 @@ class Estimator:
         person_birth_frames: int = 3,
         person_timeout_s: float = 1.0,
         min_person_views: int = 2,
+        model_complexity: int = 1,
     ):
-        """``max_people`` > 1: multi-person mode (see :class:`MultiPersonStream`); the other
+        """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
+        2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).
+        ``max_people`` > 1: multi-person mode (see :class:`MultiPersonStream`); the other
         ``person_*`` settings apply to it only (``min_person_views``: in calibrated sets of >= 2
         views, people associated in fewer views are left out; ``person_tile_fraction``: the
         detector's tiles, :func:`core.multiperson.tile_windows`, None = whole image only;
@@ -225,6 +228,9 @@ class Estimator:
         :class:`core.multiperson.MultiPersonPoseDetector` ``mask_others``)."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
+        if model_complexity not in (0, 1, 2):
+            raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        self.model_complexity = int(model_complexity)
         self.max_people = int(max_people)
         self.min_person_confidence = float(min_person_confidence)
         self.person_tile_fraction = person_tile_fraction
@@ -318,6 +324,7 @@ class Estimator:
             person_birth_frames=self.person_birth_frames,
             person_timeout_s=self.person_timeout_s,
             min_person_views=self.min_person_views,
+            model_complexity=self.model_complexity,
         )
 
     def _one_shot_stream(self) -> Stream | MultiPersonStream:
@@ -490,6 +497,7 @@ class Stream(_CameraDetectors):
             static_image_mode=self._static,
             min_detection_confidence=self.estimator.min_detection_confidence,
             min_tracking_confidence=self.estimator.min_tracking_confidence,
+            model_complexity=self.estimator.model_complexity,
         )
 
     def _detect(self, views: list[View]) -> dict:
@@ -716,6 +724,7 @@ class MultiPersonStream(_CameraDetectors):
             # detect_people keeps the first max_people people scored >= min_person_confidence
             enough_people=self.estimator.max_people,
             enough_score=self.estimator.min_person_confidence,
+            model_complexity=self.estimator.model_complexity,
         )
 
     def detect_people(self, image: np.ndarray, camera: str) -> list:

@@ -120,6 +120,9 @@ def main(argv=None) -> int:
         type=float,
         help="StreamingConfig.limb_length_tolerance for the preset (default: the preset's)",
     )
+    ap.add_argument(
+        "--model-complexity", type=int, default=1, choices=(0, 1, 2), help="BlazePose landmark model (1: full)"
+    )
     ap.add_argument("--out", default="docs/eval/multiperson.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -145,7 +148,13 @@ def main(argv=None) -> int:
             solo=P > 1,
         )
         render_s = time.perf_counter() - t0
-        est = Estimator(base.models, preset, max_people=P + 1, person_birth_frames=args.birth_frames)
+        est = Estimator(
+            base.models,
+            preset,
+            max_people=P + 1,
+            person_birth_frames=args.birth_frames,
+            model_complexity=args.model_complexity,
+        )
         together, timings = run(est, seq, seq.images)
         err, switches, ghosts, longest = score(seq, together, list(range(P)))
         alone = {}

@@ -24,7 +24,9 @@ Model complexity
     The PyPI ``mediapipe`` wheel ships only ``pose_landmark_full.tflite`` (``model_complexity=1``).
     Complexity 0 (lite) and 2 (heavy) make MediaPipe download the model from GitHub on first use,
     which fails offline; the constructor checks for the model file first and raises
-    :class:`ModelUnavailableError` with an explanation instead.
+    :class:`ModelUnavailableError` with an explanation instead. ``scripts/fetch_pose_models.sh``
+    installs both from the ``@mediapipe/pose`` npm package (same release: its full model is
+    byte-identical to the wheel's) into the mediapipe package, where both detectors find them.
 
 Thread safety
     A MediaPipe graph is stateful (tracking, smoothing) and not safe to call from several threads
@@ -79,6 +81,16 @@ def _landmark_model_path(model_complexity: int) -> str:
     )
 
 
+def missing_model_message(model_complexity: int, path: str) -> str:
+    """Why a landmark model other than the wheel's is missing, and how to install it."""
+    return (
+        f"BlazePose model_complexity={model_complexity} needs {path}, which is not installed "
+        "(the PyPI mediapipe wheel ships only model_complexity=1, pose_landmark_full; MediaPipe "
+        "would try to download the others from GitHub). Use model_complexity=1, or install lite "
+        "and heavy with scripts/fetch_pose_models.sh (npm)."
+    )
+
+
 def validate_image(image: np.ndarray) -> None:
     """Raise ValueError unless ``image`` is an (H, W, 3) uint8 array with H, W > 0."""
     if not isinstance(image, np.ndarray):
@@ -112,12 +124,7 @@ class BlazePoseDetector:
             raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
         path = _landmark_model_path(model_complexity)
         if not os.path.isfile(path):
-            raise ModelUnavailableError(
-                f"BlazePose model_complexity={model_complexity} needs {path}, which is not installed "
-                "(the PyPI mediapipe wheel ships only model_complexity=1, pose_landmark_full; MediaPipe "
-                "would try to download the others from GitHub). Use model_complexity=1 or place the "
-                "model file there."
-            )
+            raise ModelUnavailableError(missing_model_message(model_complexity, path))
         from mediapipe.python.solutions import pose as mp_pose
 
         self.static_image_mode = bool(static_image_mode)

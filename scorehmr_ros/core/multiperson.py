@@ -21,7 +21,7 @@ keeps every person:
    ``2 * |full_body_scale_rotation - hip_centre| * 1.25``, rotated so that the hip -> scale
    point vector points up in the crop.
 4. Warp each ROI into 256x256 (``cv2.warpAffine``, replicated border, values in [0, 1]) and run
-   ``pose_landmark_full.tflite``: 39 landmarks x (x, y, z, visibility logit, presence logit),
+   ``pose_landmark_full.tflite`` (or lite / heavy, ``model_complexity``): 39 landmarks x (x, y, z, visibility logit, presence logit),
    a pose-presence flag, a 64x64x39 heatmap. Landmarks are refined on the heatmap (7x7
    score-weighted window, when its peak is >= 0.5), mapped back to image pixels, and the first
    33 (the ``blazepose33`` layout) are returned.
@@ -62,7 +62,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.detector import Detection, ModelUnavailableError, validate_image
+from scorehmr_ros.core.detector import (
+    _MODEL_FILES,
+    Detection,
+    ModelUnavailableError,
+    missing_model_message,
+    validate_image,
+)
 from scorehmr_ros.core.keypoints import get_layout
 
 LAYOUT = "blazepose33"
@@ -384,6 +390,8 @@ class MultiPersonPoseDetector:
             distinct people scored >= ``enough_score`` (a caller that keeps only the first
             ``enough_people`` such people, whole-image ones first, cannot use what tiles add;
             about 15 detector calls saved per 640x480 image); None: tiles always run.
+        model_complexity: landmark model, 0 lite, 1 full (ships with the wheel), 2 heavy (see
+            :mod:`scorehmr_ros.core.detector`, "Model complexity").
     """
 
     def __init__(
@@ -398,6 +406,7 @@ class MultiPersonPoseDetector:
         mask_others: bool = True,
         enough_people: int | None = None,
         enough_score: float = 0.0,
+        model_complexity: int = 1,
     ) -> None:
         for name, value in (
             ("min_detection_score", min_detection_score),
@@ -411,10 +420,13 @@ class MultiPersonPoseDetector:
         if tile_fraction is not None and not 0.0 < float(tile_fraction) <= 1.0:
             raise ValueError(f"tile_fraction must be in (0, 1] or None, got {tile_fraction}")
         det_path = os.path.join(_model_dir(), "pose_detection", "pose_detection.tflite")
-        lm_path = os.path.join(_model_dir(), "pose_landmark", "pose_landmark_full.tflite")
-        for path in (det_path, lm_path):
-            if not os.path.isfile(path):
-                raise ModelUnavailableError(f"{path} is not installed (it ships with the mediapipe wheel)")
+        if model_complexity not in _MODEL_FILES:
+            raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        lm_path = os.path.join(_model_dir(), "pose_landmark", _MODEL_FILES[model_complexity])
+        if not os.path.isfile(det_path):
+            raise ModelUnavailableError(f"{det_path} is not installed (it ships with the mediapipe wheel)")
+        if not os.path.isfile(lm_path):
+            raise ModelUnavailableError(missing_model_message(model_complexity, lm_path))
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:  # pragma: no cover - depends on the environment

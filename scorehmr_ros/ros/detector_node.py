@@ -233,6 +233,7 @@ class DetectorNode(Node):
                 max_people=self.max_people,
                 tile_fraction=self.tile_fraction,
                 mask_others=self.mask_others,
+                model_complexity=self._complexity,
             )
         return BlazePoseDetector(
             static_image_mode=self._static,
