@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         help="StreamingConfig.limb_length_tolerance for the preset (default: the preset's)",
     )
     ap.add_argument(
-        "--model-complexity", type=int, default=1, choices=(0, 1, 2), help="BlazePose landmark model (1: full)"
+        "--model-complexity", type=int, default=1, choices=(0, 1, 2), help="BlazePose landmark model"
     )
     ap.add_argument("--out", default="docs/eval/multiperson.json")
     args = ap.parse_args(argv)

@@ -1,6 +1,7 @@
 """Multi-person BlazePose (core.multiperson): decoding stages, and agreement with the legacy solution."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from skimage import data
 
 pytest.importorskip("ai_edge_litert")
 
-from scorehmr_ros.core.detector import BlazePoseDetector
+from scorehmr_ros.core.detector import BlazePoseDetector, _landmark_model_path
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.multiperson import (
     MultiPersonPoseDetector,
@@ -297,3 +298,38 @@ def test_tiles_are_skipped_once_the_whole_image_gave_enough_people():
     with counting(MultiPersonPoseDetector(max_people=4, enough_people=3, enough_score=0.5)) as more:
         more.detect(image)
     assert len(calls) == 1 + tiles
+
+
+def test_landmark_model_choice_is_checked(monkeypatch):
+    """model_complexity outside 0-2 is refused; a model file that is not installed gives an error
+    that says how to install it (scripts/fetch_pose_models.sh), not a TFLite load failure."""
+    import scorehmr_ros.core.detector as detector_module
+
+    with pytest.raises(ValueError, match="model_complexity"):
+        MultiPersonPoseDetector(model_complexity=3)
+    monkeypatch.setattr(detector_module, "_landmark_model_path", lambda c: f"/nonexistent/model_{c}.tflite")
+    with pytest.raises(detector_module.ModelUnavailableError, match="fetch_pose_models"):
+        MultiPersonPoseDetector(model_complexity=2)
+
+
+@pytest.mark.skipif(
+    not os.path.isfile(_landmark_model_path(2)),
+    reason="heavy landmark model not installed (scripts/fetch_pose_models.sh)",
+)
+def test_heavy_model_matches_the_legacy_heavy_solution():
+    """With the heavy landmark model (installed by scripts/fetch_pose_models.sh) our decoding agrees
+    with the legacy solution's heavy graph as it does with the full model."""
+    image = data.astronaut()
+    with MultiPersonPoseDetector(model_complexity=2) as ours, BlazePoseDetector(
+        static_image_mode=True, model_complexity=2
+    ) as ref_det:
+        people, ref = ours.detect(image), ref_det.detect(image)
+    with MultiPersonPoseDetector() as full:
+        full_person = full.detect(image)[0]
+    assert len(people) == 1 and ref is not None
+    d = disagreement(people[0], ref)
+    print(f"astronaut, heavy: median {np.median(d):.2f} px, max {d.max():.2f} px")
+    assert np.median(d) < ASTRONAUT_MEDIAN_PX, np.median(d)
+    assert d.max() < MAX_PX, d.max()
+    # and it is another model: the full model's landmarks differ from the heavy ones
+    assert np.median(np.linalg.norm(full_person.xy - people[0].xy, axis=1)) > 0.5

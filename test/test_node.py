@@ -429,6 +429,21 @@ def _wait(predicate, timeout=15.0):
     return predicate()
 
 
+def test_missing_landmark_model_refuses_start_up(ros_context, monkeypatch):
+    """model_complexity:=2 without the heavy model installed: the node does not start (a clear
+    error at construction, not a failing compute process on the first set); with detector 'topic'
+    no landmark model is needed."""
+    import scorehmr_ros.core.detector as detector_module
+    from scorehmr_ros.ros.multiview_node import SPECS
+
+    monkeypatch.setattr(detector_module, "_landmark_model_path", lambda c: f"/nonexistent/model_{c}.tflite")
+    values = {"detector": "mediapipe", "model_complexity": 2, "autostart": False, "overlay_rate_hz": 0.0}
+    with pytest.raises(detector_module.ModelUnavailableError, match="fetch_pose_models"):
+        MultiviewNode(parameter_overrides(values, SPECS), context=ros_context)
+    node = MultiviewNode(parameter_overrides({**values, "detector": "topic"}, SPECS), context=ros_context)
+    node.destroy_node()
+
+
 def test_external_lifecycle_manager_drives_two_full_cycles(ros_context):
     """autostart off: a client drives configure/activate/deactivate/cleanup twice through
     ~/change_state; publishers and subscriptions, counted through the graph, are never duplicated."""

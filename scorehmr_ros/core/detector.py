@@ -91,6 +91,15 @@ def missing_model_message(model_complexity: int, path: str) -> str:
     )
 
 
+def check_landmark_model(model_complexity: int) -> None:
+    """Raise ValueError for an unknown complexity, ModelUnavailableError when its file is missing."""
+    if model_complexity not in _MODEL_FILES:
+        raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+    path = _landmark_model_path(model_complexity)
+    if not os.path.isfile(path):
+        raise ModelUnavailableError(missing_model_message(model_complexity, path))
+
+
 def validate_image(image: np.ndarray) -> None:
     """Raise ValueError unless ``image`` is an (H, W, 3) uint8 array with H, W > 0."""
     if not isinstance(image, np.ndarray):
@@ -120,11 +129,7 @@ class BlazePoseDetector:
         ):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if model_complexity not in _MODEL_FILES:
-            raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
-        path = _landmark_model_path(model_complexity)
-        if not os.path.isfile(path):
-            raise ModelUnavailableError(missing_model_message(model_complexity, path))
+        check_landmark_model(model_complexity)
         from mediapipe.python.solutions import pose as mp_pose
 
         self.static_image_mode = bool(static_image_mode)

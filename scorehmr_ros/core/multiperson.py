@@ -21,10 +21,10 @@ keeps every person:
    ``2 * |full_body_scale_rotation - hip_centre| * 1.25``, rotated so that the hip -> scale
    point vector points up in the crop.
 4. Warp each ROI into 256x256 (``cv2.warpAffine``, replicated border, values in [0, 1]) and run
-   ``pose_landmark_full.tflite`` (or lite / heavy, ``model_complexity``): 39 landmarks x (x, y, z, visibility logit, presence logit),
-   a pose-presence flag, a 64x64x39 heatmap. Landmarks are refined on the heatmap (7x7
-   score-weighted window, when its peak is >= 0.5), mapped back to image pixels, and the first
-   33 (the ``blazepose33`` layout) are returned.
+   ``pose_landmark_full.tflite`` (or lite / heavy, ``model_complexity``): 39 landmarks x
+   (x, y, z, visibility logit, presence logit), a pose-presence flag, a 64x64x39 heatmap.
+   Landmarks are refined on the heatmap (7x7 score-weighted window, when its peak is >= 0.5),
+   mapped back to image pixels, and the first 33 (the ``blazepose33`` layout) are returned.
 
 Settings follow the public MediaPipe pose graphs (``pose_detection_cpu``, ``pose_detection_to_roi``,
 ``pose_landmark_by_roi_cpu``, ``tensors_to_pose_landmarks_and_segmentation``); the code is our own.
@@ -66,7 +66,7 @@ from scorehmr_ros.core.detector import (
     _MODEL_FILES,
     Detection,
     ModelUnavailableError,
-    missing_model_message,
+    check_landmark_model,
     validate_image,
 )
 from scorehmr_ros.core.keypoints import get_layout
@@ -420,13 +420,10 @@ class MultiPersonPoseDetector:
         if tile_fraction is not None and not 0.0 < float(tile_fraction) <= 1.0:
             raise ValueError(f"tile_fraction must be in (0, 1] or None, got {tile_fraction}")
         det_path = os.path.join(_model_dir(), "pose_detection", "pose_detection.tflite")
-        if model_complexity not in _MODEL_FILES:
-            raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        check_landmark_model(model_complexity)
         lm_path = os.path.join(_model_dir(), "pose_landmark", _MODEL_FILES[model_complexity])
         if not os.path.isfile(det_path):
             raise ModelUnavailableError(f"{det_path} is not installed (it ships with the mediapipe wheel)")
-        if not os.path.isfile(lm_path):
-            raise ModelUnavailableError(missing_model_message(model_complexity, lm_path))
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -46,6 +46,7 @@ class ComputeConfig:
     min_person_confidence: float = 0.5
     person_tile_fraction: float = 0.5  # 0: whole image only
     person_mask_others: bool = True  # landmark people again without their neighbours
+    model_complexity: int = 1  # BlazePose landmark model (1: full, the wheel's)
     person_birth_frames: int = 3
     person_timeout_s: float = 1.0
     max_body_error_rel: float = 0.1  # StreamingConfig.max_body_error_rel of every preset; 0: off
@@ -259,6 +260,7 @@ class _Pipeline:
             person_mask_others=config.person_mask_others,
             person_birth_frames=config.person_birth_frames,
             person_timeout_s=config.person_timeout_s,
+            model_complexity=config.model_complexity,
         )
         self.multi = config.max_people > 1
         self.preset = config.preset

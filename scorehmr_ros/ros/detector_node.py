@@ -54,7 +54,7 @@ from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, compressed_imgmsg_to_rgb, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
-from scorehmr_ros.ros.node_parameters import PERSON_MASK_OTHERS, PERSON_TILE_FRACTION
+from scorehmr_ros.ros.node_parameters import MODEL_COMPLEXITY, PERSON_MASK_OTHERS, PERSON_TILE_FRACTION
 from scorehmr_ros.ros.parameters import (
     ParamSpec,
     cli_parameter_names,
@@ -124,14 +124,7 @@ PARAMETERS = [
         "smoothing). False = video mode, for streams",
         read_only=True,
     ),
-    ParamSpec(
-        "model_complexity",
-        1,
-        "BlazePose landmark model: 1 = full. 0 (lite) / 2 (heavy) are not shipped in the PyPI wheel "
-        "and need the model file installed",
-        choices=(0, 1, 2),
-        read_only=True,
-    ),
+    MODEL_COMPLEXITY,
     ParamSpec(
         "min_detection_confidence",
         0.5,

@@ -45,6 +45,7 @@ from rclpy.qos import (
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
+from scorehmr_ros.core.detector import check_landmark_model
 from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import validation
 from scorehmr_ros.ros.body_publishers import BODY_ID, TRACKED_TOPIC, BodyPublishers, due
@@ -81,6 +82,8 @@ class MultiviewNode(LifecycleNode):
         self.cameras = [c.strip() for c in self.p["cameras"].split(",") if c.strip()]
         if not self.cameras:
             raise ValueError("parameter 'cameras' lists no camera namespace")
+        if self.p["detector"] == "mediapipe":
+            check_landmark_model(self.p["model_complexity"])  # fail at start-up, not in compute
         self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
         self.metrics = NodeMetrics(self.cameras)
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
@@ -142,6 +145,7 @@ class MultiviewNode(LifecycleNode):
             min_person_confidence=p["min_person_confidence"],
             person_tile_fraction=p["person_tile_fraction"],
             person_mask_others=p["person_mask_others"],
+            model_complexity=p["model_complexity"],
             person_birth_frames=p["person_birth_frames"],
             person_timeout_s=p["person_timeout_s"],
             max_body_error_rel=p["max_body_error_rel"],

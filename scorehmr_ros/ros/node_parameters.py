@@ -38,6 +38,15 @@ PERSON_MASK_OTHERS = ParamSpec(
     read_only=True,
 )
 
+MODEL_COMPLEXITY = ParamSpec(
+    "model_complexity",
+    1,
+    "BlazePose landmark model: 1 = full (ships with the mediapipe wheel); 0 = lite, 2 = heavy "
+    "(installed by scripts/fetch_pose_models.sh; the node refuses to start without the file)",
+    choices=(0, 1, 2),
+    read_only=True,
+)
+
 SPECS = [
     ParamSpec(
         "cameras",
@@ -251,6 +260,7 @@ SPECS = [
     ),
     PERSON_TILE_FRACTION,
     PERSON_MASK_OTHERS,
+    MODEL_COMPLEXITY,
     ParamSpec(
         "person_birth_frames",
         3,
