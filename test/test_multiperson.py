@@ -320,9 +320,10 @@ def test_heavy_model_matches_the_legacy_heavy_solution():
     """With the heavy landmark model (installed by scripts/fetch_pose_models.sh) our decoding agrees
     with the legacy solution's heavy graph as it does with the full model."""
     image = data.astronaut()
-    with MultiPersonPoseDetector(model_complexity=2) as ours, BlazePoseDetector(
-        static_image_mode=True, model_complexity=2
-    ) as ref_det:
+    with (
+        MultiPersonPoseDetector(model_complexity=2) as ours,
+        BlazePoseDetector(static_image_mode=True, model_complexity=2) as ref_det,
+    ):
         people, ref = ours.detect(image), ref_det.detect(image)
     with MultiPersonPoseDetector() as full:
         full_person = full.detect(image)[0]

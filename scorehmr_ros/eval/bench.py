@@ -127,6 +127,7 @@ class BenchConfig:
     calibrated_preset: str = "realtime"
     select_settings: bool = False  # True: the e2e settings run only when named in ``settings``
     denoiser_path: str | None = None  # None: the packaged prior
+    model_complexity: int = 1  # BlazePose landmark model of the e2e settings (1: full, the wheel's)
     threads: int = 1
     quick: bool = False
 
@@ -364,7 +365,7 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
     if not np.allclose(scene.cameras.K.numpy(), seq.K, atol=1e-3):
         raise RuntimeError("rebuilt scene does not match the rendered sequence's cameras")
     key = cache_key(clip_name, cfg.e2e_views, seed, cfg.e2e_frames, cfg.e2e_stride, seq.image_size)
-    path = detection_cache_dir() / f"{clip_name}_v{cfg.e2e_views}_s{seed}_{key}_mp.npz"
+    path = detection_cache_dir() / f"{clip_name}_v{cfg.e2e_views}_s{seed}_{key}{_model_tag(cfg)}_mp.npz"
     if path.is_file():
         with np.load(path) as z:
             xy, conf = z["xy"], z["confidence"]
@@ -375,7 +376,7 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
         xy = np.zeros((T, V, 33, 2), np.float32)
         conf = np.zeros((T, V, 33), np.float32)
         for v in range(V):
-            with BlazePoseDetector(static_image_mode=False) as det:  # video mode, one per view
+            with BlazePoseDetector(static_image_mode=False, model_complexity=cfg.model_complexity) as det:
                 for t in range(T):
                     d = det.detect(seq.images[t, v])
                     if d is not None:
@@ -388,6 +389,11 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
         scene, keypoints2d=torch.from_numpy(xy).float(), confidence=torch.from_numpy(conf).float()
     )
     return scene, seq.images
+
+
+def _model_tag(cfg: BenchConfig) -> str:
+    """Detection cache name part of a landmark model other than the default (full) one."""
+    return "" if cfg.model_complexity == 1 else f"_mc{cfg.model_complexity}"
 
 
 UNUSUAL_RIG_VERSION = 1  # bump when sim.rigs.unusual_rig or the rendering changes
@@ -411,7 +417,8 @@ def unusual_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int) -> Sc
 
     scene = _render_scene(body_model, load_mocap()[clip_name], cfg.unusual_views, seed, cfg, rig=unusual_rig)
     T, V = scene.num_frames, scene.num_views
-    name = f"{clip_name}_unusual{UNUSUAL_RIG_VERSION}_v{V}_s{seed}_n{T}_k{cfg.e2e_stride}_mp.npz"
+    tag = _model_tag(cfg)
+    name = f"{clip_name}_unusual{UNUSUAL_RIG_VERSION}_v{V}_s{seed}_n{T}_k{cfg.e2e_stride}{tag}_mp.npz"
     path = detection_cache_dir() / name
     if path.is_file():
         with np.load(path) as z:
@@ -424,7 +431,10 @@ def unusual_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int) -> Sc
         colors = body_face_colors(body_model, hair=HAIR)
         faces = np.asarray(body_model.faces, np.int64)
         cams = scene.cameras
-        detectors = [BlazePoseDetector(static_image_mode=False) for _ in range(V)]
+        detectors = [
+            BlazePoseDetector(static_image_mode=False, model_complexity=cfg.model_complexity)
+            for _ in range(V)
+        ]
         try:
             for t in tqdm(range(T), desc=f"render+detect {clip_name} (unusual rig)", file=sys.stdout):
                 verts = scene_vertices(body_model, scene, t)
@@ -854,6 +864,10 @@ def main(argv: list[str] | None = None) -> None:
         "--e2e-clips", nargs="+", metavar="CLIP",
         help="held-out clips of the 3-camera end-to-end setting (default: dance_b and kick; 'all')",
     )  # fmt: skip
+    p.add_argument(
+        "--model-complexity", type=int, choices=(0, 1, 2), default=1,
+        help="BlazePose landmark model of the e2e settings (2 = heavy: scripts/fetch_pose_models.sh)",
+    )  # fmt: skip
     sub.add_parser("speed", help="see scripts/bench_speed.py")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["speed"]:  # implemented in scripts/bench_speed.py; forward its arguments
@@ -881,6 +895,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg.threads = args.threads
     if args.e2e_clips:
         cfg.e2e_clips = _e2e_clip_names(args.e2e_clips, parser)
+    cfg.model_complexity = args.model_complexity
     if args.iterations:
         cfg.scorehmr_iterations = {**(cfg.scorehmr_iterations or {}), **dict(args.iterations)}
     run_accuracy(cfg, args.out)
