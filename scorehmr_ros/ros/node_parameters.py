@@ -43,6 +43,8 @@ MODEL_COMPLEXITY = ParamSpec(
     1,
     "BlazePose landmark model: 1 = full (ships with the mediapipe wheel); 0 = lite, 2 = heavy "
     "(installed by scripts/fetch_pose_models.sh; the node refuses to start without the file)",
+    min_value=0,
+    max_value=2,
     choices=(0, 1, 2),
     read_only=True,
 )
