@@ -600,6 +600,34 @@ def table_multiperson(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + note + _source(eval_dir, ["multiperson.json"], command)
 
 
+LANDMARK_MODELS = {0: "lite", 1: "full", 2: "heavy"}
+
+
+def table_landmark_model(eval_dir: Path) -> str:
+    """Multi-person scenes with each BlazePose landmark model (model_complexity 0 / 1 / 2)."""
+    names = [f"experiments/landmark_model/multiperson_mc{c}.json" for c in LANDMARK_MODELS]
+    records = {c: _load(eval_dir, n) for c, n in zip(LANDMARK_MODELS, names, strict=True)}
+    lines = [
+        "| people | landmark model | per-person MPJPE together / alone (mm) "
+        "| ratio together / alone: mean, worst | id switches, ghosts | ms per set: detection |",
+        "|---:|---|---|---:|---|---:|",
+    ]
+    counts = [r["people"] for r in records[1]["results"]]
+    for people in counts:
+        for c, rec in records.items():
+            r = next(r for r in rec["results"] if r["people"] == people)
+            pairs = [(r["mpjpe_mm_together"][str(p)], r["mpjpe_mm_alone"][str(p)]) for p in range(people)]
+            errors = ", ".join("–" if None in pair else f"{pair[0]:.0f} / {pair[1]:.0f}" for pair in pairs)
+            ratios = [t / a for t, a in pairs if t is not None and a is not None]
+            ratio = f"{sum(ratios) / len(ratios):.2f}, {max(ratios):.2f}" if ratios else "–"
+            lines.append(
+                f"| {people} | {LANDMARK_MODELS[c]} ({c}) | {errors} | {ratio} "
+                f"| {r['id_switches']}, {r['ghost_bodies']} | {r['ms_per_set_detection_median']:.0f} |"
+            )
+    command = _argv_command(records[2], "scripts/eval_multiperson.py")
+    return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
+
+
 def table_person_detection(eval_dir: Path) -> str:
     """Multi-person detection recall: whole image vs tiles, renders and a real street scene."""
     rec = _load(eval_dir, "person_detection.json")
@@ -699,6 +727,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "augmentation": table_augmentation,
     "prior_size": table_prior_size,
     "multiperson": table_multiperson,
+    "landmark_model": table_landmark_model,
     "person_detection": table_person_detection,
     "frame_rate": table_frame_rate,
     "cold_start": table_cold_start,
