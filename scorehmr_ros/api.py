@@ -217,6 +217,7 @@ class Estimator:
         person_timeout_s: float = 1.0,
         min_person_views: int = 2,
         model_complexity: int = 1,
+        tile_fallback: bool = True,
     ):
         """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
         2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).
@@ -225,7 +226,10 @@ class Estimator:
         views, people associated in fewer views are left out; ``person_tile_fraction``: the
         detector's tiles, :func:`core.multiperson.tile_windows`, None = whole image only;
         ``person_mask_others``: landmark each person again without the others' pixels,
-        :class:`core.multiperson.MultiPersonPoseDetector` ``mask_others``)."""
+        :class:`core.multiperson.MultiPersonPoseDetector` ``mask_others``). ``tile_fallback``:
+        single-person mode, where MediaPipe's pose solution finds nobody in an image, look again
+        with the multi-person detector on tiles of ``person_tile_fraction``
+        (:class:`core.fallback_detector.FallbackPoseDetector`; people small in the image)."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if model_complexity not in (0, 1, 2):
@@ -234,6 +238,7 @@ class Estimator:
         self.max_people = int(max_people)
         self.min_person_confidence = float(min_person_confidence)
         self.person_tile_fraction = person_tile_fraction
+        self.tile_fallback = bool(tile_fallback)
         self.person_mask_others = bool(person_mask_others)
         self.person_birth_frames = int(person_birth_frames)
         self.person_timeout_s = float(person_timeout_s)
@@ -491,13 +496,17 @@ class Stream(_CameraDetectors):
 
     # -- helpers -------------------------------------------------------------------------------
     def _make_detector(self):
-        from scorehmr_ros.core.detector import BlazePoseDetector
+        from scorehmr_ros.core.fallback_detector import single_person_detector
 
-        return BlazePoseDetector(
+        est = self.estimator
+        return single_person_detector(
             static_image_mode=self._static,
-            min_detection_confidence=self.estimator.min_detection_confidence,
-            min_tracking_confidence=self.estimator.min_tracking_confidence,
-            model_complexity=self.estimator.model_complexity,
+            min_detection_confidence=est.min_detection_confidence,
+            min_tracking_confidence=est.min_tracking_confidence,
+            model_complexity=est.model_complexity,
+            tile_fraction=est.person_tile_fraction,
+            mask_others=est.person_mask_others,
+            tile_fallback=est.tile_fallback,
         )
 
     def _detect(self, views: list[View]) -> dict:

@@ -7,7 +7,9 @@ MediaPipe BlazePose (:class:`scorehmr_ros.core.detector.BlazePoseDetector`) and 
 
 Every person: ``<camera_namespace>/<people_topic>`` (``scorehmr_ros/Keypoints2DArray``) carries
 every person found, best first, with the person-detector scores (empty list: nobody). With
-``max_people`` = 1 that is the legacy solution's one person; with ``max_people`` > 1 the
+``max_people`` = 1 that is the legacy solution's one person (with ``tile_fallback``, where it
+finds nobody, the best person the multi-person detector finds on tiles:
+:mod:`scorehmr_ros.core.fallback_detector`); with ``max_people`` > 1 the
 multi-person BlazePose of :mod:`scorehmr_ros.core.multiperson` (the same two models, every
 detection, static per frame; needs ``ai-edge-litert``) finds up to ``max_people`` people with a
 detector score >= ``min_person_confidence``, and ``<output_topic>`` carries the best of them.
@@ -49,12 +51,18 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
-from scorehmr_ros.core.detector import LAYOUT, NUM_LANDMARKS, BlazePoseDetector
+from scorehmr_ros.core.detector import LAYOUT, NUM_LANDMARKS
+from scorehmr_ros.core.fallback_detector import single_person_detector
 from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, compressed_imgmsg_to_rgb, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
-from scorehmr_ros.ros.node_parameters import MODEL_COMPLEXITY, PERSON_MASK_OTHERS, PERSON_TILE_FRACTION
+from scorehmr_ros.ros.node_parameters import (
+    MODEL_COMPLEXITY,
+    PERSON_MASK_OTHERS,
+    PERSON_TILE_FRACTION,
+    TILE_FALLBACK,
+)
 from scorehmr_ros.ros.parameters import (
     ParamSpec,
     cli_parameter_names,
@@ -117,6 +125,7 @@ PARAMETERS = [
     ),
     PERSON_TILE_FRACTION,
     PERSON_MASK_OTHERS,
+    TILE_FALLBACK,
     ParamSpec(
         "static_image_mode",
         False,
@@ -180,6 +189,7 @@ class DetectorNode(Node):
         self.min_person_confidence = p["min_person_confidence"]
         self.tile_fraction = p["person_tile_fraction"] or None
         self.mask_others = p["person_mask_others"]
+        self.tile_fallback = p["tile_fallback"]
         self._detector = self._make_detector()  # fail at start-up, not on the first frame
 
         self._lock = threading.Condition()
@@ -228,11 +238,14 @@ class DetectorNode(Node):
                 mask_others=self.mask_others,
                 model_complexity=self._complexity,
             )
-        return BlazePoseDetector(
+        return single_person_detector(
             static_image_mode=self._static,
             min_detection_confidence=self._thresholds[0],
             min_tracking_confidence=self._thresholds[1],
             model_complexity=self._complexity,
+            tile_fraction=self.tile_fraction,
+            mask_others=self.mask_others,
+            tile_fallback=self.tile_fallback,
         )
 
     # -- subscription callback: never blocks ---------------------------------------------------

@@ -24,8 +24,9 @@ _RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
 PERSON_TILE_FRACTION = ParamSpec(
     "person_tile_fraction",
     0.5,
-    "Multi-person: also run the person detector on half-overlapping square tiles of this fraction of "
-    "the image's short side, to find people small in the image (more tiles, more time); 0 = off",
+    "Multi-person (and tile_fallback): also run the person detector on half-overlapping square tiles "
+    "of this fraction of the image's short side, to find people small in the image (more tiles, more "
+    "time); 0 = off",
     min_value=0.0,
     max_value=1.0,
     read_only=True,
@@ -38,6 +39,14 @@ PERSON_MASK_OTHERS = ParamSpec(
     read_only=True,
 )
 
+TILE_FALLBACK = ParamSpec(
+    "tile_fallback",
+    True,
+    "Single person (max_people 1): where MediaPipe's pose solution finds nobody in an image, look "
+    "again with the multi-person detector on tiles of person_tile_fraction (people far away or lying "
+    "down); after a miss it retries on every 5th empty image",
+    read_only=True,
+)
 MODEL_COMPLEXITY = ParamSpec(
     "model_complexity",
     1,
@@ -262,6 +271,7 @@ SPECS = [
     ),
     PERSON_TILE_FRACTION,
     PERSON_MASK_OTHERS,
+    TILE_FALLBACK,
     MODEL_COMPLEXITY,
     ParamSpec(
         "person_birth_frames",

@@ -1,0 +1,122 @@
+"""One person per image: MediaPipe's pose solution, and tiles where it finds nobody.
+
+The legacy solution (:class:`~scorehmr_ros.core.detector.BlazePoseDetector`) runs BlazePose's
+person detector on the whole image at 224x224 and misses people who fill little of it: someone a
+few metres from a 640x480 camera, or lying on the floor (on a rendered held-out scene it found
+the person lying at the end of a row in none of the frames of two of three cameras;
+``scripts/eval_single_person_fallback.py``). :class:`FallbackPoseDetector` keeps the legacy
+solution (its tracking and landmark smoothing) for every frame it finds someone in, and asks the
+multi-person detector, which also looks at tiles (:class:`~scorehmr_ros.core.multiperson.
+MultiPersonPoseDetector`, ``tile_fraction``), only when it finds nobody; the best-scored person
+found there is returned.
+
+An empty scene would run the tiles on every frame (about 15 extra detector calls per 640x480
+image), so after a fallback that found nobody the next ``retry_every - 1`` empty frames skip it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from scorehmr_ros.core.detector import Detection
+
+
+class FallbackPoseDetector:
+    """``primary.detect`` first; where it returns None, the best person of ``make_fallback()``.
+
+    Args:
+        primary: a single-person detector (``detect(image) -> Detection | None``), e.g. a
+            :class:`~scorehmr_ros.core.detector.BlazePoseDetector` in video mode.
+        make_fallback: creates the fallback on first need (``detect(image) -> list`` of people with
+            ``score`` and ``as_detection()``, e.g. a ``MultiPersonPoseDetector`` with tiles).
+        retry_every: after a fallback that found nobody, it runs again only on the
+            ``retry_every``-th empty frame (1: on every empty frame).
+
+    ``last_source`` says where the last result came from: ``"primary"``, ``"fallback"`` or None.
+    Not thread-safe beyond what the wrapped detectors are: one instance per camera stream.
+    """
+
+    def __init__(self, primary, make_fallback: Callable[[], object], retry_every: int = 5) -> None:
+        if retry_every < 1:
+            raise ValueError(f"retry_every must be >= 1, got {retry_every}")
+        self.primary = primary
+        self._make_fallback = make_fallback
+        self._fallback = None
+        self.retry_every = int(retry_every)
+        self._skip = 0
+        self.last_source: str | None = None
+
+    def detect(self, image_rgb: np.ndarray) -> Detection | None:
+        """The person in ``image_rgb`` (H, W, 3) uint8 RGB, or None; see the class docstring."""
+        found = self.primary.detect(image_rgb)
+        if found is not None:
+            self._skip = 0
+            self.last_source = "primary"
+            return found
+        self.last_source = None
+        if self._skip > 0:
+            self._skip -= 1
+            return None
+        if self._fallback is None:
+            self._fallback = self._make_fallback()
+        people = self._fallback.detect(image_rgb)
+        if not people:
+            self._skip = self.retry_every - 1
+            return None
+        self.last_source = "fallback"
+        return max(people, key=lambda p: p.score).as_detection()
+
+    def close(self) -> None:
+        """Close both detectors (idempotent)."""
+        self.primary.close()
+        if self._fallback is not None:
+            self._fallback.close()
+
+    def __enter__(self) -> FallbackPoseDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def single_person_detector(
+    *,
+    static_image_mode: bool = False,
+    min_detection_confidence: float = 0.5,
+    min_tracking_confidence: float = 0.5,
+    model_complexity: int = 1,
+    tile_fraction: float | None = 0.5,
+    mask_others: bool = True,
+    tile_fallback: bool = True,
+):
+    """The single-person detector of a camera stream: MediaPipe's pose solution, wrapped in a
+    :class:`FallbackPoseDetector` on tiles of ``tile_fraction`` unless ``tile_fallback`` is off or
+    there are no tiles (``tile_fraction`` None / 0)."""
+    from scorehmr_ros.core.detector import BlazePoseDetector
+
+    legacy = BlazePoseDetector(
+        static_image_mode=static_image_mode,
+        min_detection_confidence=min_detection_confidence,
+        min_tracking_confidence=min_tracking_confidence,
+        model_complexity=model_complexity,
+    )
+    if not (tile_fallback and tile_fraction):
+        return legacy
+
+    def tiles():
+        from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+
+        return MultiPersonPoseDetector(
+            min_detection_score=min_detection_confidence,
+            max_people=3,
+            tile_fraction=tile_fraction,
+            mask_others=mask_others,
+            num_threads=1,
+            enough_people=1,
+            enough_score=min_detection_confidence,
+            model_complexity=model_complexity,
+        )
+
+    return FallbackPoseDetector(legacy, tiles)
