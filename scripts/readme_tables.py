@@ -628,6 +628,78 @@ def table_landmark_model(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
 
 
+LANDMARK_E2E_METHODS = (
+    ("dlt", "DLT triangulation"),
+    ("smplify-calibrated", "SMPLify calibrated"),
+    ("scorehmr-calibrated", "ScoreHMR calibrated (node, realtime)"),
+    ("smplify-multiview", "SMPLify multi-view (uncalibrated)"),
+    ("scorehmr-multiview", "ScoreHMR multi-view (uncalibrated)"),
+)
+
+
+def table_landmark_model_e2e(eval_dir: Path) -> str:
+    """Single-person end-to-end bench rows with the full and the heavy landmark model."""
+    names = [f"experiments/landmark_model/bench_mc{c}/bench_accuracy.json" for c in (1, 2)]
+    recs = [_load(eval_dir, n) for n in names]
+    by_key = [{(r["setting"], r["views"], r["method"]): r for r in rec["rows"]} for rec in recs]
+    settings = sorted({(r["setting"], r["views"]) for r in recs[0]["rows"]})
+
+    def cell(r: dict | None, fixed: bool) -> str:
+        if r is None:
+            return ""
+        limbs = f"{r['limb_fixed']:.1f}" if fixed else "–"  # uncalibrated: no common frame
+        if r["mpjpe"] is None:
+            return f"– / – / {limbs}"
+        return f"{r['mpjpe']:.1f} / {r['pa_mpjpe']:.1f} / {limbs}"
+
+    lines = [
+        "| rig | method | full (1): MPJPE / PA-MPJPE / fixed limbs "
+        "| heavy (2): MPJPE / PA-MPJPE / fixed limbs |",
+        "|---|---|---:|---:|",
+    ]
+    for setting, views in settings:
+        for method, label in LANDMARK_E2E_METHODS:
+            full, heavy = (b.get((setting, views, method)) for b in by_key)
+            if full is None and heavy is None:
+                continue
+            fixed = "uncalibrated" not in label
+            lines.append(
+                f"| {setting}, {views} views | {label} | {cell(full, fixed)} | {cell(heavy, fixed)} |"
+            )
+    command = _argv_command(recs[1], "scorehmr-bench accuracy")
+    return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
+
+
+def table_single_person_fallback(eval_dir: Path) -> str:
+    """Single-person mode: MediaPipe's pose solution alone vs with the tile fallback."""
+    rec = _load(eval_dir, "single_person_fallback.json")
+
+    def mm(x) -> str:
+        return "–" if x is None else f"{x:.0f}"
+
+    lines = [
+        "| seed, person | views with a person | frames published | MPJPE (mm) "
+        "| pelvis mean / worst (mm) | detection ms per set |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rec["rows"]:
+        old, new = r["legacy"], r["fallback"]
+        a, b = old["all_published"], new["all_published"]
+        lines.append(
+            f"| {r['seed']}, {r['clip'].removeprefix('humanoid3d_')} "
+            f"| {old['views_detected']} -> {new['views_detected']} of {r['views']} "
+            f"({new['views_from_fallback']} from tiles) "
+            f"| {old['frames_published']} -> {new['frames_published']} "
+            f"| {mm(a['mpjpe_mm'])} -> {mm(b['mpjpe_mm'])} "
+            f"| {mm(a['pelvis_mm_mean'])} / {mm(a['pelvis_mm_max'])} -> "
+            f"{mm(b['pelvis_mm_mean'])} / {mm(b['pelvis_mm_max'])} "
+            f"| {old['ms_per_set_detection_median']:.0f} -> {new['ms_per_set_detection_median']:.0f} |"
+        )
+    note = "\nEach cell: pose solution alone -> with the tile fallback (the default).\n"
+    command = _argv_command(rec, "scripts/eval_single_person_fallback.py")
+    return "\n".join(lines) + "\n" + note + _source(eval_dir, ["single_person_fallback.json"], command)
+
+
 def table_person_detection(eval_dir: Path) -> str:
     """Multi-person detection recall: whole image vs tiles, renders and a real street scene."""
     rec = _load(eval_dir, "person_detection.json")
@@ -728,6 +800,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "prior_size": table_prior_size,
     "multiperson": table_multiperson,
     "landmark_model": table_landmark_model,
+    "landmark_model_e2e": table_landmark_model_e2e,
+    "single_person_fallback": table_single_person_fallback,
     "person_detection": table_person_detection,
     "frame_rate": table_frame_rate,
     "cold_start": table_cold_start,
