@@ -128,6 +128,7 @@ class BenchConfig:
     select_settings: bool = False  # True: the e2e settings run only when named in ``settings``
     denoiser_path: str | None = None  # None: the packaged prior
     model_complexity: int = 1  # BlazePose landmark model of the e2e settings (1: full, the wheel's)
+    tile_fallback: bool = True  # e2e detection as the node's: tiles where the pose solution finds nobody
     threads: int = 1
     quick: bool = False
 
@@ -370,13 +371,11 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
         with np.load(path) as z:
             xy, conf = z["xy"], z["confidence"]
     else:
-        from scorehmr_ros.core.detector import BlazePoseDetector
-
         T, V = seq.num_frames, seq.num_views
         xy = np.zeros((T, V, 33, 2), np.float32)
         conf = np.zeros((T, V, 33), np.float32)
         for v in range(V):
-            with BlazePoseDetector(static_image_mode=False, model_complexity=cfg.model_complexity) as det:
+            with _stream_detector(cfg) as det:
                 for t in range(T):
                     d = det.detect(seq.images[t, v])
                     if d is not None:
@@ -391,9 +390,19 @@ def e2e_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int, log=None)
     return scene, seq.images
 
 
+def _stream_detector(cfg: BenchConfig):
+    """One camera stream's detector, as the node builds it for one person (video mode; with
+    ``cfg.tile_fallback``, tiles where MediaPipe's pose solution finds nobody)."""
+    from scorehmr_ros.core.fallback_detector import single_person_detector
+
+    return single_person_detector(model_complexity=cfg.model_complexity, tile_fallback=cfg.tile_fallback)
+
+
 def _model_tag(cfg: BenchConfig) -> str:
-    """Detection cache name part of a landmark model other than the default (full) one."""
-    return "" if cfg.model_complexity == 1 else f"_mc{cfg.model_complexity}"
+    """Detection cache name part of a landmark model other than the default (full) one, and of
+    the tile fallback (caches written before it existed hold the pose solution's results alone)."""
+    tag = "" if cfg.model_complexity == 1 else f"_mc{cfg.model_complexity}"
+    return tag + ("_tf" if cfg.tile_fallback else "")
 
 
 UNUSUAL_RIG_VERSION = 1  # bump when sim.rigs.unusual_rig or the rendering changes
@@ -424,17 +433,12 @@ def unusual_scene(body_model, clip_name: str, cfg: BenchConfig, seed: int) -> Sc
         with np.load(path) as z:
             xy, conf = z["xy"], z["confidence"]
     else:
-        from scorehmr_ros.core.detector import BlazePoseDetector
-
         xy = np.zeros((T, V, 33, 2), np.float32)
         conf = np.zeros((T, V, 33), np.float32)
         colors = body_face_colors(body_model, hair=HAIR)
         faces = np.asarray(body_model.faces, np.int64)
         cams = scene.cameras
-        detectors = [
-            BlazePoseDetector(static_image_mode=False, model_complexity=cfg.model_complexity)
-            for _ in range(V)
-        ]
+        detectors = [_stream_detector(cfg) for _ in range(V)]
         try:
             for t in tqdm(range(T), desc=f"render+detect {clip_name} (unusual rig)", file=sys.stdout):
                 verts = scene_vertices(body_model, scene, t)
@@ -868,6 +872,10 @@ def main(argv: list[str] | None = None) -> None:
         "--model-complexity", type=int, choices=(0, 1, 2), default=1,
         help="BlazePose landmark model of the e2e settings (2 = heavy: scripts/fetch_pose_models.sh)",
     )  # fmt: skip
+    p.add_argument(
+        "--no-tile-fallback", action="store_true",
+        help="e2e detection by MediaPipe's pose solution alone (the node adds tiles where it finds nobody)",
+    )  # fmt: skip
     sub.add_parser("speed", help="see scripts/bench_speed.py")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["speed"]:  # implemented in scripts/bench_speed.py; forward its arguments
@@ -896,6 +904,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.e2e_clips:
         cfg.e2e_clips = _e2e_clip_names(args.e2e_clips, parser)
     cfg.model_complexity = args.model_complexity
+    cfg.tile_fallback = not args.no_tile_fallback
     if args.iterations:
         cfg.scorehmr_iterations = {**(cfg.scorehmr_iterations or {}), **dict(args.iterations)}
     run_accuracy(cfg, args.out)
