@@ -330,6 +330,7 @@ class Estimator:
             person_timeout_s=self.person_timeout_s,
             min_person_views=self.min_person_views,
             model_complexity=self.model_complexity,
+            tile_fallback=self.tile_fallback,
         )
 
     def _one_shot_stream(self) -> Stream | MultiPersonStream:

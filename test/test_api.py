@@ -275,3 +275,33 @@ def test_a_body_no_keypoints_explain_is_not_published(estimator):
     size = tuple(int(x) for x in scene.cameras.image_size[0])
     kp, conf = scene.keypoints2d[0, 0].numpy(), scene.confidence[0, 0].numpy()
     assert len(estimator.estimate_keypoints(kp, conf, scene.cameras.K[0].numpy(), size)) == 1
+
+
+def test_with_preset_keeps_every_other_setting(estimator):
+    """``with_preset`` (the node's preset switch) changes the preset only: every keyword setting
+    of the constructor, given a non-default value here, survives it."""
+    import inspect
+
+    changed = {
+        "min_detection_confidence": 0.3,
+        "min_tracking_confidence": 0.4,
+        "max_people": 3,
+        "min_person_confidence": 0.6,
+        "person_tile_fraction": 0.25,
+        "person_mask_others": False,
+        "person_birth_frames": 5,
+        "person_timeout_s": 2.5,
+        "min_person_views": 3,
+        "model_complexity": 0,
+        "tile_fallback": False,
+    }
+    settings = [
+        name
+        for name in inspect.signature(Estimator.__init__).parameters
+        if name not in ("self", "models", "preset", "denoiser")
+    ]
+    assert sorted(settings) == sorted(changed)  # a new setting must be added here (and to with_preset)
+    est = Estimator(estimator.models, PRESET, **changed)
+    other = est.with_preset("quality")
+    assert other.preset_name == "quality"
+    assert {name: getattr(other, name) for name in changed} == changed
