@@ -3,10 +3,13 @@
 The scenes of ``scripts/eval_multiperson.py`` (held-out clips side by side, 1.2 m apart, 3 calibrated
 cameras, 640x480), each person rendered ALONE: the people far along the row, and the one lying on
 the floor, fill little of the image. For every person, ``Estimator(max_people=1)`` streams the
-person's solo renders (in-node MediaPipe path) once with ``tile_fallback`` off (MediaPipe's pose
-solution only) and once on. Reports per person:
+person's solo renders (in-node MediaPipe path) with ``tile_fallback`` off (``legacy``: MediaPipe's
+pose solution only), on with the fallback's person re-detected on tiles every frame
+(``fallback_untracked``, the behaviour before the tracking) and on as shipped (``fallback``: the
+person the tiles found is tracked by one landmark call per frame). Reports per person:
 
-- views with a detection (of frames x cameras) and how many the fallback supplied;
+- views with a detection (of frames x cameras), how many the fallback supplied (tiles or tracked)
+  and how many of those were tracked;
 - frames with a published body;
 - MPJPE (pelvis-aligned, mm) and fixed-frame pelvis error (cam1's frame; mean and worst, mm) over
   the frames published by BOTH runs, and over every frame each run published;
@@ -29,14 +32,19 @@ from scorehmr_ros.provenance import write_artefact
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(est, seq, images) -> tuple[dict[int, np.ndarray], int, int, list[float]]:
-    """Published joints per frame {t: (24, 3)}, views detected, views the fallback supplied, and
-    detection ms per set, for one stream over ``images`` (T, V, H, W, 3)."""
+def run(est, seq, images, track: bool = True) -> tuple[dict[int, np.ndarray], int, int, int, list[float]]:
+    """Published joints per frame {t: (24, 3)}, views detected, views the fallback supplied, views
+    it tracked, and detection ms per set, for one stream over ``images`` (T, V, H, W, 3);
+    ``track`` False turns the fallback's tracking off in every camera's detector."""
     from scorehmr_ros import View
 
     stream = est.stream()
+    for camera in seq.camera_names:
+        detector = stream.detector(camera)
+        if hasattr(detector, "track"):
+            detector.track = track
     joints: dict[int, np.ndarray] = {}
-    detected = from_fallback = 0
+    detected = from_fallback = tracked = 0
     timings = []
     index = {}
     for t in range(seq.num_frames):
@@ -49,16 +57,16 @@ def run(est, seq, images) -> tuple[dict[int, np.ndarray], int, int, list[float]]
         rep = stream.push_many([(stamp, views)])
         missing = sum(reason == "no_person" for _, reason, _ in rep.view_drops)
         detected += seq.num_views - missing
-        from_fallback += sum(
-            getattr(stream.detector(v.camera), "last_source", None) == "fallback" for v in views
-        )
+        sources = [getattr(stream.detector(v.camera), "last_source", None) for v in views]
+        from_fallback += sum(s in ("fallback", "tracked") for s in sources)
+        tracked += sum(s == "tracked" for s in sources)
         timings.append(rep.timings_ms["detection"])
         for b in rep.bodies:
             joints[index[b.stamp_ns]] = b.joints
     for b in stream.flush():
         joints[index[b.stamp_ns]] = b.joints
     stream.close()
-    return joints, detected, from_fallback, timings
+    return joints, detected, from_fallback, tracked, timings
 
 
 def errors(gt: np.ndarray, joints: dict[int, np.ndarray], frames: list[int]) -> dict:
@@ -76,6 +84,10 @@ def errors(gt: np.ndarray, joints: dict[int, np.ndarray], frames: list[int]) -> 
         "pelvis_mm_mean": float(pelvis.mean()),
         "pelvis_mm_max": float(pelvis.max()),
     }
+
+
+def _mm(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def main() -> int:
@@ -96,9 +108,10 @@ def main() -> int:
     from scorehmr_ros.sim.multi_sequence import build_multi_sequence
 
     base = Estimator.from_pretrained(preset=args.preset)
-    estimators = {
-        setting: Estimator(base.models, args.preset, tile_fallback=setting == "fallback")
-        for setting in ("legacy", "fallback")
+    estimators = {  # setting -> (estimator, track the fallback's person)
+        "legacy": (Estimator(base.models, args.preset, tile_fallback=False), False),
+        "fallback_untracked": (Estimator(base.models, args.preset, tile_fallback=True), False),
+        "fallback": (Estimator(base.models, args.preset, tile_fallback=True), True),
     }
     rows = []
     for seed in args.seeds:
@@ -115,30 +128,35 @@ def main() -> int:
         print(f"seed {seed}: rendered in {time.perf_counter() - t0:.1f} s", flush=True)
         for p in range(args.people):
             gt = seq.joints_in_camera(p, 0)
-            runs = {name: run(est, seq, seq.solo_images[p]) for name, est in estimators.items()}
+            runs = {name: run(e, seq, seq.solo_images[p], track) for name, (e, track) in estimators.items()}
             both = sorted(set(runs["legacy"][0]) & set(runs["fallback"][0]))
             row = {"seed": seed, "person": p, "clip": seq.people[p].clip_name, "views": seq.num_frames * 3}
-            for name, (joints, detected, from_fallback, timings) in runs.items():
+            for name, (joints, detected, from_fallback, tracked, timings) in runs.items():
                 row[name] = {
                     "views_detected": detected,
                     "views_from_fallback": from_fallback,
+                    "views_tracked": tracked,
                     "frames_published": len(joints),
                     "all_published": errors(gt, joints, sorted(joints)),
                     "published_by_both": errors(gt, joints, both),
                     "ms_per_set_detection_median": float(np.median(timings[2:] or timings)),
                 }
-            old, new = row["legacy"], row["fallback"]
+            modes = [row[name] for name in estimators]
             print(
-                f"  {row['clip']:28s} views {old['views_detected']:2d} -> {new['views_detected']:2d} "
-                f"of {row['views']}, frames {old['frames_published']} -> {new['frames_published']}, "
-                f"MPJPE {old['all_published']['mpjpe_mm']} -> {new['all_published']['mpjpe_mm']}",
+                f"  {row['clip']:28s} of {row['views']} views / MPJPE mm / detection ms per set: "
+                + " -> ".join(
+                    f"{m['views_detected']} / {_mm(m['all_published']['mpjpe_mm'])} / "
+                    f"{m['ms_per_set_detection_median']:.0f}"
+                    for m in modes
+                ),
                 flush=True,
             )
             rows.append(row)
     write_artefact(
         ROOT / args.out,
-        "single-person mode with and without the tile fallback on solo renders of the multi-person "
-        "scenes (scripts/eval_single_person_fallback.py)",
+        "single-person mode without the tile fallback, with it re-detecting every frame, and with it "
+        "tracking (shipped) on solo renders of the multi-person scenes "
+        "(scripts/eval_single_person_fallback.py)",
         vars(args),
         rows=rows,
     )

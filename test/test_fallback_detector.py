@@ -46,6 +46,9 @@ class Counting:
         self.calls += 1
         return self.detector.detect(image)
 
+    def track(self, image, roi, score=1.0):  # not counted: one landmark call, no detector
+        return self.detector.track(image, roi, score)
+
     def close(self):
         self.detector.close()
 
@@ -101,7 +104,41 @@ def test_a_find_resets_the_wait(row):
         for _ in range(3):
             det.detect(blank)
         assert det.detect(lying) is not None and spy.calls == 2  # the 5th image after the miss
-        assert det.detect(lying) is not None and spy.calls == 3  # no wait after a find
+        assert det.detect(blank) is None and spy.calls == 3  # track lost: no wait after a find
+
+
+@pytest.fixture(scope="module")
+def lying_clip():
+    """The lying person (far end of the row of four) alone, 4 frames (stride 2) from camera 0,
+    where MediaPipe's pose solution finds nobody."""
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    return build_multi_sequence(4, 3, seed=0, num_frames=4, frame_stride=2, spacing=1.2, solo=True)
+
+
+def test_the_fallback_person_is_tracked_without_the_tiles(lying_clip):
+    spy = Counting(MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1))
+    sources, errors = [], []
+    with FallbackPoseDetector(BlazePoseDetector(static_image_mode=False), lambda: spy) as det:
+        for t in range(lying_clip.num_frames):
+            found = det.detect(lying_clip.solo_images[LYING, t, 0])
+            assert found is not None
+            sources.append(det.last_source)
+            joints = lying_clip.joints_in_camera(LYING, 0)[t]
+            uvw = lying_clip.K[0] @ joints[[JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]].mean(0)
+            errors.append(np.linalg.norm(_mid_hip(found) - uvw[:2] / uvw[2]))
+    assert sources == ["fallback", "tracked", "tracked", "tracked"]
+    assert spy.calls == 1  # one tile pass, then one landmark call per frame
+    assert max(errors) < 15.0
+
+
+def test_track_follows_the_crop_the_landmarks_predict(lying_clip):
+    with MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1) as det:
+        (person,) = det.detect(lying_clip.solo_images[LYING, 0, 0])[:1]
+        same = det.track(lying_clip.solo_images[LYING, 0, 0], person.next_roi, person.score)
+        assert same is not None and same.score == person.score
+        assert np.median(np.linalg.norm(same.xy - person.xy, axis=1)) < 3.0
+        assert det.track(np.full((480, 640, 3), 128, np.uint8), person.next_roi) is None  # nobody there
 
 
 def test_retry_every_is_checked():

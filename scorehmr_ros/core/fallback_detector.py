@@ -10,8 +10,12 @@ multi-person detector, which also looks at tiles (:class:`~scorehmr_ros.core.mul
 MultiPersonPoseDetector`, ``tile_fraction``), only when it finds nobody; the best-scored person
 found there is returned.
 
-An empty scene would run the tiles on every frame (about 15 extra detector calls per 640x480
-image), so after a fallback that found nobody the next ``retry_every - 1`` empty frames skip it.
+A person found there is then tracked as BlazePose tracks: on the next frame the solution still
+misses, one landmark-model call on the crop the last landmarks predict
+(:meth:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector.track`) instead of the whole tile
+pass; the tiles run again only when the tracked pose is lost. An empty scene would run the tiles on
+every frame (about 15 extra detector calls per 640x480 image), so after a fallback that found
+nobody the next ``retry_every - 1`` empty frames skip it.
 """
 
 from __future__ import annotations
@@ -33,12 +37,18 @@ class FallbackPoseDetector:
             ``score`` and ``as_detection()``, e.g. a ``MultiPersonPoseDetector`` with tiles).
         retry_every: after a fallback that found nobody, it runs again only on the
             ``retry_every``-th empty frame (1: on every empty frame).
+        track: follow the fallback's person with ``fallback.track(image, roi, score)`` (one
+            landmark call on the crop its last landmarks predict) until the pose is lost; False:
+            the whole fallback on every frame the primary misses.
 
-    ``last_source`` says where the last result came from: ``"primary"``, ``"fallback"`` or None.
+    ``last_source`` says where the last result came from: ``"primary"``, ``"fallback"``,
+    ``"tracked"`` (the fallback's person, followed) or None.
     Not thread-safe beyond what the wrapped detectors are: one instance per camera stream.
     """
 
-    def __init__(self, primary, make_fallback: Callable[[], object], retry_every: int = 5) -> None:
+    def __init__(
+        self, primary, make_fallback: Callable[[], object], retry_every: int = 5, track: bool = True
+    ) -> None:
         if retry_every < 1:
             raise ValueError(f"retry_every must be >= 1, got {retry_every}")
         self.primary = primary
@@ -46,6 +56,8 @@ class FallbackPoseDetector:
         self._fallback = None
         self.retry_every = int(retry_every)
         self._skip = 0
+        self.track = bool(track)
+        self._tracked = None  # the last person the fallback found or tracked (its next_roi, score)
         self.last_source: str | None = None
 
     def detect(self, image_rgb: np.ndarray) -> Detection | None:
@@ -53,9 +65,16 @@ class FallbackPoseDetector:
         found = self.primary.detect(image_rgb)
         if found is not None:
             self._skip = 0
+            self._tracked = None
             self.last_source = "primary"
             return found
         self.last_source = None
+        if self._tracked is not None:
+            person = self._fallback.track(image_rgb, self._tracked.next_roi, self._tracked.score)
+            self._tracked = person
+            if person is not None:
+                self.last_source = "tracked"
+                return person.as_detection()
         if self._skip > 0:
             self._skip -= 1
             return None
@@ -66,7 +85,9 @@ class FallbackPoseDetector:
             self._skip = self.retry_every - 1
             return None
         self.last_source = "fallback"
-        return max(people, key=lambda p: p.score).as_detection()
+        best = max(people, key=lambda p: p.score)
+        self._tracked = best if self.track and getattr(best, "next_roi", None) is not None else None
+        return best.as_detection()
 
     def close(self) -> None:
         """Close both detectors (idempotent)."""
@@ -93,7 +114,8 @@ def single_person_detector(
 ):
     """The single-person detector of a camera stream: MediaPipe's pose solution, wrapped in a
     :class:`FallbackPoseDetector` on tiles of ``tile_fraction`` unless ``tile_fallback`` is off or
-    there are no tiles (``tile_fraction`` None / 0)."""
+    there are no tiles (``tile_fraction`` None / 0). The fallback's person is tracked from frame to
+    frame in video mode only (``static_image_mode`` False), as the solution tracks its own."""
     from scorehmr_ros.core.detector import BlazePoseDetector
 
     legacy = BlazePoseDetector(
@@ -119,4 +141,4 @@ def single_person_detector(
             model_complexity=model_complexity,
         )
 
-    return FallbackPoseDetector(legacy, tiles)
+    return FallbackPoseDetector(legacy, tiles, track=not static_image_mode)

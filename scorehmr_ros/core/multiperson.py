@@ -75,6 +75,9 @@ LAYOUT = "blazepose33"
 LANDMARK_NAMES = get_layout(LAYOUT).keypoint_names
 NUM_LANDMARKS = len(LANDMARK_NAMES)  # 33
 NUM_MODEL_LANDMARKS = 39  # 33 body + 2 ROI-alignment auxiliary + 4 unused
+# The landmark model's auxiliary points after the body: hip centre, full-body scale/rotation point
+# (the detector's two alignment keypoints, predicted again for the next frame's crop).
+ALIGNMENT_LANDMARKS = (33, 34)
 # The four keypoints of a pose-detector box, in the model's order.
 DETECTOR_KEYPOINTS = (
     "hip_centre",
@@ -325,6 +328,9 @@ class PersonDetection:
     box: (4,) float32 [xmin, ymin, xmax, ymax] pixels, bounds of the 33 landmarks clipped to the image.
     roi: the rotated crop the landmarks came from. image_size: (width, height).
     latency_s: wall time of the whole ``detect`` call (shared by all people of one image).
+    next_roi: the crop BlazePose tracks the person with in the next frame (from the landmark
+        model's two alignment points, as MediaPipe's pose graph derives it;
+        :meth:`MultiPersonPoseDetector.track`).
     """
 
     xy: np.ndarray
@@ -338,6 +344,7 @@ class PersonDetection:
     image_size: tuple[int, int]
     latency_s: float = 0.0
     layout: str = LAYOUT
+    next_roi: Roi | None = None
 
     def as_detection(self) -> Detection:
         """The single-person :class:`~scorehmr_ros.core.detector.Detection` view of this person."""
@@ -350,6 +357,7 @@ def _person(landmarks, score: float, roi: Roi, image_size: tuple[int, int]) -> P
     """A PersonDetection from one landmark pass (xy (39, 2), visibility, presence, pose flag)."""
     xy, vis, pres, flag = landmarks
     body = xy[:NUM_LANDMARKS]
+    hip_centre, scale_point = xy[ALIGNMENT_LANDMARKS[0]], xy[ALIGNMENT_LANDMARKS[1]]
     lo = np.clip(body.min(0), 0, image_size)
     hi = np.clip(body.max(0), 0, image_size)
     return PersonDetection(
@@ -362,6 +370,7 @@ def _person(landmarks, score: float, roi: Roi, image_size: tuple[int, int]) -> P
         box=np.concatenate([lo, hi]).astype(np.float32),
         roi=roi,
         image_size=image_size,
+        next_roi=alignment_roi(hip_centre, scale_point),
     )
 
 
@@ -510,6 +519,28 @@ class MultiPersonPoseDetector:
         """Landmark stage for one ROI: returns xy (39, 2) image px, visibility (39,), presence (39,),
         pose flag (float)."""
         return self._landmark_pass(image_rgb, roi)[:4]
+
+    def track(self, image_rgb: np.ndarray, roi: Roi, score: float = 1.0) -> PersonDetection | None:
+        """BlazePose's tracking step: the person in ``roi`` (usually the previous frame's
+        ``next_roi``) from one landmark-model call and no person detector, or None when the model's
+        pose flag is below ``min_pose_presence`` (the person left the crop). ``score`` is passed on
+        as the detection's score (the tracked person keeps the one it was found with)."""
+        validate_image(image_rgb)
+        image = np.ascontiguousarray(image_rgb)
+        if not (roi.size >= 1.0 and math.isfinite(roi.cx) and math.isfinite(roi.cy)):
+            return None
+        with self._lock:
+            if self._lm is None:
+                raise RuntimeError("MultiPersonPoseDetector is closed")
+            start = time.perf_counter()
+            landmarks = self._landmark_pass(image, roi)[:4]
+            latency = time.perf_counter() - start
+        if landmarks[3] < self.min_pose_presence:
+            return None
+        height, width = image.shape[:2]
+        person = _person(landmarks, float(score), roi, (width, height))
+        person.latency_s = latency
+        return person
 
     def _landmark_pass(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, ...]:
         """:meth:`landmarks_in_roi`'s four outputs and a function that returns the person's
