@@ -400,9 +400,10 @@ def _stream_detector(cfg: BenchConfig):
 
 def _model_tag(cfg: BenchConfig) -> str:
     """Detection cache name part of a landmark model other than the default (full) one, and of
-    the tile fallback (caches written before it existed hold the pose solution's results alone)."""
+    the tile fallback (caches written before it existed hold the pose solution's results alone;
+    ``_tf`` ones, the fallback before it tracked its person)."""
     tag = "" if cfg.model_complexity == 1 else f"_mc{cfg.model_complexity}"
-    return tag + ("_tf" if cfg.tile_fallback else "")
+    return tag + ("_tft" if cfg.tile_fallback else "")
 
 
 UNUSUAL_RIG_VERSION = 1  # bump when sim.rigs.unusual_rig or the rendering changes
