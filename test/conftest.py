@@ -84,7 +84,7 @@ def ros_context():
     context = rclpy.Context()
     rclpy.init(context=context)
     yield context
-    rclpy.shutdown(context=context)
+    context.try_shutdown()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -536,6 +536,22 @@ def test_tracked_list_empties_and_markers_are_deleted_when_the_person_leaves(ros
         h.close()
 
 
+def test_a_failed_autostart_transition_exits_1_unless_shutdown_was_requested(ros_context):
+    """Ctrl-C during the autostart activation makes rclpy fail the transition; that is a normal
+    end (exit 0), any other failure exits 1 (the race test_sigint... below hits only sometimes)."""
+    import rclpy
+
+    from scorehmr_ros.ros.multiview_node import _transition_failed
+
+    node = rclpy.create_node("transition_probe", context=ros_context)
+    try:
+        assert _transition_failed(node, "activate") == 1
+        ros_context.try_shutdown()  # what rclpy's SIGINT handler does
+        assert _transition_failed(node, "activate") == 0
+    finally:
+        node.destroy_node()
+
+
 def test_sigint_to_the_entry_point_exits_0_without_traceback(tmp_path):
     import os
     import signal

@@ -483,6 +483,15 @@ def create_node(argv: list[str] | None = None, context=None) -> MultiviewNode:
         raise
 
 
+def _transition_failed(node, name: str) -> int:
+    """Exit status after the autostart ``name`` transition did not succeed: 0 when Ctrl-C / SIGTERM
+    shut the context down during it (rclpy then fails the transition: a normal end), else 1."""
+    if not rclpy.ok(context=node.context):
+        return 0
+    node.get_logger().error(f"{name} failed; exiting")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         node = create_node(argv)
@@ -494,12 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     executor.add_node(node)
     try:
         if node.p["autostart"]:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("configure failed; exiting")
-                status = 1
-            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("activate failed; exiting")
-                status = 1
+            steps = (("configure", node.trigger_configure), ("activate", node.trigger_activate))
+            for name, transition in steps:
+                if transition() != TransitionCallbackReturn.SUCCESS:
+                    status = _transition_failed(node, name)
+                    break
         else:
             node.get_logger().info("autostart off: unconfigured, waiting for a lifecycle manager")
         if status == 0:
