@@ -218,6 +218,7 @@ class Estimator:
         min_person_views: int = 2,
         model_complexity: int = 1,
         tile_fallback: bool = True,
+        person_redetect_every: int = 1,
     ):
         """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
         2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).
@@ -229,7 +230,10 @@ class Estimator:
         :class:`core.multiperson.MultiPersonPoseDetector` ``mask_others``). ``tile_fallback``:
         single-person mode, where MediaPipe's pose solution finds nobody in an image, look again
         with the multi-person detector on tiles of ``person_tile_fraction``
-        (:class:`core.fallback_detector.FallbackPoseDetector`; people small in the image)."""
+        (:class:`core.fallback_detector.FallbackPoseDetector`; people small in the image).
+        ``person_redetect_every``: multi-person streams (not one-shot photos) run the person
+        detector on every n-th image and track each person's landmarks in between
+        (:class:`core.tracked_detector.TrackingMultiPersonDetector`); 1: detect every image."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if model_complexity not in (0, 1, 2):
@@ -243,6 +247,9 @@ class Estimator:
         self.person_birth_frames = int(person_birth_frames)
         self.person_timeout_s = float(person_timeout_s)
         self.min_person_views = int(min_person_views)
+        if int(person_redetect_every) < 1:
+            raise ValueError(f"person_redetect_every must be >= 1, got {person_redetect_every}")
+        self.person_redetect_every = int(person_redetect_every)
         self.models = models
         self.config = get_preset(preset) if isinstance(preset, str) else preset
         self.preset_name = preset if isinstance(preset, str) else "custom"
@@ -302,7 +309,9 @@ class Estimator:
     def detect_people(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every person of one photo (multi-person BlazePose, at most ``max_people``) in either
         mode, best first: (keypoints (33, 2) px, confidences (33,)) each."""
-        stream = MultiPersonStream(self, one_shot(self.config), detectors=self._multi_detectors)
+        stream = MultiPersonStream(
+            self, one_shot(self.config), detectors=self._multi_detectors, one_shot=True
+        )
         return [(p.xy, p.confidence) for p in stream.detect_people(image, "camera")]
 
     def stream(self, *, vertices=False, detectors: dict | None = None) -> Stream | MultiPersonStream:
@@ -331,6 +340,7 @@ class Estimator:
             min_person_views=self.min_person_views,
             model_complexity=self.model_complexity,
             tile_fallback=self.tile_fallback,
+            person_redetect_every=self.person_redetect_every,
         )
 
     def _one_shot_stream(self) -> Stream | MultiPersonStream:
@@ -724,8 +734,9 @@ class MultiPersonStream(_CameraDetectors):
 
     def _make_detector(self):
         from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+        from scorehmr_ros.core.tracked_detector import TrackingMultiPersonDetector
 
-        return MultiPersonPoseDetector(
+        detector = MultiPersonPoseDetector(
             min_detection_score=min(self.estimator.min_person_confidence, 0.5),
             max_people=max(self.estimator.max_people, 1) + 2,
             tile_fraction=self.estimator.person_tile_fraction,
@@ -736,6 +747,9 @@ class MultiPersonStream(_CameraDetectors):
             enough_score=self.estimator.min_person_confidence,
             model_complexity=self.estimator.model_complexity,
         )
+        if self.one_shot or self.estimator.person_redetect_every == 1:
+            return detector  # unrelated photos are never tracked
+        return TrackingMultiPersonDetector(detector, self.estimator.person_redetect_every)
 
     def detect_people(self, image: np.ndarray, camera: str) -> list:
         """PersonDetection list of one image, score >= min_person_confidence, at most max_people."""

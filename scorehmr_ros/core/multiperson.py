@@ -589,19 +589,59 @@ class MultiPersonPoseDetector:
             if self.tile_fraction and len(whole) < self.max_people and not enough:
                 extra = self._tile_boxes(image, whole)[: self.max_people - len(whole)]
                 self._landmark_boxes(image, extra, people, masks)
-            kept = self._dedupe(people)
-            if self.mask_others and len(kept) > 1:
-                index = {id(p): k for k, p in enumerate(people)}
-                masks = [masks[index[id(p)]]() for p in kept]
-                anyone = np.logical_or.reduce([m > 0.5 for m in masks])
-                background = image[~anyone] if not anyone.all() else image.reshape(-1, 3)
-                fill = np.median(background[:: max(1, len(background) // 4096)], axis=0).astype(np.uint8)
-                kept = [self._without_others(image, masks, kept[i], i, fill) for i in range(len(kept))]
-            people = kept
+            people = self._masked(image, self._dedupe(people), people, masks)
             latency = time.perf_counter() - start
         for p in people:
             p.latency_s = latency
         return people
+
+    def track_people(
+        self, image_rgb: np.ndarray, people: list[PersonDetection]
+    ) -> list[PersonDetection] | None:
+        """BlazePose's tracking step for several people: each of ``people`` (the previous image's)
+        landmarked on its ``next_roi``, then de-duplicated and masked as :meth:`detect` does, in the
+        same order, each keeping its score. None when any of them is lost (pose flag below
+        ``min_pose_presence``, or two tracks ran onto one person): the caller should detect."""
+        validate_image(image_rgb)
+        image = np.ascontiguousarray(image_rgb)
+        height, width = image.shape[:2]
+        with self._lock:
+            if self._lm is None:
+                raise RuntimeError("MultiPersonPoseDetector is closed")
+            start = time.perf_counter()
+            found: list[PersonDetection] = []
+            masks: list = []
+            for person in people:
+                roi = person.next_roi
+                if roi is None or not (roi.size >= 1.0 and math.isfinite(roi.cx) and math.isfinite(roi.cy)):
+                    return None
+                *landmarks, mask = self._landmark_pass(image, roi)
+                if landmarks[3] < self.min_pose_presence:
+                    return None
+                found.append(_person(landmarks, person.score, roi, (width, height)))
+                masks.append(mask)
+            kept = self._dedupe(found)
+            if len(kept) < len(found):
+                return None
+            found = self._masked(image, kept, found, masks)
+            latency = time.perf_counter() - start
+        for p in found:
+            p.latency_s = latency
+        return found
+
+    def _masked(
+        self, image: np.ndarray, kept: list[PersonDetection], people: list[PersonDetection], masks: list
+    ) -> list[PersonDetection]:
+        """``kept`` (a subset of ``people``, whose lazy segmentations are ``masks``), each landmarked
+        again without the others' pixels when ``mask_others`` and there are several."""
+        if not self.mask_others or len(kept) < 2:
+            return kept
+        index = {id(p): k for k, p in enumerate(people)}
+        masks = [masks[index[id(p)]]() for p in kept]
+        anyone = np.logical_or.reduce([m > 0.5 for m in masks])
+        background = image[~anyone] if not anyone.all() else image.reshape(-1, 3)
+        fill = np.median(background[:: max(1, len(background) // 4096)], axis=0).astype(np.uint8)
+        return [self._without_others(image, masks, kept[i], i, fill) for i in range(len(kept))]
 
     def _landmark_boxes(self, image: np.ndarray, boxes: list[PoseBox], people: list, masks: list) -> None:
         """Landmark each box's ROI; append the people whose pose flag passes (and their lazy

@@ -1,0 +1,109 @@
+"""Multi-person detection with tracking between detections (core.tracked_detector): the real
+multi-person BlazePose detector on rendered held-out people."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+from scorehmr_ros.core.skeleton import JOINT_INDEX
+from scorehmr_ros.core.tracked_detector import TrackingMultiPersonDetector
+
+HIPS = [get_layout("blazepose33").keypoint_names.index(n) for n in ("left_hip", "right_hip")]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Two held-out people 1.2 m apart, 5 frames (stride 2), 3 cameras, plus each alone."""
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    return build_multi_sequence(2, 3, seed=0, num_frames=5, frame_stride=2, spacing=1.2, solo=True)
+
+
+def _detector() -> MultiPersonPoseDetector:
+    """As the node builds it for two people (tiles skipped once the whole image gave both)."""
+    return MultiPersonPoseDetector(
+        max_people=2, tile_fraction=0.5, num_threads=1, enough_people=2, enough_score=0.5
+    )
+
+
+class Counting:
+    """A real MultiPersonPoseDetector whose full detections are counted (a spy, not a mock)."""
+
+    def __init__(self, detector):
+        self.detector, self.detections = detector, 0
+
+    def detect(self, image):
+        self.detections += 1
+        return self.detector.detect(image)
+
+    def track_people(self, image, people):
+        return self.detector.track_people(image, people)
+
+    def close(self):
+        self.detector.close()
+
+
+def _hips(people) -> np.ndarray:
+    """(P, 2) mid-hip pixels, left to right."""
+    return np.array(sorted((p.xy[HIPS].mean(0) for p in people), key=lambda h: h[0]))
+
+
+def _true_hips(seq, t: int, view: int) -> np.ndarray:
+    """(P, 2) the people's true mid-hip pixels (SMPL hips) in ``view`` at frame t, left to right."""
+    out = []
+    for p in range(len(seq.people)):
+        joints = seq.joints_in_camera(p, view)[t]
+        uvw = seq.K[view] @ joints[[JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]].mean(0)
+        out.append(uvw[:2] / uvw[2])
+    return np.array(sorted(out, key=lambda h: h[0]))
+
+
+def test_people_are_tracked_between_detections_as_well_as_detected_on_every_image(pair):
+    spy = Counting(_detector())
+    sources, tracked_err, every_err = [], [], []
+    with _detector() as every, TrackingMultiPersonDetector(spy, redetect_every=3) as tracking:
+        for t in range(pair.num_frames):
+            image, truth = pair.images[t, 0], _true_hips(pair, t, 0)
+            found, reference = tracking.detect(image), every.detect(image)
+            sources.append(tracking.last_source)
+            assert len(found) == len(reference) == 2
+            tracked_err.append(np.linalg.norm(_hips(found) - truth, axis=1))
+            every_err.append(np.linalg.norm(_hips(reference) - truth, axis=1))
+    assert sources == ["detected", "tracked", "tracked", "detected", "tracked"]
+    assert spy.detections == 2
+    assert np.max(tracked_err) < 15.0
+    assert np.mean(tracked_err) <= np.mean(every_err) + 2.0
+
+
+def test_a_person_who_leaves_makes_it_detect_at_once(pair):
+    spy = Counting(_detector())
+    with TrackingMultiPersonDetector(spy, redetect_every=10) as tracking:
+        assert len(tracking.detect(pair.images[0, 0])) == 2
+        assert len(tracking.detect(pair.images[1, 0])) == 2 and tracking.last_source == "tracked"
+        alone = tracking.detect(pair.solo_images[0, 2, 0])  # person 1 gone
+        assert tracking.last_source == "detected" and spy.detections == 2
+        assert len(alone) == 1
+
+
+def test_redetect_every_one_is_detection_on_every_image_and_is_checked(pair):
+    spy = Counting(_detector())
+    with TrackingMultiPersonDetector(spy, redetect_every=1) as tracking:
+        for t in range(3):
+            tracking.detect(pair.images[t, 0])
+    assert spy.detections == 3
+    with pytest.raises(ValueError, match="redetect_every"):
+        TrackingMultiPersonDetector(spy, redetect_every=0)
+
+
+def test_photos_are_never_tracked():
+    """Estimator one-shot calls share detectors across unrelated photos: no tracking there."""
+    from scorehmr_ros import Estimator
+    from scorehmr_ros.api import MultiPersonStream
+
+    est = Estimator.from_pretrained(max_people=3, person_redetect_every=5)
+    assert isinstance(est.stream().detector("cam"), TrackingMultiPersonDetector)
+    one_shot = MultiPersonStream(est, est.config, one_shot=True)
+    assert isinstance(one_shot.detector("cam"), MultiPersonPoseDetector)
