@@ -294,6 +294,7 @@ def test_with_preset_keeps_every_other_setting(estimator):
         "min_person_views": 3,
         "model_complexity": 0,
         "tile_fallback": False,
+        "person_redetect_every": 4,
     }
     settings = [
         name

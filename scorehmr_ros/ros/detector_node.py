@@ -60,6 +60,7 @@ from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.node_parameters import (
     MODEL_COMPLEXITY,
     PERSON_MASK_OTHERS,
+    PERSON_REDETECT_EVERY,
     PERSON_TILE_FRACTION,
     TILE_FALLBACK,
 )
@@ -125,6 +126,7 @@ PARAMETERS = [
     ),
     PERSON_TILE_FRACTION,
     PERSON_MASK_OTHERS,
+    PERSON_REDETECT_EVERY,
     TILE_FALLBACK,
     ParamSpec(
         "static_image_mode",
@@ -189,6 +191,7 @@ class DetectorNode(Node):
         self.min_person_confidence = p["min_person_confidence"]
         self.tile_fraction = p["person_tile_fraction"] or None
         self.mask_others = p["person_mask_others"]
+        self.redetect_every = 1 if self._static else p["person_redetect_every"]
         self.tile_fallback = p["tile_fallback"]
         self._detector = self._make_detector()  # fail at start-up, not on the first frame
 
@@ -230,14 +233,18 @@ class DetectorNode(Node):
     def _make_detector(self):
         if self.max_people > 1:
             from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+            from scorehmr_ros.core.tracked_detector import TrackingMultiPersonDetector
 
-            return MultiPersonPoseDetector(
+            detector = MultiPersonPoseDetector(
                 min_detection_score=self._thresholds[0],
                 max_people=self.max_people,
                 tile_fraction=self.tile_fraction,
                 mask_others=self.mask_others,
                 model_complexity=self._complexity,
             )
+            if self.redetect_every == 1:
+                return detector
+            return TrackingMultiPersonDetector(detector, self.redetect_every)
         return single_person_detector(
             static_image_mode=self._static,
             min_detection_confidence=self._thresholds[0],

@@ -145,6 +145,7 @@ class MultiviewNode(LifecycleNode):
             min_person_confidence=p["min_person_confidence"],
             person_tile_fraction=p["person_tile_fraction"],
             person_mask_others=p["person_mask_others"],
+            person_redetect_every=p["person_redetect_every"],
             tile_fallback=p["tile_fallback"],
             model_complexity=p["model_complexity"],
             person_birth_frames=p["person_birth_frames"],

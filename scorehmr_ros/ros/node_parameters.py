@@ -44,7 +44,18 @@ TILE_FALLBACK = ParamSpec(
     True,
     "Single person (max_people 1): where MediaPipe's pose solution finds nobody in an image, look "
     "again with the multi-person detector on tiles of person_tile_fraction (people far away or lying "
-    "down); after a miss it retries on every 5th empty image",
+    "down) and track the person found there by its landmarks; after a miss it retries on every 5th "
+    "empty image",
+    read_only=True,
+)
+PERSON_REDETECT_EVERY = ParamSpec(
+    "person_redetect_every",
+    1,
+    "Multi-person, video: run the person detector (whole image and tiles) on every n-th image and "
+    "follow each person by its landmarks in between (as MediaPipe tracks one person); a lost person "
+    "makes it detect at once; people who enter are found within n images. 1 = detect every image",
+    min_value=1,
+    max_value=100,
     read_only=True,
 )
 MODEL_COMPLEXITY = ParamSpec(
@@ -271,6 +282,7 @@ SPECS = [
     ),
     PERSON_TILE_FRACTION,
     PERSON_MASK_OTHERS,
+    PERSON_REDETECT_EVERY,
     TILE_FALLBACK,
     MODEL_COMPLEXITY,
     ParamSpec(
