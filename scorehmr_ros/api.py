@@ -218,7 +218,7 @@ class Estimator:
         min_person_views: int = 2,
         model_complexity: int = 1,
         tile_fallback: bool = True,
-        person_redetect_every: int = 1,
+        person_redetect_every: int = 5,
     ):
         """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
         2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).

@@ -628,6 +628,36 @@ def table_landmark_model(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
 
 
+REDETECT_EVERY = (1, 5)
+
+
+def table_person_redetect(eval_dir: Path) -> str:
+    """Multi-person scenes detecting people in every image vs every 5th, tracked between."""
+    names = [f"experiments/person_redetect/multiperson_r{n}.json" for n in REDETECT_EVERY]
+    records = {n: _load(eval_dir, name) for n, name in zip(REDETECT_EVERY, names, strict=True)}
+    lines = [
+        "| people | person detector on | per-person MPJPE together / alone (mm) "
+        "| ratio together / alone: mean, worst | id switches, ghosts | detection ms per set: mean, median "
+        "| estimation ms per set |",
+        "|---:|---|---|---:|---|---:|---:|",
+    ]
+    label = {1: "every image", 5: "every 5th image, tracked between"}
+    for people in [r["people"] for r in records[1]["results"]]:
+        for n, rec in records.items():
+            r = next(r for r in rec["results"] if r["people"] == people)
+            pairs = [(r["mpjpe_mm_together"][str(p)], r["mpjpe_mm_alone"][str(p)]) for p in range(people)]
+            errors = ", ".join("–" if None in pair else f"{pair[0]:.0f} / {pair[1]:.0f}" for pair in pairs)
+            ratios = [t / a for t, a in pairs if t is not None and a is not None]
+            ratio = f"{sum(ratios) / len(ratios):.2f}, {max(ratios):.2f}" if ratios else "–"
+            lines.append(
+                f"| {people} | {label[n]} | {errors} | {ratio} | {r['id_switches']}, {r['ghost_bodies']} "
+                f"| {r['ms_per_set_detection_mean']:.0f}, {r['ms_per_set_detection_median']:.0f} "
+                f"| {r['ms_per_set_estimation_median']:.0f} |"
+            )
+    command = _argv_command(records[5], "scripts/eval_multiperson.py")
+    return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
+
+
 LANDMARK_E2E_METHODS = (
     ("dlt", "DLT triangulation"),
     ("smplify-calibrated", "SMPLify calibrated"),
@@ -806,6 +836,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "prior_size": table_prior_size,
     "multiperson": table_multiperson,
     "landmark_model": table_landmark_model,
+    "person_redetect": table_person_redetect,
     "landmark_model_e2e": table_landmark_model_e2e,
     "single_person_fallback": table_single_person_fallback,
     "person_detection": table_person_detection,

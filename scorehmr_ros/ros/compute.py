@@ -46,7 +46,7 @@ class ComputeConfig:
     min_person_confidence: float = 0.5
     person_tile_fraction: float = 0.5  # 0: whole image only
     person_mask_others: bool = True  # landmark people again without their neighbours
-    person_redetect_every: int = 1  # multi-person: person detector on every n-th image, tracked between
+    person_redetect_every: int = 5  # multi-person: person detector on every n-th image, tracked between
     tile_fallback: bool = True  # single person: tiles where MediaPipe's solution finds nobody
     model_complexity: int = 1  # BlazePose landmark model (1: full, the wheel's)
     person_birth_frames: int = 3

@@ -50,7 +50,7 @@ TILE_FALLBACK = ParamSpec(
 )
 PERSON_REDETECT_EVERY = ParamSpec(
     "person_redetect_every",
-    1,
+    5,
     "Multi-person, video: run the person detector (whole image and tiles) on every n-th image and "
     "follow each person by its landmarks in between (as MediaPipe tracks one person); a lost person "
     "makes it detect at once; people who enter are found within n images. 1 = detect every image",
