@@ -603,6 +603,15 @@ def table_multiperson(eval_dir: Path) -> str:
 LANDMARK_MODELS = {0: "lite", 1: "full", 2: "heavy"}
 
 
+def _together_alone(r: dict, people: int) -> tuple[str, str]:
+    """eval_multiperson row -> ("together / alone" MPJPE per person, "mean, worst" ratio) cells."""
+    pairs = [(r["mpjpe_mm_together"][str(p)], r["mpjpe_mm_alone"][str(p)]) for p in range(people)]
+    errors = ", ".join("–" if None in pair else f"{pair[0]:.0f} / {pair[1]:.0f}" for pair in pairs)
+    ratios = [t / a for t, a in pairs if t is not None and a is not None]
+    ratio = f"{sum(ratios) / len(ratios):.2f}, {max(ratios):.2f}" if ratios else "–"
+    return errors, ratio
+
+
 def table_landmark_model(eval_dir: Path) -> str:
     """Multi-person scenes with each BlazePose landmark model (model_complexity 0 / 1 / 2)."""
     names = [f"experiments/landmark_model/multiperson_mc{c}.json" for c in LANDMARK_MODELS]
@@ -616,10 +625,7 @@ def table_landmark_model(eval_dir: Path) -> str:
     for people in counts:
         for c, rec in records.items():
             r = next(r for r in rec["results"] if r["people"] == people)
-            pairs = [(r["mpjpe_mm_together"][str(p)], r["mpjpe_mm_alone"][str(p)]) for p in range(people)]
-            errors = ", ".join("–" if None in pair else f"{pair[0]:.0f} / {pair[1]:.0f}" for pair in pairs)
-            ratios = [t / a for t, a in pairs if t is not None and a is not None]
-            ratio = f"{sum(ratios) / len(ratios):.2f}, {max(ratios):.2f}" if ratios else "–"
+            errors, ratio = _together_alone(r, people)
             lines.append(
                 f"| {people} | {LANDMARK_MODELS[c]} ({c}) | {errors} | {ratio} "
                 f"| {r['id_switches']}, {r['ghost_bodies']} | {r['ms_per_set_detection_median']:.0f} |"
@@ -645,10 +651,7 @@ def table_person_redetect(eval_dir: Path) -> str:
     for people in [r["people"] for r in records[1]["results"]]:
         for n, rec in records.items():
             r = next(r for r in rec["results"] if r["people"] == people)
-            pairs = [(r["mpjpe_mm_together"][str(p)], r["mpjpe_mm_alone"][str(p)]) for p in range(people)]
-            errors = ", ".join("–" if None in pair else f"{pair[0]:.0f} / {pair[1]:.0f}" for pair in pairs)
-            ratios = [t / a for t, a in pairs if t is not None and a is not None]
-            ratio = f"{sum(ratios) / len(ratios):.2f}, {max(ratios):.2f}" if ratios else "–"
+            errors, ratio = _together_alone(r, people)
             lines.append(
                 f"| {people} | {label[n]} | {errors} | {ratio} | {r['id_switches']}, {r['ghost_bodies']} "
                 f"| {r['ms_per_set_detection_mean']:.0f}, {r['ms_per_set_detection_median']:.0f} "
