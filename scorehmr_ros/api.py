@@ -475,7 +475,7 @@ class Stream(_CameraDetectors):
         t0 = time.perf_counter()
         ready = []
         for stamp_ns, views in sets:
-            inputs = self._inputs(views, report)
+            inputs = self._inputs(views, report, stamp_ns * 1e-9)
             if inputs:
                 ready.append((stamp_ns, inputs))
             else:
@@ -520,15 +520,17 @@ class Stream(_CameraDetectors):
             tile_fallback=est.tile_fallback,
         )
 
-    def _detect(self, views: list[View]) -> dict:
-        """camera -> Detection | None for the views that carry an image."""
+    def _detect(self, views: list[View], stamp_s: float | None = None) -> dict:
+        """camera -> Detection | None for the views that carry an image (taken at ``stamp_s``)."""
         with_image = [v for v in views if v.image is not None]
-        found = self._map_views(lambda v: self.detector(v.camera).detect(v.image), with_image)
+        found = self._map_views(
+            lambda v: self.detector(v.camera).detect(v.image, stamp_s=stamp_s), with_image
+        )
         return {v.camera: d for v, d in zip(with_image, found, strict=True)}
 
-    def _inputs(self, views: list[View], report: StepReport) -> list[ViewInput]:
+    def _inputs(self, views: list[View], report: StepReport, stamp_s: float | None = None) -> list[ViewInput]:
         views = _with_usable_geometry(views, report)
-        detected = self._detect(views)
+        detected = self._detect(views, stamp_s)
         inputs = []
         for v in views:
             if v.image is not None:
@@ -660,7 +662,9 @@ class MultiPersonStream(_CameraDetectors):
         report = StepReport()
         want_vertices = self.vertices if vertices is None else vertices
         t0 = time.perf_counter()
-        per_set = [(stamp_ns, views, self._people(views, report)) for stamp_ns, views in sets]
+        per_set = [
+            (stamp_ns, views, self._people(views, report, stamp_ns * 1e-9)) for stamp_ns, views in sets
+        ]
         t1 = time.perf_counter()
         work: dict[str, list[tuple[int, list[ViewInput]]]] = {}
         removed: list[str] = []
@@ -751,19 +755,22 @@ class MultiPersonStream(_CameraDetectors):
             return detector  # unrelated photos are never tracked
         return TrackingMultiPersonDetector(detector, self.estimator.person_redetect_every)
 
-    def detect_people(self, image: np.ndarray, camera: str) -> list:
-        """PersonDetection list of one image, score >= min_person_confidence, at most max_people."""
-        found = self.detector(camera).detect(image)
+    def detect_people(self, image: np.ndarray, camera: str, stamp_s: float | None = None) -> list:
+        """PersonDetection list of one image (taken at ``stamp_s``, for the detector's tracking),
+        score >= min_person_confidence, at most max_people."""
+        found = self.detector(camera).detect(image, stamp_s=stamp_s)
         keep = [p for p in found if p.score >= self.estimator.min_person_confidence]
         return keep[: self.estimator.max_people]
 
     # -- steps -----------------------------------------------------------------------------------
-    def _people(self, views: list[View], report: StepReport) -> dict[str, list[_Person2D]]:
+    def _people(
+        self, views: list[View], report: StepReport, stamp_s: float | None = None
+    ) -> dict[str, list[_Person2D]]:
         """camera -> people of that view (images detected, the cameras in parallel threads)."""
         out: dict[str, list[_Person2D]] = {}
         views = _with_usable_geometry(views, report)
         with_image = [v for v in views if v.image is not None]
-        found = self._map_views(lambda v: self.detect_people(v.image, v.camera), with_image)
+        found = self._map_views(lambda v: self.detect_people(v.image, v.camera, stamp_s), with_image)
         for v, people in zip(with_image, found, strict=True):
             out[v.camera] = [_Person2D(v.ideal(p.xy), p.confidence, float(p.score)) for p in people]
         for v in views:

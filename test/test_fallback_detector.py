@@ -42,9 +42,9 @@ class Counting:
     def __init__(self, detector):
         self.detector, self.calls = detector, 0
 
-    def detect(self, image):
+    def detect(self, image, stamp_s=None):
         self.calls += 1
-        return self.detector.detect(image)
+        return self.detector.detect(image, stamp_s)
 
     def track(self, image, roi, score=1.0):  # not counted: one landmark call, no detector
         return self.detector.track(image, roi, score)
@@ -130,6 +130,17 @@ def test_the_fallback_person_is_tracked_without_the_tiles(lying_clip):
     assert sources == ["fallback", "tracked", "tracked", "tracked"]
     assert spy.calls == 1  # one tile pass, then one landmark call per frame
     assert max(errors) < 15.0
+
+
+def test_the_fallback_person_is_not_tracked_across_a_long_gap(lying_clip):
+    spy = Counting(MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1))
+    images = lying_clip.solo_images[LYING, :, 0]
+    with FallbackPoseDetector(BlazePoseDetector(static_image_mode=False), lambda: spy) as det:
+        sources = []
+        for t, stamp in zip(range(3), (0.0, 1 / 15, 0.6), strict=True):
+            assert det.detect(images[t], stamp_s=stamp) is not None
+            sources.append(det.last_source)
+    assert sources == ["fallback", "tracked", "fallback"] and spy.calls == 2
 
 
 def test_track_follows_the_crop_the_landmarks_predict(lying_clip):

@@ -9,7 +9,7 @@ import pytest
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
 from scorehmr_ros.core.skeleton import JOINT_INDEX
-from scorehmr_ros.core.tracked_detector import TrackingMultiPersonDetector
+from scorehmr_ros.core.tracked_detector import TrackClock, TrackingMultiPersonDetector
 
 HIPS = [get_layout("blazepose33").keypoint_names.index(n) for n in ("left_hip", "right_hip")]
 
@@ -35,9 +35,9 @@ class Counting:
     def __init__(self, detector):
         self.detector, self.detections = detector, 0
 
-    def detect(self, image):
+    def detect(self, image, stamp_s=None):
         self.detections += 1
-        return self.detector.detect(image)
+        return self.detector.detect(image, stamp_s)
 
     def track_people(self, image, people):
         return self.detector.track_people(image, people)
@@ -107,3 +107,26 @@ def test_photos_are_never_tracked():
     assert isinstance(est.stream().detector("cam"), TrackingMultiPersonDetector)
     one_shot = MultiPersonStream(est, est.config, one_shot=True)
     assert isinstance(one_shot.detector("cam"), MultiPersonPoseDetector)
+
+
+def test_track_clock_carries_over_short_gaps_only():
+    clock = TrackClock(0.1)
+    assert clock.tick(None)  # no time given: carries over
+    assert not clock.tick(10.0)  # first stamp after no stamp: nothing to compare with
+    assert clock.tick(10.05)
+    assert not clock.tick(10.5)  # half a second later
+    assert not clock.tick(10.4)  # backwards
+    assert clock.tick(10.45)
+    with pytest.raises(ValueError, match="max_gap_s"):
+        TrackClock(0.0)
+
+
+def test_images_far_apart_in_time_are_detected_not_tracked(pair):
+    """A node that refines one set every half second must not crop where people were then."""
+    spy = Counting(_detector())
+    with TrackingMultiPersonDetector(spy, redetect_every=10) as tracking:
+        tracking.detect(pair.images[0, 0], stamp_s=0.0)
+        tracking.detect(pair.images[1, 0], stamp_s=1 / 15)
+        assert tracking.last_source == "tracked"
+        tracking.detect(pair.images[2, 0], stamp_s=0.6)
+        assert tracking.last_source == "detected" and spy.detections == 2

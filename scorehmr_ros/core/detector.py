@@ -145,8 +145,10 @@ class BlazePoseDetector:
             min_tracking_confidence=self.min_tracking_confidence,
         )
 
-    def detect(self, image_rgb: np.ndarray) -> Detection | None:
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> Detection | None:
         """Landmarks of the most prominent person in ``image_rgb`` (H, W, 3) uint8 RGB; None if nobody.
+        ``stamp_s`` is accepted for the detectors' common interface and not used (the solution
+        tracks by itself from image to image).
 
         Raises ValueError for a wrong type, dtype or shape, RuntimeError after :meth:`close`.
         """

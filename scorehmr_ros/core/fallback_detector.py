@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from scorehmr_ros.core.detector import Detection
+from scorehmr_ros.core.tracked_detector import MAX_TRACK_GAP_S, TrackClock
 
 
 class FallbackPoseDetector:
@@ -38,8 +39,9 @@ class FallbackPoseDetector:
         retry_every: after a fallback that found nobody, it runs again only on the
             ``retry_every``-th empty frame (1: on every empty frame).
         track: follow the fallback's person with ``fallback.track(image, roi, score)`` (one
-            landmark call on the crop its last landmarks predict) until the pose is lost; False:
-            the whole fallback on every frame the primary misses.
+            landmark call on the crop its last landmarks predict) until the pose is lost, over images
+            at most ``max_track_gap_s`` apart; False: the whole fallback on every frame the primary
+            misses.
 
     ``last_source`` says where the last result came from: ``"primary"``, ``"fallback"``,
     ``"tracked"`` (the fallback's person, followed) or None.
@@ -47,7 +49,12 @@ class FallbackPoseDetector:
     """
 
     def __init__(
-        self, primary, make_fallback: Callable[[], object], retry_every: int = 5, track: bool = True
+        self,
+        primary,
+        make_fallback: Callable[[], object],
+        retry_every: int = 5,
+        track: bool = True,
+        max_track_gap_s: float = MAX_TRACK_GAP_S,
     ) -> None:
         if retry_every < 1:
             raise ValueError(f"retry_every must be >= 1, got {retry_every}")
@@ -58,10 +65,14 @@ class FallbackPoseDetector:
         self._skip = 0
         self.track = bool(track)
         self._tracked = None  # the last person the fallback found or tracked (its next_roi, score)
+        self._clock = TrackClock(max_track_gap_s)
         self.last_source: str | None = None
 
-    def detect(self, image_rgb: np.ndarray) -> Detection | None:
-        """The person in ``image_rgb`` (H, W, 3) uint8 RGB, or None; see the class docstring."""
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> Detection | None:
+        """The person in ``image_rgb`` (H, W, 3) uint8 RGB, or None; see the class docstring.
+        ``stamp_s``: the image's time (s); a track carries over only to an image at most
+        ``max_track_gap_s`` later (None: time unknown, it carries over)."""
+        recent = self._clock.tick(stamp_s)
         found = self.primary.detect(image_rgb)
         if found is not None:
             self._skip = 0
@@ -69,7 +80,7 @@ class FallbackPoseDetector:
             self.last_source = "primary"
             return found
         self.last_source = None
-        if self._tracked is not None:
+        if self._tracked is not None and recent:
             person = self._fallback.track(image_rgb, self._tracked.next_roi, self._tracked.score)
             self._tracked = person
             if person is not None:

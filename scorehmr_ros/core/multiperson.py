@@ -571,9 +571,10 @@ class MultiPersonPoseDetector:
 
         return xy.astype(np.float32), _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4]), flag, segmentation
 
-    def detect(self, image_rgb: np.ndarray) -> list[PersonDetection]:
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list[PersonDetection]:
         """Every person in ``image_rgb`` (H, W, 3) uint8 RGB ([] if none): those the whole image
-        shows first, then those only a tile shows, each best detector score first."""
+        shows first, then those only a tile shows, each best detector score first. ``stamp_s``:
+        not used (no state between images; the detectors' common interface)."""
         validate_image(image_rgb)
         image = np.ascontiguousarray(image_rgb)
         with self._lock:

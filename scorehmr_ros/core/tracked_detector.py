@@ -11,12 +11,38 @@ same de-duplication and masking of neighbours as a detection). It detects again
 - every ``redetect_every``-th image, so that people who enter are found within that many images;
 - at once when a tracked person is lost (the landmark model's pose flag drops, or two tracks run
   onto one person);
-- whenever it tracks nobody.
+- whenever it tracks nobody;
+- when the image is more than ``max_track_gap_s`` after the previous one (given stamps): the
+  landmarks predict the next crop only over a camera frame or two. A node that refines a set every
+  0.5 s (and drops the rest) would otherwise crop where a moving person was half a second ago
+  (docs/DEVELOPMENT.md, "People are tracked in 2D between detections").
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# Longest interval between two images over which a track carries over (s): about three frames at
+# 30 fps; the held-out scenes at 15 fps (67 ms) track well, a node refining 2 sets per second not.
+MAX_TRACK_GAP_S = 0.1
+
+
+class TrackClock:
+    """Whether an image is recent enough after the previous one for a track to carry over."""
+
+    def __init__(self, max_gap_s: float = MAX_TRACK_GAP_S) -> None:
+        if not max_gap_s > 0:
+            raise ValueError(f"max_gap_s must be > 0, got {max_gap_s}")
+        self.max_gap_s = float(max_gap_s)
+        self._last: float | None = None
+
+    def tick(self, stamp_s: float | None) -> bool:
+        """Record an image at ``stamp_s`` (s); True when it is at most ``max_gap_s`` after the
+        previous one (never for a stamp that goes back). No stamp (None): True, time unknown."""
+        previous, self._last = self._last, stamp_s
+        if stamp_s is None or previous is None:
+            return stamp_s is None
+        return 0.0 <= stamp_s - previous <= self.max_gap_s
 
 
 class TrackingMultiPersonDetector:
@@ -26,23 +52,28 @@ class TrackingMultiPersonDetector:
         detector: a :class:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector` (or anything with
             ``detect(image) -> list`` and ``track_people(image, people) -> list | None``).
         redetect_every: images per full detection (1: detect every image, no tracking).
+        max_track_gap_s: images further apart than this (by the stamps given to :meth:`detect`)
+            are detected, not tracked.
 
     ``last_source`` is ``"detected"`` or ``"tracked"`` after each call. One instance per camera
     stream (the tracks are that camera's); not thread-safe beyond the wrapped detector.
     """
 
-    def __init__(self, detector, redetect_every: int = 5) -> None:
+    def __init__(self, detector, redetect_every: int = 5, max_track_gap_s: float = MAX_TRACK_GAP_S) -> None:
         if int(redetect_every) < 1:
             raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
         self.detector = detector
         self.redetect_every = int(redetect_every)
         self._people: list = []
         self._since_detection = 0
+        self._clock = TrackClock(max_track_gap_s)
         self.last_source: str | None = None
 
-    def detect(self, image_rgb: np.ndarray) -> list:
-        """The people in ``image_rgb`` (H, W, 3) uint8 RGB, as ``detector.detect`` returns them."""
-        if self._people and self._since_detection + 1 < self.redetect_every:
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list:
+        """The people in ``image_rgb`` (H, W, 3) uint8 RGB, as ``detector.detect`` returns them;
+        ``stamp_s``: the image's time (s), None if unknown (then tracks always carry over)."""
+        recent = self._clock.tick(stamp_s)
+        if recent and self._people and self._since_detection + 1 < self.redetect_every:
             tracked = self.detector.track_people(image_rgb, self._people)
             if tracked is not None:
                 self._people = tracked

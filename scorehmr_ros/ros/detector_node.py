@@ -289,6 +289,7 @@ class DetectorNode(Node):
         except ImageConversionError as exc:
             self._count("dropped_bad_input", f"bad image on '{self.input_topic}': {exc}")
             return
+        stamp_s = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec  # tracking spans short gaps only
         thresholds = (
             self.get_parameter("min_detection_confidence").value,
             self.get_parameter("min_tracking_confidence").value,
@@ -298,7 +299,7 @@ class DetectorNode(Node):
                 self._thresholds = thresholds
                 self._detector.close()
                 self._detector = self._make_detector()
-            found = self._detector.detect(image)
+            found = self._detector.detect(image, stamp_s=stamp_s)
         except Exception as exc:  # keep the camera alive whatever MediaPipe does
             self._count("dropped_detector_error", f"detection failed on '{self.input_topic}': {exc!r}")
             return
