@@ -219,6 +219,7 @@ class Estimator:
         model_complexity: int = 1,
         tile_fallback: bool = True,
         person_redetect_every: int = 5,
+        person_track_gap_s: float = 0.1,
     ):
         """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
         2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).
@@ -233,7 +234,9 @@ class Estimator:
         (:class:`core.fallback_detector.FallbackPoseDetector`; people small in the image).
         ``person_redetect_every``: multi-person streams (not one-shot photos) run the person
         detector on every n-th image and track each person's landmarks in between
-        (:class:`core.tracked_detector.TrackingMultiPersonDetector`); 1: detect every image."""
+        (:class:`core.tracked_detector.TrackingMultiPersonDetector`); 1: detect every image.
+        ``person_track_gap_s``: images further apart (by their set stamps) are detected, not
+        tracked (:data:`core.tracked_detector.MAX_TRACK_GAP_S`)."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if model_complexity not in (0, 1, 2):
@@ -250,6 +253,9 @@ class Estimator:
         if int(person_redetect_every) < 1:
             raise ValueError(f"person_redetect_every must be >= 1, got {person_redetect_every}")
         self.person_redetect_every = int(person_redetect_every)
+        if not person_track_gap_s > 0:
+            raise ValueError(f"person_track_gap_s must be > 0, got {person_track_gap_s}")
+        self.person_track_gap_s = float(person_track_gap_s)
         self.models = models
         self.config = get_preset(preset) if isinstance(preset, str) else preset
         self.preset_name = preset if isinstance(preset, str) else "custom"
@@ -341,6 +347,7 @@ class Estimator:
             model_complexity=self.model_complexity,
             tile_fallback=self.tile_fallback,
             person_redetect_every=self.person_redetect_every,
+            person_track_gap_s=self.person_track_gap_s,
         )
 
     def _one_shot_stream(self) -> Stream | MultiPersonStream:
@@ -753,7 +760,8 @@ class MultiPersonStream(_CameraDetectors):
         )
         if self.one_shot or self.estimator.person_redetect_every == 1:
             return detector  # unrelated photos are never tracked
-        return TrackingMultiPersonDetector(detector, self.estimator.person_redetect_every)
+        est = self.estimator
+        return TrackingMultiPersonDetector(detector, est.person_redetect_every, est.person_track_gap_s)
 
     def detect_people(self, image: np.ndarray, camera: str, stamp_s: float | None = None) -> list:
         """PersonDetection list of one image (taken at ``stamp_s``, for the detector's tracking),

@@ -131,6 +131,9 @@ def main(argv=None) -> int:
         help="Estimator person_redetect_every: person detector on every n-th image, landmarks tracked "
         "in between (1: detect every image; default: the shipped 5)",
     )
+    ap.add_argument(
+        "--track-gap", type=float, default=0.1, help="Estimator person_track_gap_s (s; the shipped 0.1)"
+    )
     ap.add_argument("--out", default="docs/eval/multiperson.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -163,6 +166,7 @@ def main(argv=None) -> int:
             person_birth_frames=args.birth_frames,
             model_complexity=args.model_complexity,
             person_redetect_every=args.redetect_every,
+            person_track_gap_s=args.track_gap,
         )
         together, timings = run(est, seq, seq.images)
         err, switches, ghosts, longest = score(seq, together, list(range(P)))

@@ -295,6 +295,7 @@ def test_with_preset_keeps_every_other_setting(estimator):
         "model_complexity": 0,
         "tile_fallback": False,
         "person_redetect_every": 4,
+        "person_track_gap_s": 0.3,
     }
     settings = [
         name
