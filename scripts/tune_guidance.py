@@ -38,6 +38,10 @@ SCHEDULES = {
     "tau50_step5_K3": RefineConfig(tau=50, step=5, iterations=3),
     "tau100_step10_K2": RefineConfig(tau=100, step=10, iterations=2),
     "tau50_step10_K2": RefineConfig(tau=50, step=10, iterations=2),
+    # deeper / shallower inversions for the single-view variant (K a cap, as above)
+    "tau100_step4_K30": RefineConfig(tau=100, step=4, iterations=30),
+    "tau100_step2_K30": RefineConfig(tau=100, step=2, iterations=30),
+    "tau25_step1_K30": RefineConfig(tau=25, step=1, iterations=30),
 }
 SCALES = (0.1, 0.3, 1.0, 3.0)
 TUNING_CLIPS = ("humanoid3d_walk", "humanoid3d_punch", "humanoid3d_dance_a", "humanoid3d_jump")
