@@ -315,3 +315,91 @@ def test_detector_node_on_compressed_images(ros_context, astronaut):
         executor.shutdown()
         detector.destroy_node()
         io.destroy_node()
+
+
+@pytest.mark.parametrize("redetect_every, tracks", [(3, True), (1, False)])
+def test_multi_person_detector_node_tracks_people_between_detections(ros_context, redetect_every, tracks):
+    """Two people rendered at 15 fps: every image's Keypoints2DArray holds both (mid-hips within 15 px
+    of the truth), and with person_redetect_every 3 the node's diagnostics count tracked images."""
+    from builtin_interfaces.msg import Time
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from scorehmr_ros.core.keypoints import get_layout
+    from scorehmr_ros.core.skeleton import JOINT_INDEX
+    from scorehmr_ros.msg import Keypoints2DArray
+    from scorehmr_ros.ros.detector_node import DetectorNode
+    from scorehmr_ros.ros.diagnostics import status_values
+    from scorehmr_ros.ros.image_conversion import cv2_to_imgmsg
+    from scorehmr_ros.ros.messages import keypoints_from_msg
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    seq = build_multi_sequence(2, 1, seed=0, num_frames=5, frame_stride=2, spacing=1.2)
+    hips = [get_layout("blazepose33").keypoint_names.index(n) for n in ("left_hip", "right_hip")]
+    detector = DetectorNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("camera_namespace", value="cam1"),
+            Parameter("max_people", value=2),
+            Parameter("person_redetect_every", value=redetect_every),
+            Parameter("diagnostics_period_s", value=0.2),
+        ],
+    )
+    io = Node("multi_detector_test_io", context=ros_context)
+    pub = io.create_publisher(Image, "cam1/image_raw", qos_profile_sensor_data)
+    received: list = []
+    diags: list = []
+    io.create_subscription(Keypoints2DArray, "cam1/people", received.append, 10)
+    io.create_subscription(
+        DiagnosticArray, "/diagnostics", lambda m: diags.extend(s for s in m.status if "cam1" in s.name), 10
+    )
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(detector)
+    executor.add_node(io)
+
+    def spin_until(predicate, timeout=20.0, send=None):
+        deadline, next_send = time.monotonic() + timeout, 0.0
+        while time.monotonic() < deadline:
+            if send is not None and time.monotonic() >= next_send:
+                pub.publish(send())
+                next_send = time.monotonic() + 1.0
+            executor.spin_once(timeout_sec=0.05)
+            if predicate():
+                return True
+        return False
+
+    def reply_for(t):
+        return next((m for m in received if m.header.stamp.nanosec == t * 66_666_667), None)
+
+    try:
+        for t in range(seq.num_frames):
+            stamp = Time(sec=100, nanosec=t * 66_666_667)  # 15 fps
+            msg = cv2_to_imgmsg(seq.images[t, 0], "rgb8", Header(stamp=stamp, frame_id="cam1_optical_frame"))
+            assert spin_until(lambda t=t: reply_for(t), send=lambda m=msg: m), t
+            people = reply_for(t).people
+            assert len(people) == 2
+            found = sorted((keypoints_from_msg(p)[0][hips].mean(0) for p in people), key=lambda h: h[0])
+            truth = []
+            for p in range(2):
+                joints = seq.joints_in_camera(p, 0)[t]
+                uvw = seq.K[0] @ joints[[JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]].mean(0)
+                truth.append(uvw[:2] / uvw[2])
+            truth.sort(key=lambda h: h[0])
+            assert np.linalg.norm(np.array(found) - np.array(truth), axis=1).max() < 15.0
+
+        def counted():
+            done = [status_values(s) for s in diags if int(status_values(s)["processed"]) >= seq.num_frames]
+            return done[-1] if done else None
+
+        assert spin_until(lambda: counted() is not None, timeout=5.0)
+        tracked = int(counted()["tracked"])
+        assert (tracked >= 2) if tracks else (tracked == 0)
+    finally:
+        executor.shutdown()
+        detector.destroy_node()
+        io.destroy_node()

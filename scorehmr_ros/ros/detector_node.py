@@ -27,7 +27,9 @@ one (``dropped_rate_limit``). Images that cannot be converted (unsupported encod
 data, empty) are dropped (``dropped_bad_input``) with a throttled warning; the node keeps running.
 
 Diagnostics (``/diagnostics``, name ``scorehmr_detector: <camera>``): input rate, processed and
-published counts, drops by reason, detection latency p50/p95 (MediaPipe only) and total
+published counts, drops by reason, ``tracked`` (images whose people were followed by their
+landmarks instead of detected: ``person_redetect_every``, the tile fallback), detection latency
+p50/p95 (MediaPipe only) and total
 processing latency p95 (conversion + detection + publishing), over the last 100 frames.
 
 Command line::
@@ -202,7 +204,8 @@ class DetectorNode(Node):
         self._arrivals: collections.deque[float] = collections.deque(maxlen=1000)
         self._det_latency: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self._total_latency: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
-        self.counts = {"received": 0, "processed": 0, "published": 0, "no_person": 0}
+        # tracked: images whose people came from tracking, not the person detector (or tiles)
+        self.counts = {"received": 0, "processed": 0, "published": 0, "no_person": 0, "tracked": 0}
         self.counts.update({f"dropped_{r}": 0 for r in _DROP_REASONS})
         self._bad_input_reported = 0
         self._last_error = ""
@@ -327,6 +330,7 @@ class DetectorNode(Node):
             self.counts["processed"] += 1
             self.counts["published"] += 1
             self.counts["no_person"] += detection is None
+            self.counts["tracked"] += getattr(self._detector, "last_source", None) == "tracked"
             if detection is not None:
                 self._det_latency.append(detection.latency_s)
             self._total_latency.append(time.perf_counter() - start)
