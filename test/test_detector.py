@@ -135,6 +135,20 @@ def test_invalid_construction_and_closed():
 
 
 @pytest.mark.ros
+def _send_until(executor, pub, make_msg, predicate, timeout: float, resend_s: float) -> bool:
+    """Spin until ``predicate()``, publishing ``make_msg()`` every ``resend_s`` (best-effort image
+    QoS: a message may be lost before discovery completes); None: only spin. False on timeout."""
+    deadline, next_send = time.monotonic() + timeout, 0.0
+    while time.monotonic() < deadline:
+        if make_msg is not None and time.monotonic() >= next_send:
+            pub.publish(make_msg())
+            next_send = time.monotonic() + resend_s
+        executor.spin_once(timeout_sec=0.05)
+        if predicate():
+            return True
+    return False
+
+
 def test_detector_node_over_dds(ros_context, astronaut):
     from builtin_interfaces.msg import Time
     from diagnostic_msgs.msg import DiagnosticArray
@@ -172,16 +186,7 @@ def test_detector_node_over_dds(ros_context, astronaut):
     executor.add_node(io)
 
     def send_until(make_msg, predicate, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        next_send = 0.0
-        while time.monotonic() < deadline:
-            if make_msg is not None and time.monotonic() >= next_send:
-                pub.publish(make_msg())
-                next_send = time.monotonic() + 0.3
-            executor.spin_once(timeout_sec=0.05)
-            if predicate():
-                return True
-        return False
+        return _send_until(executor, pub, make_msg, predicate, timeout, resend_s=0.3)
 
     def header(sec):
         return Header(stamp=Time(sec=sec, nanosec=123), frame_id="cam1_optical_frame")
@@ -363,15 +368,7 @@ def test_multi_person_detector_node_tracks_people_between_detections(ros_context
     executor.add_node(io)
 
     def spin_until(predicate, timeout=20.0, send=None):
-        deadline, next_send = time.monotonic() + timeout, 0.0
-        while time.monotonic() < deadline:
-            if send is not None and time.monotonic() >= next_send:
-                pub.publish(send())
-                next_send = time.monotonic() + 1.0
-            executor.spin_once(timeout_sec=0.05)
-            if predicate():
-                return True
-        return False
+        return _send_until(executor, pub, send, predicate, timeout, resend_s=1.0)
 
     def reply_for(t):
         return next((m for m in received if m.header.stamp.nanosec == t * 66_666_667), None)
