@@ -127,12 +127,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--redetect-every",
         type=int,
-        default=5,
         help="Estimator person_redetect_every: person detector on every n-th image, landmarks tracked "
-        "in between (1: detect every image; default: the shipped 5)",
+        "in between (1: detect every image; default: the Estimator's)",
     )
     ap.add_argument(
-        "--track-gap", type=float, default=0.1, help="Estimator person_track_gap_s (s; the shipped 0.1)"
+        "--track-gap", type=float, help="Estimator person_track_gap_s (s; default: the Estimator's)"
     )
     ap.add_argument("--out", default="docs/eval/multiperson.json")
     args = ap.parse_args(argv)
@@ -146,6 +145,14 @@ def main(argv=None) -> int:
     if args.limb_length_tolerance is not None:
         preset = dataclasses.replace(preset, limb_length_tolerance=args.limb_length_tolerance)
     base = Estimator.from_pretrained(preset=preset)
+    tracking = {  # only what the command line sets; the rest stays the Estimator's default
+        name: value
+        for name, value in (
+            ("person_redetect_every", args.redetect_every),
+            ("person_track_gap_s", args.track_gap),
+        )
+        if value is not None
+    }
     results = []
     for P in range(1, args.max_people + 1):
         t0 = time.perf_counter()
@@ -165,8 +172,7 @@ def main(argv=None) -> int:
             max_people=P + 1,
             person_birth_frames=args.birth_frames,
             model_complexity=args.model_complexity,
-            person_redetect_every=args.redetect_every,
-            person_track_gap_s=args.track_gap,
+            **tracking,
         )
         together, timings = run(est, seq, seq.images)
         err, switches, ghosts, longest = score(seq, together, list(range(P)))

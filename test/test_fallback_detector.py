@@ -46,8 +46,8 @@ class Counting:
         self.calls += 1
         return self.detector.detect(image, stamp_s)
 
-    def track(self, image, roi, score=1.0):  # not counted: one landmark call, no detector
-        return self.detector.track(image, roi, score)
+    def track_people(self, image, people):  # not counted: landmark calls, no detector
+        return self.detector.track_people(image, people)
 
     def close(self):
         self.detector.close()
@@ -146,10 +146,10 @@ def test_the_fallback_person_is_not_tracked_across_a_long_gap(lying_clip):
 def test_track_follows_the_crop_the_landmarks_predict(lying_clip):
     with MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1) as det:
         (person,) = det.detect(lying_clip.solo_images[LYING, 0, 0])[:1]
-        same = det.track(lying_clip.solo_images[LYING, 0, 0], person.next_roi, person.score)
-        assert same is not None and same.score == person.score
+        (same,) = det.track_people(lying_clip.solo_images[LYING, 0, 0], [person])
+        assert same.score == person.score
         assert np.median(np.linalg.norm(same.xy - person.xy, axis=1)) < 3.0
-        assert det.track(np.full((480, 640, 3), 128, np.uint8), person.next_roi) is None  # nobody there
+        assert det.track_people(np.full((480, 640, 3), 128, np.uint8), [person]) is None  # nobody there
 
 
 def test_retry_every_is_checked():

@@ -12,7 +12,7 @@ found there is returned.
 
 A person found there is then tracked as BlazePose tracks: on the next frame the solution still
 misses, one landmark-model call on the crop the last landmarks predict
-(:meth:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector.track`) instead of the whole tile
+(:meth:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector.track_people`) instead of the whole tile
 pass; the tiles run again only when the tracked pose is lost. An empty scene would run the tiles on
 every frame (about 15 extra detector calls per 640x480 image), so after a fallback that found
 nobody the next ``retry_every - 1`` empty frames skip it.
@@ -38,7 +38,7 @@ class FallbackPoseDetector:
             ``score`` and ``as_detection()``, e.g. a ``MultiPersonPoseDetector`` with tiles).
         retry_every: after a fallback that found nobody, it runs again only on the
             ``retry_every``-th empty frame (1: on every empty frame).
-        track: follow the fallback's person with ``fallback.track(image, roi, score)`` (one
+        track: follow the fallback's person with ``fallback.track_people(image, [person])`` (one
             landmark call on the crop its last landmarks predict) until the pose is lost, over images
             at most ``max_track_gap_s`` apart; False: the whole fallback on every frame the primary
             misses.
@@ -81,11 +81,11 @@ class FallbackPoseDetector:
             return found
         self.last_source = None
         if self._tracked is not None and recent:
-            person = self._fallback.track(image_rgb, self._tracked.next_roi, self._tracked.score)
-            self._tracked = person
-            if person is not None:
+            followed = self._fallback.track_people(image_rgb, [self._tracked])
+            self._tracked = followed[0] if followed else None
+            if self._tracked is not None:
                 self.last_source = "tracked"
-                return person.as_detection()
+                return self._tracked.as_detection()
         if self._skip > 0:
             self._skip -= 1
             return None

@@ -330,7 +330,7 @@ class PersonDetection:
     latency_s: wall time of the whole ``detect`` call (shared by all people of one image).
     next_roi: the crop BlazePose tracks the person with in the next frame (from the landmark
         model's two alignment points, as MediaPipe's pose graph derives it;
-        :meth:`MultiPersonPoseDetector.track`).
+        :meth:`MultiPersonPoseDetector.track_people`).
     """
 
     xy: np.ndarray
@@ -520,28 +520,6 @@ class MultiPersonPoseDetector:
         pose flag (float)."""
         return self._landmark_pass(image_rgb, roi)[:4]
 
-    def track(self, image_rgb: np.ndarray, roi: Roi, score: float = 1.0) -> PersonDetection | None:
-        """BlazePose's tracking step: the person in ``roi`` (usually the previous frame's
-        ``next_roi``) from one landmark-model call and no person detector, or None when the model's
-        pose flag is below ``min_pose_presence`` (the person left the crop). ``score`` is passed on
-        as the detection's score (the tracked person keeps the one it was found with)."""
-        validate_image(image_rgb)
-        image = np.ascontiguousarray(image_rgb)
-        if not (roi.size >= 1.0 and math.isfinite(roi.cx) and math.isfinite(roi.cy)):
-            return None
-        with self._lock:
-            if self._lm is None:
-                raise RuntimeError("MultiPersonPoseDetector is closed")
-            start = time.perf_counter()
-            landmarks = self._landmark_pass(image, roi)[:4]
-            latency = time.perf_counter() - start
-        if landmarks[3] < self.min_pose_presence:
-            return None
-        height, width = image.shape[:2]
-        person = _person(landmarks, float(score), roi, (width, height))
-        person.latency_s = latency
-        return person
-
     def _landmark_pass(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, ...]:
         """:meth:`landmarks_in_roi`'s four outputs and a function that returns the person's
         segmentation (H, W) float32 in [0, 1] in image pixels (0 outside the crop) when called."""
@@ -615,7 +593,7 @@ class MultiPersonPoseDetector:
             for person in people:
                 roi = person.next_roi
                 if roi is None or not (roi.size >= 1.0 and math.isfinite(roi.cx) and math.isfinite(roi.cy)):
-                    return None
+                    return None  # e.g. non-finite alignment landmarks
                 *landmarks, mask = self._landmark_pass(image, roi)
                 if landmarks[3] < self.min_pose_presence:
                     return None
