@@ -235,8 +235,11 @@ class Estimator:
         ``person_redetect_every``: multi-person streams (not one-shot photos) run the person
         detector on every n-th image and track each person's landmarks in between
         (:class:`core.tracked_detector.TrackingMultiPersonDetector`); 1: detect every image.
-        ``person_track_gap_s``: images further apart (by their set stamps) are detected, not
-        tracked (:data:`core.tracked_detector.MAX_TRACK_GAP_S`)."""
+        ``person_track_gap_s``: images further apart (by their set stamps) are not tracked
+        (:data:`core.tracked_detector.MAX_TRACK_GAP_S`); up to
+        :data:`core.tracked_detector.MAX_SEARCH_GAP_S` apart the person detector looks for the
+        previous people near where they were (whole image and one window each instead of the
+        tiles), beyond that it detects."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if model_complexity not in (0, 1, 2):

@@ -37,14 +37,18 @@ def _mid_hip(det) -> np.ndarray:
 
 
 class Counting:
-    """A real detector whose ``detect`` calls are counted (a spy, not a mock)."""
+    """A real detector whose full ``detect`` calls (``calls``) and local searches (``searches``) are
+    counted (a spy, not a mock)."""
 
     def __init__(self, detector):
-        self.detector, self.calls = detector, 0
+        self.detector, self.calls, self.searches = detector, 0, 0
 
-    def detect(self, image, stamp_s=None):
-        self.calls += 1
-        return self.detector.detect(image, stamp_s)
+    def detect(self, image, stamp_s=None, near=None):
+        if near is None:
+            self.calls += 1
+        else:
+            self.searches += 1
+        return self.detector.detect(image, stamp_s, near=near)
 
     def track_people(self, image, people):  # not counted: landmark calls, no detector
         return self.detector.track_people(image, people)
@@ -132,15 +136,22 @@ def test_the_fallback_person_is_tracked_without_the_tiles(lying_clip):
     assert max(errors) < 15.0
 
 
-def test_the_fallback_person_is_not_tracked_across_a_long_gap(lying_clip):
+def test_the_fallback_person_is_searched_for_not_tracked_across_a_longer_gap(lying_clip):
+    """0.5 s after the last image (too long to track) the person is looked for near where it was
+    (no tile pass) and found within 15 px; over 1 s later the tiles run again."""
     spy = Counting(MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1))
     images = lying_clip.solo_images[LYING, :, 0]
     with FallbackPoseDetector(BlazePoseDetector(static_image_mode=False), lambda: spy) as det:
         sources = []
-        for t, stamp in zip(range(3), (0.0, 1 / 15, 0.6), strict=True):
-            assert det.detect(images[t], stamp_s=stamp) is not None
+        for t, stamp in zip(range(4), (0.0, 1 / 15, 0.6, 1.7), strict=True):
+            found = det.detect(images[t], stamp_s=stamp)
+            assert found is not None
             sources.append(det.last_source)
-    assert sources == ["fallback", "tracked", "fallback"] and spy.calls == 2
+            joints = lying_clip.joints_in_camera(LYING, 0)[t]
+            uvw = lying_clip.K[0] @ joints[[JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]].mean(0)
+            assert np.linalg.norm(_mid_hip(found) - uvw[:2] / uvw[2]) < 15.0
+    assert sources == ["fallback", "tracked", "searched", "fallback"]
+    assert (spy.calls, spy.searches) == (2, 1)
 
 
 def test_track_follows_the_crop_the_landmarks_predict(lying_clip):
@@ -152,9 +163,11 @@ def test_track_follows_the_crop_the_landmarks_predict(lying_clip):
         assert det.track_people(np.full((480, 640, 3), 128, np.uint8), [person]) is None  # nobody there
 
 
-def test_retry_every_is_checked():
+def test_retry_every_and_search_gap_are_checked():
     with pytest.raises(ValueError, match="retry_every"):
         FallbackPoseDetector(None, lambda: None, retry_every=0)
+    with pytest.raises(ValueError, match="max_search_gap_s"):
+        FallbackPoseDetector(None, lambda: None, max_search_gap_s=float("nan"))
 
 
 @pytest.mark.parametrize("tile_fallback", [True, False])

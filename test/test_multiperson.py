@@ -334,3 +334,40 @@ def test_heavy_model_matches_the_legacy_heavy_solution():
     assert d.max() < MAX_PX, d.max()
     # and it is another model: the full model's landmarks differ from the heavy ones
     assert np.median(np.linalg.norm(full_person.xy - people[0].xy, axis=1)) > 0.5
+
+
+def test_local_windows_are_centred_sized_and_inside_the_image():
+    from scorehmr_ros.core.multiperson import local_windows
+
+    # a 100 px tall person at (300, 200): 2 x 100 = 200 < the tiles' 240 -> 240, centred
+    assert local_windows([np.array([280, 150, 320, 250])], 640, 480, 240) == [(180, 80, 240)]
+    # a tall person near the corner: 2 x 300 = 600 -> the short side (480), shifted inside
+    assert local_windows([np.array([600, 10, 640, 310])], 640, 480, 240) == [(160, 0, 480)]
+    # unusable boxes give no window
+    bad = [np.array([np.nan, 0, 10, 10]), np.array([50, 50, 50, 80]), np.array([1, 2, 3])]
+    assert local_windows(bad, 640, 480, 240) == []
+
+
+def test_a_person_only_tiles_find_is_found_again_near_where_it_was():
+    """The lying held-out person of the four-person row, rendered alone: the whole image misses it
+    (so ``near=[]`` finds nobody), the full detection finds it with 1 + 15 detector calls, and a
+    search near where it was (the image shifted by 40 px, as if it had moved) finds it again with
+    two calls (the whole image, one window), within 15 px of the full detection's hips."""
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    image = build_multi_sequence(4, 3, seed=0, num_frames=1, spacing=1.2, solo=True).solo_images[3, 0, 0]
+    moved = np.ascontiguousarray(np.roll(image, (20, -35), axis=(0, 1)))
+    hips = [NAMES.index("left_hip"), NAMES.index("right_hip")]
+    calls = []
+    with MultiPersonPoseDetector(max_people=3) as det:
+        original = det._candidates
+        det._candidates = lambda img: (calls.append(img.shape), original(img))[1]
+        assert det.detect(image, near=[]) == [] and len(calls) == 1  # the premise
+        calls.clear()
+        (before,) = det.detect(image)
+        assert len(calls) > 10
+        (full,) = det.detect(moved)
+        calls.clear()
+        (again,) = det.detect(moved, near=[before])
+    assert len(calls) == 2
+    assert np.linalg.norm(again.xy[hips].mean(0) - full.xy[hips].mean(0)) < 15.0

@@ -30,14 +30,18 @@ def _detector() -> MultiPersonPoseDetector:
 
 
 class Counting:
-    """A real MultiPersonPoseDetector whose full detections are counted (a spy, not a mock)."""
+    """A real MultiPersonPoseDetector whose full detections and local searches are counted (a spy,
+    not a mock)."""
 
     def __init__(self, detector):
-        self.detector, self.detections = detector, 0
+        self.detector, self.detections, self.searches = detector, 0, 0
 
-    def detect(self, image, stamp_s=None):
-        self.detections += 1
-        return self.detector.detect(image, stamp_s)
+    def detect(self, image, stamp_s=None, near=None):
+        if near is None:
+            self.detections += 1
+        else:
+            self.searches += 1
+        return self.detector.detect(image, stamp_s, near=near)
 
     def track_people(self, image, people):
         return self.detector.track_people(image, people)
@@ -128,5 +132,24 @@ def test_images_far_apart_in_time_are_detected_not_tracked(pair):
         tracking.detect(pair.images[0, 0], stamp_s=0.0)
         tracking.detect(pair.images[1, 0], stamp_s=1 / 15)
         assert tracking.last_source == "tracked"
-        tracking.detect(pair.images[2, 0], stamp_s=0.6)
-        assert tracking.last_source == "detected" and spy.detections == 2
+        tracking.detect(pair.images[2, 0], stamp_s=1.7)
+        assert tracking.last_source == "detected" and spy.detections == 2 and spy.searches == 0
+
+
+def test_people_are_searched_for_near_where_they_were_after_a_longer_gap(pair):
+    """Half a second on (too long to track, short enough to search): both people are found near
+    where they were, without the full tile pass; every ``redetect_every``-th image is a full
+    detection; a person who left makes the same image a full detection."""
+    spy = Counting(_detector())
+    with TrackingMultiPersonDetector(spy, redetect_every=3) as tracking:
+        for t, stamp in enumerate((0.0, 0.5, 1.0, 1.5)):
+            found = tracking.detect(pair.images[t, 0], stamp_s=stamp)
+            assert len(found) == 2
+            assert np.linalg.norm(_hips(found) - _true_hips(pair, t, 0), axis=1).max() < 15.0
+            assert tracking.last_source == ("detected" if t % 3 == 0 else "searched")
+        assert (spy.detections, spy.searches) == (2, 2)
+        alone = tracking.detect(pair.solo_images[0, 4, 0], stamp_s=2.0)  # person 1 gone
+        assert len(alone) == 1 and tracking.last_source == "detected"
+        assert (spy.detections, spy.searches) == (3, 3)
+    with pytest.raises(ValueError, match="max_search_gap_s"):
+        TrackingMultiPersonDetector(spy, max_search_gap_s=-1.0)

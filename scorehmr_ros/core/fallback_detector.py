@@ -13,7 +13,11 @@ found there is returned.
 A person found there is then tracked as BlazePose tracks: on the next frame the solution still
 misses, one landmark-model call on the crop the last landmarks predict
 (:meth:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector.track_people`) instead of the whole tile
-pass; the tiles run again only when the tracked pose is lost. An empty scene would run the tiles on
+pass; the tiles run again only when the tracked pose is lost. Where images are too far apart to track
+(``max_track_gap_s``; a node that refines two sets a second) but at most ``max_search_gap_s``, the
+person is looked for near where it was instead (the person detector on the whole image and one
+window around its last box, ``MultiPersonPoseDetector.detect(near=...)``), and the tiles run only
+when that finds nobody. An empty scene would run the tiles on
 every frame (about 15 extra detector calls per 640x480 image), so after a fallback that found
 nobody the next ``retry_every - 1`` empty frames skip it.
 """
@@ -25,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from scorehmr_ros.core.detector import Detection
-from scorehmr_ros.core.tracked_detector import MAX_TRACK_GAP_S, TrackClock
+from scorehmr_ros.core.tracked_detector import MAX_SEARCH_GAP_S, MAX_TRACK_GAP_S, TrackClock
 
 
 class FallbackPoseDetector:
@@ -40,11 +44,12 @@ class FallbackPoseDetector:
             ``retry_every``-th empty frame (1: on every empty frame).
         track: follow the fallback's person with ``fallback.track_people(image, [person])`` (one
             landmark call on the crop its last landmarks predict) until the pose is lost, over images
-            at most ``max_track_gap_s`` apart; False: the whole fallback on every frame the primary
-            misses.
+            at most ``max_track_gap_s`` apart, and over longer gaps up to ``max_search_gap_s``
+            search near it (``fallback.detect(image, near=[person])``); False: the whole fallback on
+            every frame the primary misses.
 
     ``last_source`` says where the last result came from: ``"primary"``, ``"fallback"``,
-    ``"tracked"`` (the fallback's person, followed) or None.
+    ``"tracked"`` (the fallback's person, followed), ``"searched"`` (found again near it) or None.
     Not thread-safe beyond what the wrapped detectors are: one instance per camera stream.
     """
 
@@ -55,9 +60,13 @@ class FallbackPoseDetector:
         retry_every: int = 5,
         track: bool = True,
         max_track_gap_s: float = MAX_TRACK_GAP_S,
+        max_search_gap_s: float = MAX_SEARCH_GAP_S,
     ) -> None:
         if retry_every < 1:
             raise ValueError(f"retry_every must be >= 1, got {retry_every}")
+        if not float(max_search_gap_s) >= 0.0:
+            raise ValueError(f"max_search_gap_s must be >= 0, got {max_search_gap_s}")
+        self.max_search_gap_s = float(max_search_gap_s)
         self.primary = primary
         self._make_fallback = make_fallback
         self._fallback = None
@@ -80,12 +89,16 @@ class FallbackPoseDetector:
             self.last_source = "primary"
             return found
         self.last_source = None
-        if self._tracked is not None and recent:
-            followed = self._fallback.track_people(image_rgb, [self._tracked])
-            self._tracked = followed[0] if followed else None
-            if self._tracked is not None:
-                self.last_source = "tracked"
-                return self._tracked.as_detection()
+        last, self._tracked = self._tracked, None
+        if last is not None and recent:
+            followed = self._fallback.track_people(image_rgb, [last])
+            if followed:
+                return self._keep(followed[0], "tracked")
+        gap = self._clock.gap_s
+        if last is not None and gap is not None and 0.0 <= gap <= self.max_search_gap_s:
+            people = self._fallback.detect(image_rgb, near=[last])
+            if people:
+                return self._keep(max(people, key=lambda p: p.score), "searched")
         if self._skip > 0:
             self._skip -= 1
             return None
@@ -95,10 +108,13 @@ class FallbackPoseDetector:
         if not people:
             self._skip = self.retry_every - 1
             return None
-        self.last_source = "fallback"
-        best = max(people, key=lambda p: p.score)
-        self._tracked = best if self.track and getattr(best, "next_roi", None) is not None else None
-        return best.as_detection()
+        return self._keep(max(people, key=lambda p: p.score), "fallback")
+
+    def _keep(self, person, source: str) -> Detection:
+        """``person`` (the fallback's) as this image's result, followed next time if ``track``."""
+        self.last_source = source
+        self._tracked = person if self.track and getattr(person, "next_roi", None) is not None else None
+        return person.as_detection()
 
     def close(self) -> None:
         """Close both detectors (idempotent)."""

@@ -266,6 +266,12 @@ def letterbox(image: np.ndarray, size: int = DETECTOR_INPUT) -> tuple[np.ndarray
     return out, scale, pad_x, pad_y
 
 
+# A person is looked for again (``detect(near=...)``) in a window this many times its last box's long
+# side: room for a walking person to move for a second at a few metres, and the person fills the
+# window about as much as a tile's person fills the tile.
+LOCAL_WINDOW_SCALE = 2.0
+
+
 def tile_windows(width: int, height: int, fraction: float | None) -> list[tuple[int, int, int]]:
     """Square tiles ``(x0, y0, side)`` covering a ``width`` x ``height`` image, side =
     ``fraction`` x the short side, neighbours overlapping by half a tile (so any person at most
@@ -284,6 +290,28 @@ def tile_windows(width: int, height: int, fraction: float | None) -> list[tuple[
         return sorted({round(i * (length - side) / (n - 1)) for i in range(n)})
 
     return [(x0, y0, min(side, width - x0, height - y0)) for y0 in starts(height) for x0 in starts(width)]
+
+
+def local_windows(
+    boxes: list[np.ndarray], width: int, height: int, min_side: int, scale: float = LOCAL_WINDOW_SCALE
+) -> list[tuple[int, int, int]]:
+    """One square window ``(x0, y0, side)`` per box (4,) ``[xmin, ymin, xmax, ymax]`` pixels, to look
+    for that person again near where it was: centred on the box, side ``scale`` x its long side but
+    at least ``min_side`` (the tiles' side: the detector's scale for small people) and at most the
+    image's short side, shifted to lie inside the image. Non-finite or empty boxes give none."""
+    windows = []
+    for box in boxes:
+        box = np.asarray(box, np.float64)
+        if box.shape != (4,) or not np.isfinite(box).all() or (box[2:] <= box[:2]).any():
+            continue
+        side = int(min(max(round(scale * float((box[2:] - box[:2]).max())), min_side), width, height))
+        if side < 16:
+            continue
+        cx, cy = (box[:2] + box[2:]) / 2.0
+        x0 = int(np.clip(round(cx - side / 2.0), 0, width - side))
+        y0 = int(np.clip(round(cy - side / 2.0), 0, height - side))
+        windows.append((x0, y0, side))
+    return windows
 
 
 def refine_with_heatmap(
@@ -496,11 +524,16 @@ class MultiPersonPoseDetector:
         """NMS-merged detections of the whole image, best score first."""
         return weighted_nms(*self._candidates(image_rgb), self.nms_iou)
 
-    def _tile_boxes(self, image_rgb: np.ndarray, whole: list[PoseBox]) -> list[PoseBox]:
-        """NMS-merged detections of the tiles that no box of ``whole`` overlaps, best first."""
+    def _tile_boxes(
+        self, image_rgb: np.ndarray, whole: list[PoseBox], windows: list[tuple[int, int, int]] | None = None
+    ) -> list[PoseBox]:
+        """NMS-merged detections of ``windows`` (default: every tile of :func:`tile_windows`) that no
+        box of ``whole`` overlaps, best first."""
         height, width = image_rgb.shape[:2]
+        if windows is None:
+            windows = tile_windows(width, height, self.tile_fraction)
         found = []
-        for x0, y0, side in tile_windows(width, height, self.tile_fraction):
+        for x0, y0, side in windows:
             boxes, kps, scores = self._candidates(
                 np.ascontiguousarray(image_rgb[y0 : y0 + side, x0 : x0 + side])
             )
@@ -549,10 +582,18 @@ class MultiPersonPoseDetector:
 
         return xy.astype(np.float32), _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4]), flag, segmentation
 
-    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list[PersonDetection]:
+    def detect(
+        self, image_rgb: np.ndarray, stamp_s: float | None = None, near: list[PersonDetection] | None = None
+    ) -> list[PersonDetection]:
         """Every person in ``image_rgb`` (H, W, 3) uint8 RGB ([] if none): those the whole image
         shows first, then those only a tile shows, each best detector score first. ``stamp_s``:
-        not used (no state between images; the detectors' common interface)."""
+        not used (no state between images; the detectors' common interface).
+
+        ``near``: people of a recent image of the same camera. The tiles are then replaced by one
+        :func:`local_windows` window around each of them that no whole-image person overlaps
+        (IoU of their landmark boxes > ``nms_iou``): a person found before is looked for where it
+        was (1-2 detector calls instead of ~15), people elsewhere only by the whole image. With
+        ``tile_fraction`` None no windows are searched either."""
         validate_image(image_rgb)
         image = np.ascontiguousarray(image_rgb)
         with self._lock:
@@ -566,13 +607,26 @@ class MultiPersonPoseDetector:
             # Tiles only look for people the whole image missed: not needed once it gave enough.
             enough = self._enough(self._dedupe(people))
             if self.tile_fraction and len(whole) < self.max_people and not enough:
-                extra = self._tile_boxes(image, whole)[: self.max_people - len(whole)]
+                windows = None if near is None else self._near_windows(image, near, people)
+                extra = self._tile_boxes(image, whole, windows)[: self.max_people - len(whole)]
                 self._landmark_boxes(image, extra, people, masks)
             people = self._masked(image, self._dedupe(people), people, masks)
             latency = time.perf_counter() - start
         for p in people:
             p.latency_s = latency
         return people
+
+    def _near_windows(
+        self, image: np.ndarray, near: list[PersonDetection], found: list[PersonDetection]
+    ) -> list[tuple[int, int, int]]:
+        """Windows around the people of ``near`` that none of ``found`` overlaps."""
+        height, width = image.shape[:2]
+        found_boxes = np.stack([p.box for p in found]) if found else np.zeros((0, 4), np.float32)
+        missing = [
+            p.box for p in near if not len(found_boxes) or box_iou(p.box, found_boxes).max() <= self.nms_iou
+        ]
+        min_side = round(self.tile_fraction * min(width, height))
+        return local_windows(missing, width, height, min_side)
 
     def track_people(
         self, image_rgb: np.ndarray, people: list[PersonDetection]

@@ -16,6 +16,14 @@ same de-duplication and masking of neighbours as a detection). It detects again
   landmarks predict the next crop only over a camera frame or two. A node that refines a set every
   0.5 s (and drops the rest) would otherwise crop where a moving person was half a second ago
   (docs/DEVELOPMENT.md, "People are tracked in 2D between detections").
+
+Those last three detections (not the every-``redetect_every``-th one) first *search locally* when
+the previous image is at most ``max_search_gap_s`` old: the whole image as usual, but instead of
+the ~15 tiles one window around each previous person the whole image did not find again
+(``detect(near=...)``, :func:`~scorehmr_ros.core.multiperson.local_windows`). The person detector
+finds a person anywhere in the window, so this carries over gaps the landmark crop cannot. It is
+kept when it found at least as many people as before; otherwise the same image gets the full
+detection, so a local search never loses a person that a detection would have found.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ import numpy as np
 # Longest interval between two images over which a track carries over (s): about three frames at
 # 30 fps; the held-out scenes at 15 fps (67 ms) track well, a node refining 2 sets per second not.
 MAX_TRACK_GAP_S = 0.1
+# Longest interval over which the previous image's people are looked for near where they were (s):
+# a walking person moves about a metre, within the 2x-box window at a few metres' distance.
+MAX_SEARCH_GAP_S = 1.0
 
 
 class TrackClock:
@@ -35,11 +46,13 @@ class TrackClock:
             raise ValueError(f"max_gap_s must be > 0, got {max_gap_s}")
         self.max_gap_s = float(max_gap_s)
         self._last: float | None = None
+        self.gap_s: float | None = None  # the last tick's interval to the one before (s), if known
 
     def tick(self, stamp_s: float | None) -> bool:
         """Record an image at ``stamp_s`` (s); True when it is at most ``max_gap_s`` after the
         previous one (never for a stamp that goes back). No stamp (None): True, time unknown."""
         previous, self._last = self._last, stamp_s
+        self.gap_s = None if stamp_s is None or previous is None else stamp_s - previous
         if stamp_s is None or previous is None:
             return stamp_s is None
         return 0.0 <= stamp_s - previous <= self.max_gap_s
@@ -54,16 +67,29 @@ class TrackingMultiPersonDetector:
         redetect_every: images per full detection (1: detect every image, no tracking).
         max_track_gap_s: images further apart than this (by the stamps given to :meth:`detect`)
             are detected, not tracked.
+        max_search_gap_s: a detection between the every-``redetect_every``-th ones searches locally
+            (module docstring) when the image is at most this long after the previous one (by the
+            stamps; never without them); 0: always the full detection.
 
-    ``last_source`` is ``"detected"`` or ``"tracked"`` after each call. One instance per camera
-    stream (the tracks are that camera's); not thread-safe beyond the wrapped detector.
+    ``last_source`` is ``"detected"``, ``"searched"`` (a local search was kept) or ``"tracked"``
+    after each call. One instance per camera stream (the tracks are that camera's); not
+    thread-safe beyond the wrapped detector.
     """
 
-    def __init__(self, detector, redetect_every: int = 5, max_track_gap_s: float = MAX_TRACK_GAP_S) -> None:
+    def __init__(
+        self,
+        detector,
+        redetect_every: int = 5,
+        max_track_gap_s: float = MAX_TRACK_GAP_S,
+        max_search_gap_s: float = MAX_SEARCH_GAP_S,
+    ) -> None:
         if int(redetect_every) < 1:
             raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
+        if not float(max_search_gap_s) >= 0.0:
+            raise ValueError(f"max_search_gap_s must be >= 0, got {max_search_gap_s}")
         self.detector = detector
         self.redetect_every = int(redetect_every)
+        self.max_search_gap_s = float(max_search_gap_s)
         self._people: list = []
         self._since_detection = 0
         self._clock = TrackClock(max_track_gap_s)
@@ -73,17 +99,27 @@ class TrackingMultiPersonDetector:
         """The people in ``image_rgb`` (H, W, 3) uint8 RGB, as ``detector.detect`` returns them;
         ``stamp_s``: the image's time (s), None if unknown (then tracks always carry over)."""
         recent = self._clock.tick(stamp_s)
-        if recent and self._people and self._since_detection + 1 < self.redetect_every:
-            tracked = self.detector.track_people(image_rgb, self._people)
-            if tracked is not None:
-                self._people = tracked
-                self._since_detection += 1
-                self.last_source = "tracked"
-                return list(tracked)
+        if self._since_detection + 1 < self.redetect_every:
+            if recent and self._people:
+                tracked = self.detector.track_people(image_rgb, self._people)
+                if tracked is not None:
+                    return self._keep(tracked, "tracked")
+            gap = self._clock.gap_s
+            if gap is not None and 0.0 <= gap <= self.max_search_gap_s:
+                found = self.detector.detect(image_rgb, near=self._people)
+                if len(found) >= len(self._people):
+                    return self._keep(found, "searched")
         self._people = list(self.detector.detect(image_rgb))
         self._since_detection = 0
         self.last_source = "detected"
         return list(self._people)
+
+    def _keep(self, people: list, source: str) -> list:
+        """``people`` as this image's result, between two full detections."""
+        self._people = list(people)
+        self._since_detection += 1
+        self.last_source = source
+        return list(people)
 
     def reset(self) -> None:
         """Forget the tracks: the next image is detected."""

@@ -28,7 +28,8 @@ data, empty) are dropped (``dropped_bad_input``) with a throttled warning; the n
 
 Diagnostics (``/diagnostics``, name ``scorehmr_detector: <camera>``): input rate, processed and
 published counts, drops by reason, ``tracked`` (images whose people were followed by their
-landmarks instead of detected: ``person_redetect_every``, the tile fallback), detection latency
+landmarks instead of detected: ``person_redetect_every``, the tile fallback), ``searched``
+(images whose people were looked for near where they were instead of on every tile), detection latency
 p50/p95 (MediaPipe only) and total
 processing latency p95 (conversion + detection + publishing), over the last 100 frames.
 
@@ -204,8 +205,10 @@ class DetectorNode(Node):
         self._arrivals: collections.deque[float] = collections.deque(maxlen=1000)
         self._det_latency: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self._total_latency: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
-        # tracked: images whose people came from tracking, not the person detector (or tiles)
-        self.counts = {"received": 0, "processed": 0, "published": 0, "no_person": 0, "tracked": 0}
+        # tracked: images whose people came from tracking, not the person detector (or tiles);
+        # searched: from the person detector near the previous people instead of every tile
+        names = ("received", "processed", "published", "no_person", "tracked", "searched")
+        self.counts = dict.fromkeys(names, 0)
         self.counts.update({f"dropped_{r}": 0 for r in _DROP_REASONS})
         self._bad_input_reported = 0
         self._last_error = ""
@@ -330,7 +333,9 @@ class DetectorNode(Node):
             self.counts["processed"] += 1
             self.counts["published"] += 1
             self.counts["no_person"] += detection is None
-            self.counts["tracked"] += getattr(self._detector, "last_source", None) == "tracked"
+            source = getattr(self._detector, "last_source", None)
+            self.counts["tracked"] += source == "tracked"
+            self.counts["searched"] += source == "searched"
             if detection is not None:
                 self._det_latency.append(detection.latency_s)
             self._total_latency.append(time.perf_counter() - start)

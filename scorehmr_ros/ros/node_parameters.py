@@ -52,8 +52,10 @@ PERSON_REDETECT_EVERY = ParamSpec(
     "person_redetect_every",
     5,
     "Multi-person, video: run the person detector (whole image and tiles) on every n-th image and "
-    "follow each person by its landmarks in between (as MediaPipe tracks one person); a lost person "
-    "makes it detect at once; people who enter are found within n images. 1 = detect every image",
+    "follow each person by its landmarks in between (as MediaPipe tracks one person; images over "
+    "0.1 s apart: the detector on the whole image and near each person instead of on every tile); a "
+    "lost person makes it detect at once; people who enter are found within n images. 1 = detect "
+    "every image",
     min_value=1,
     max_value=100,
     read_only=True,
