@@ -9,7 +9,7 @@ import pytest
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
 from scorehmr_ros.core.skeleton import JOINT_INDEX
-from scorehmr_ros.core.tracked_detector import TrackClock, TrackingMultiPersonDetector
+from scorehmr_ros.core.tracked_detector import TrackClock, TrackingMultiPersonDetector, refound_everyone
 
 HIPS = [get_layout("blazepose33").keypoint_names.index(n) for n in ("left_hip", "right_hip")]
 
@@ -45,6 +45,9 @@ class Counting:
 
     def track_people(self, image, people):
         return self.detector.track_people(image, people)
+
+    def has_enough(self, people):
+        return self.detector.has_enough(people)
 
     def close(self):
         self.detector.close()
@@ -153,3 +156,26 @@ def test_people_are_searched_for_near_where_they_were_after_a_longer_gap(pair):
         assert (spy.detections, spy.searches) == (3, 3)
     with pytest.raises(ValueError, match="max_search_gap_s"):
         TrackingMultiPersonDetector(spy, max_search_gap_s=-1.0)
+
+
+def test_no_search_while_fewer_people_are_found_than_the_caller_keeps(pair):
+    """Asked for three people with two found, the next image (0.5 s on) is not searched (the tiles
+    might find a third, or separate two people the last detection merged): it is detected."""
+    wants_three = MultiPersonPoseDetector(max_people=4, num_threads=1, enough_people=3, enough_score=0.5)
+    spy = Counting(wants_three)
+    with TrackingMultiPersonDetector(spy, redetect_every=5) as tracking:
+        assert len(tracking.detect(pair.images[0, 0], stamp_s=0.0)) == 2
+        assert len(tracking.detect(pair.images[1, 0], stamp_s=0.5)) == 2
+        assert tracking.last_source == "detected" and (spy.detections, spy.searches) == (2, 0)
+
+
+def test_refound_everyone_matches_one_to_one():
+    from types import SimpleNamespace as Person
+
+    left, right = Person(box=np.array([0.0, 0, 10, 20])), Person(box=np.array([12.0, 0, 22, 20]))
+    both = Person(box=np.array([0.0, 0, 22, 20]))  # one detection spanning the two people
+    moved = Person(box=np.array([2.0, 1, 12, 21]))
+    assert refound_everyone([left, right], [moved, Person(box=np.array([13.0, 0, 23, 20]))])
+    assert not refound_everyone([left, right], [both])
+    assert not refound_everyone([left], [Person(box=np.array([30.0, 0, 40, 20]))])
+    assert refound_everyone([], [])

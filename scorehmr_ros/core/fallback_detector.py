@@ -16,10 +16,10 @@ misses, one landmark-model call on the crop the last landmarks predict
 pass; the tiles run again only when the tracked pose is lost. Where images are too far apart to track
 (``max_track_gap_s``; a node that refines two sets a second) but at most ``max_search_gap_s``, the
 person is looked for near where it was instead (the person detector on the whole image and one
-window around its last box, ``MultiPersonPoseDetector.detect(near=...)``), and the tiles run only
-when that finds nobody. An empty scene would run the tiles on
-every frame (about 15 extra detector calls per 640x480 image), so after a fallback that found
-nobody the next ``retry_every - 1`` empty frames skip it.
+window around its last box, ``MultiPersonPoseDetector.detect(near=...)``; the person whose landmark
+box overlaps its last one), and the tiles run only when that finds it nowhere. An empty scene
+would run the tiles on every frame (about 15 extra detector calls per 640x480 image), so after a
+fallback that found nobody the next ``retry_every - 1`` empty frames skip it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from scorehmr_ros.core.detector import Detection
-from scorehmr_ros.core.tracked_detector import MAX_SEARCH_GAP_S, MAX_TRACK_GAP_S, TrackClock
+from scorehmr_ros.core.multiperson import match_boxes
+from scorehmr_ros.core.tracked_detector import MAX_SEARCH_GAP_S, MAX_TRACK_GAP_S, SEARCH_MATCH_IOU, TrackClock
 
 
 class FallbackPoseDetector:
@@ -97,8 +98,9 @@ class FallbackPoseDetector:
         gap = self._clock.gap_s
         if last is not None and gap is not None and 0.0 <= gap <= self.max_search_gap_s:
             people = self._fallback.detect(image_rgb, near=[last])
-            if people:
-                return self._keep(max(people, key=lambda p: p.score), "searched")
+            (same,) = match_boxes([last.box], [p.box for p in people], SEARCH_MATCH_IOU)
+            if same is not None:
+                return self._keep(people[same], "searched")
         if self._skip > 0:
             self._skip -= 1
             return None

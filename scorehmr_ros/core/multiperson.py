@@ -176,6 +176,26 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def match_boxes(previous: list[np.ndarray], current: list[np.ndarray], min_iou: float) -> list[int | None]:
+    """One-to-one match of boxes (4,) ``[xmin, ymin, xmax, ymax]``: for each of ``previous`` the
+    index of its ``current`` box, or None. Greedy, highest IoU first; pairs need IoU > ``min_iou``.
+    (A box spanning two people overlaps both but stands for one of them.)"""
+    match: list[int | None] = [None] * len(previous)
+    if not previous or not current:
+        return match
+    cur = np.stack([np.asarray(c, np.float64) for c in current])
+    iou = np.stack([box_iou(np.asarray(p, np.float64), cur) for p in previous])  # (P, C)
+    taken = set()
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        i, j = divmod(int(flat), len(current))
+        if iou[i, j] <= min_iou:
+            break
+        if match[i] is None and j not in taken:
+            match[i] = j
+            taken.add(j)
+    return match
+
+
 def weighted_nms(
     boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float
 ) -> list[PoseBox]:
@@ -590,8 +610,8 @@ class MultiPersonPoseDetector:
         not used (no state between images; the detectors' common interface).
 
         ``near``: people of a recent image of the same camera. The tiles are then replaced by one
-        :func:`local_windows` window around each of them that no whole-image person overlaps
-        (IoU of their landmark boxes > ``nms_iou``): a person found before is looked for where it
+        :func:`local_windows` window around each of them that no whole-image person stands for
+        (:func:`match_boxes` of their landmark boxes): a person found before is looked for where it
         was (1-2 detector calls instead of ~15), people elsewhere only by the whole image. With
         ``tile_fraction`` None no windows are searched either."""
         validate_image(image_rgb)
@@ -605,7 +625,7 @@ class MultiPersonPoseDetector:
             whole = self._whole_boxes(image)[: self.max_people]
             self._landmark_boxes(image, whole, people, masks)
             # Tiles only look for people the whole image missed: not needed once it gave enough.
-            enough = self._enough(self._dedupe(people))
+            enough = self.has_enough(self._dedupe(people))
             if self.tile_fraction and len(whole) < self.max_people and not enough:
                 windows = None if near is None else self._near_windows(image, near, people)
                 extra = self._tile_boxes(image, whole, windows)[: self.max_people - len(whole)]
@@ -619,12 +639,11 @@ class MultiPersonPoseDetector:
     def _near_windows(
         self, image: np.ndarray, near: list[PersonDetection], found: list[PersonDetection]
     ) -> list[tuple[int, int, int]]:
-        """Windows around the people of ``near`` that none of ``found`` overlaps."""
+        """Windows around the people of ``near`` that no person of ``found`` stands for
+        (:func:`match_boxes` on the landmark boxes, IoU > ``nms_iou``)."""
         height, width = image.shape[:2]
-        found_boxes = np.stack([p.box for p in found]) if found else np.zeros((0, 4), np.float32)
-        missing = [
-            p.box for p in near if not len(found_boxes) or box_iou(p.box, found_boxes).max() <= self.nms_iou
-        ]
+        match = match_boxes([p.box for p in near], [p.box for p in found], self.nms_iou)
+        missing = [p.box for p, m in zip(near, match, strict=True) if m is None]
         min_side = round(self.tile_fraction * min(width, height))
         return local_windows(missing, width, height, min_side)
 
@@ -691,8 +710,9 @@ class MultiPersonPoseDetector:
             people.append(_person(landmarks, pose_box.score, roi, (width, height)))
             masks.append(mask)
 
-    def _enough(self, people: list[PersonDetection]) -> bool:
-        """At least ``enough_people`` people scored >= ``enough_score`` (never with None)."""
+    def has_enough(self, people: list[PersonDetection]) -> bool:
+        """At least ``enough_people`` people scored >= ``enough_score`` (never with None): the
+        tiles could only add people the caller does not keep."""
         if self.enough_people is None:
             return False
         return sum(p.score >= self.enough_score for p in people) >= self.enough_people

@@ -247,6 +247,7 @@ class DetectorNode(Node):
                 tile_fraction=self.tile_fraction,
                 mask_others=self.mask_others,
                 model_complexity=self._complexity,
+                enough_people=self.max_people,  # it publishes at most this many
             )
             if self.redetect_every == 1:
                 return detector
