@@ -670,6 +670,31 @@ def table_person_redetect(eval_dir: Path) -> str:
     return "\n".join(lines) + "\n" + _source(eval_dir, names, command)
 
 
+def table_local_search(eval_dir: Path) -> str:
+    """Detecting every image vs searching near the previous people, images 0.4 s apart."""
+    name = "local_search.json"
+    rec = _load(eval_dir, name)
+    lines = [
+        "| people | images | searched | detection ms per image: every image, search (mean) "
+        "| people found (of): every image, search | limb keypoint px, mean / p90: every image, search |",
+        "|---:|---:|---:|---|---|---|",
+    ]
+    for r in rec["results"]:
+        every, search = r["every_image"], r["search"]
+        lines.append(
+            f"| {r['people']} | {r['images']} | {100 * r['searched_share']:.0f} % "
+            f"| {every['ms_per_image_mean']:.0f}, {search['ms_per_image_mean']:.0f} "
+            f"| {every['found']}, {search['found']} ({search['of']}) "
+            f"| {every['limb_px_mean']:.1f} / {every['limb_px_p90']:.1f}, "
+            f"{search['limb_px_mean']:.1f} / {search['limb_px_p90']:.1f} |"
+        )
+    return (
+        "\n".join(lines)
+        + "\n"
+        + _source(eval_dir, [name], _argv_command(rec, "scripts/eval_local_search.py"))
+    )
+
+
 LANDMARK_E2E_METHODS = (
     ("dlt", "DLT triangulation"),
     ("smplify-calibrated", "SMPLify calibrated"),
@@ -849,6 +874,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "multiperson": table_multiperson,
     "landmark_model": table_landmark_model,
     "person_redetect": table_person_redetect,
+    "local_search": table_local_search,
     "landmark_model_e2e": table_landmark_model_e2e,
     "single_person_fallback": table_single_person_fallback,
     "person_detection": table_person_detection,

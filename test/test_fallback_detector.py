@@ -43,12 +43,13 @@ class Counting:
     def __init__(self, detector):
         self.detector, self.calls, self.searches = detector, 0, 0
 
-    def detect(self, image, stamp_s=None, near=None):
-        if near is None:
-            self.calls += 1
-        else:
-            self.searches += 1
-        return self.detector.detect(image, stamp_s, near=near)
+    def detect(self, image, stamp_s=None):
+        self.calls += 1
+        return self.detector.detect(image, stamp_s)
+
+    def search(self, image, near):
+        self.searches += 1
+        return self.detector.search(image, near)
 
     def track_people(self, image, people):  # not counted: landmark calls, no detector
         return self.detector.track_people(image, people)
@@ -139,7 +140,10 @@ def test_the_fallback_person_is_tracked_without_the_tiles(lying_clip):
 def test_the_fallback_person_is_searched_for_not_tracked_across_a_longer_gap(lying_clip):
     """0.5 s after the last image (too long to track) the person is looked for near where it was
     (no tile pass) and found within 15 px; over 1 s later the tiles run again."""
-    spy = Counting(MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1))
+    # as single_person_detector builds it: one person scored >= 0.5 is enough
+    spy = Counting(
+        MultiPersonPoseDetector(tile_fraction=0.5, num_threads=1, enough_people=1, enough_score=0.5)
+    )
     images = lying_clip.solo_images[LYING, :, 0]
     with FallbackPoseDetector(BlazePoseDetector(static_image_mode=False), lambda: spy) as det:
         sources = []

@@ -1,5 +1,6 @@
 """Multi-person BlazePose (core.multiperson): decoding stages, and agreement with the legacy solution."""
 
+import dataclasses
 import math
 import os
 
@@ -349,25 +350,32 @@ def test_local_windows_are_centred_sized_and_inside_the_image():
 
 
 def test_a_person_only_tiles_find_is_found_again_near_where_it_was():
-    """The lying held-out person of the four-person row, rendered alone: the whole image misses it
-    (so ``near=[]`` finds nobody), the full detection finds it with 1 + 15 detector calls, and a
-    search near where it was (the image shifted by 40 px, as if it had moved) finds it again with
-    two calls (the whole image, one window), within 15 px of the full detection's hips."""
+    """The lying held-out person of the four-person row, rendered alone: the whole image misses it,
+    the full detection finds it with 1 + 15 detector calls, and a search near where it was (the
+    image shifted by 23 px, as if it had moved) finds it again with two calls (the whole image, one
+    window), complete, within 15 px of the full detection's hips. A search for someone who is not
+    there (the window finds someone else) is incomplete and runs the tiles after all (the same
+    people as the full detection)."""
     from scorehmr_ros.sim.multi_sequence import build_multi_sequence
 
     image = build_multi_sequence(4, 3, seed=0, num_frames=1, spacing=1.2, solo=True).solo_images[3, 0, 0]
-    moved = np.ascontiguousarray(np.roll(image, (20, -35), axis=(0, 1)))
+    moved = np.ascontiguousarray(np.roll(image, (12, -20), axis=(0, 1)))  # 23 px: 0.4 of its length
     hips = [NAMES.index("left_hip"), NAMES.index("right_hip")]
     calls = []
-    with MultiPersonPoseDetector(max_people=3) as det:
+    with MultiPersonPoseDetector(max_people=3, enough_people=1, enough_score=0.5) as det:
         original = det._candidates
         det._candidates = lambda img: (calls.append(img.shape), original(img))[1]
-        assert det.detect(image, near=[]) == [] and len(calls) == 1  # the premise
-        calls.clear()
         (before,) = det.detect(image)
-        assert len(calls) > 10
+        tiles = len(calls) - 1
+        assert tiles > 10 and det._whole_boxes(image) == []  # the premise: only a tile finds it
         (full,) = det.detect(moved)
         calls.clear()
-        (again,) = det.detect(moved, near=[before])
-    assert len(calls) == 2
-    assert np.linalg.norm(again.xy[hips].mean(0) - full.xy[hips].mean(0)) < 15.0
+        (again,), complete = det.search(moved, [before])
+        assert complete and len(calls) == 2
+        assert np.linalg.norm(again.xy[hips].mean(0) - full.xy[hips].mean(0)) < 15.0
+        # someone a body length away: the window around it holds the lying person, who is not them
+        elsewhere = dataclasses.replace(before, box=before.box + np.array([-60.0, 0, -60, 0]))
+        calls.clear()
+        (found,), complete = det.search(moved, [elsewhere])
+        assert not complete and len(calls) == 1 + 1 + tiles
+        np.testing.assert_allclose(found.xy, full.xy, atol=1e-3)

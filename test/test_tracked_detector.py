@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
+from scorehmr_ros.core.multiperson import MultiPersonPoseDetector, refound_everyone
 from scorehmr_ros.core.skeleton import JOINT_INDEX
-from scorehmr_ros.core.tracked_detector import TrackClock, TrackingMultiPersonDetector, refound_everyone
+from scorehmr_ros.core.tracked_detector import TrackClock, TrackingMultiPersonDetector
 
 HIPS = [get_layout("blazepose33").keypoint_names.index(n) for n in ("left_hip", "right_hip")]
 
@@ -36,12 +36,13 @@ class Counting:
     def __init__(self, detector):
         self.detector, self.detections, self.searches = detector, 0, 0
 
-    def detect(self, image, stamp_s=None, near=None):
-        if near is None:
-            self.detections += 1
-        else:
-            self.searches += 1
-        return self.detector.detect(image, stamp_s, near=near)
+    def detect(self, image, stamp_s=None):
+        self.detections += 1
+        return self.detector.detect(image, stamp_s)
+
+    def search(self, image, near):
+        self.searches += 1
+        return self.detector.search(image, near)
 
     def track_people(self, image, people):
         return self.detector.track_people(image, people)
@@ -153,7 +154,7 @@ def test_people_are_searched_for_near_where_they_were_after_a_longer_gap(pair):
         assert (spy.detections, spy.searches) == (2, 2)
         alone = tracking.detect(pair.solo_images[0, 4, 0], stamp_s=2.0)  # person 1 gone
         assert len(alone) == 1 and tracking.last_source == "detected"
-        assert (spy.detections, spy.searches) == (3, 3)
+        assert (spy.detections, spy.searches) == (2, 3)  # the search ran the tiles itself
     with pytest.raises(ValueError, match="max_search_gap_s"):
         TrackingMultiPersonDetector(spy, max_search_gap_s=-1.0)
 
@@ -169,13 +170,14 @@ def test_no_search_while_fewer_people_are_found_than_the_caller_keeps(pair):
         assert tracking.last_source == "detected" and (spy.detections, spy.searches) == (2, 0)
 
 
-def test_refound_everyone_matches_one_to_one():
+def test_refound_everyone_matches_one_to_one_by_shift_relative_to_size():
     from types import SimpleNamespace as Person
 
     left, right = Person(box=np.array([0.0, 0, 10, 20])), Person(box=np.array([12.0, 0, 22, 20]))
     both = Person(box=np.array([0.0, 0, 22, 20]))  # one detection spanning the two people
-    moved = Person(box=np.array([2.0, 1, 12, 21]))
+    moved = Person(box=np.array([6.0, 4, 16, 24]))  # centre 7.2 px away: 0.36 of its 20 px
     assert refound_everyone([left, right], [moved, Person(box=np.array([13.0, 0, 23, 20]))])
     assert not refound_everyone([left, right], [both])
-    assert not refound_everyone([left], [Person(box=np.array([30.0, 0, 40, 20]))])
-    assert refound_everyone([], [])
+    assert not refound_everyone([left], [Person(box=np.array([12.0, 0, 22, 20]))])  # 0.6 of 20 px
+    small, far = Person(box=np.array([0.0, 0, 4, 2])), Person(box=np.array([3.0, 0, 7, 2]))
+    assert not refound_everyone([small], [far]) and refound_everyone([], [])

@@ -16,8 +16,8 @@ misses, one landmark-model call on the crop the last landmarks predict
 pass; the tiles run again only when the tracked pose is lost. Where images are too far apart to track
 (``max_track_gap_s``; a node that refines two sets a second) but at most ``max_search_gap_s``, the
 person is looked for near where it was instead (the person detector on the whole image and one
-window around its last box, ``MultiPersonPoseDetector.detect(near=...)``; the person whose landmark
-box overlaps its last one), and the tiles run only when that finds it nowhere. An empty scene
+window around its last box, ``MultiPersonPoseDetector.search``; the person whose landmark box
+overlaps its last one), and the tiles run only when that does not find it. An empty scene
 would run the tiles on every frame (about 15 extra detector calls per 640x480 image), so after a
 fallback that found nobody the next ``retry_every - 1`` empty frames skip it.
 """
@@ -30,7 +30,7 @@ import numpy as np
 
 from scorehmr_ros.core.detector import Detection
 from scorehmr_ros.core.multiperson import match_boxes
-from scorehmr_ros.core.tracked_detector import MAX_SEARCH_GAP_S, MAX_TRACK_GAP_S, SEARCH_MATCH_IOU, TrackClock
+from scorehmr_ros.core.tracked_detector import MAX_SEARCH_GAP_S, MAX_TRACK_GAP_S, TrackClock
 
 
 class FallbackPoseDetector:
@@ -46,7 +46,7 @@ class FallbackPoseDetector:
         track: follow the fallback's person with ``fallback.track_people(image, [person])`` (one
             landmark call on the crop its last landmarks predict) until the pose is lost, over images
             at most ``max_track_gap_s`` apart, and over longer gaps up to ``max_search_gap_s``
-            search near it (``fallback.detect(image, near=[person])``); False: the whole fallback on
+            search near it (``fallback.search(image, [person])``); False: the whole fallback on
             every frame the primary misses.
 
     ``last_source`` says where the last result came from: ``"primary"``, ``"fallback"``,
@@ -97,16 +97,21 @@ class FallbackPoseDetector:
                 return self._keep(followed[0], "tracked")
         gap = self._clock.gap_s
         if last is not None and gap is not None and 0.0 <= gap <= self.max_search_gap_s:
-            people = self._fallback.detect(image_rgb, near=[last])
-            (same,) = match_boxes([last.box], [p.box for p in people], SEARCH_MATCH_IOU)
-            if same is not None:
-                return self._keep(people[same], "searched")
+            people, complete = self._fallback.search(image_rgb, [last])
+            if complete:
+                (same,) = match_boxes([last.box], [p.box for p in people])
+                best = people[same] if same is not None else max(people, key=lambda p: p.score)
+                return self._keep(best, "searched")
+            return self._found(people)
         if self._skip > 0:
             self._skip -= 1
             return None
         if self._fallback is None:
             self._fallback = self._make_fallback()
-        people = self._fallback.detect(image_rgb)
+        return self._found(self._fallback.detect(image_rgb))
+
+    def _found(self, people: list) -> Detection | None:
+        """The best of ``people`` (the fallback's full detection), or None (and wait)."""
         if not people:
             self._skip = self.retry_every - 1
             return None

@@ -176,24 +176,46 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def match_boxes(previous: list[np.ndarray], current: list[np.ndarray], min_iou: float) -> list[int | None]:
-    """One-to-one match of boxes (4,) ``[xmin, ymin, xmax, ymax]``: for each of ``previous`` the
-    index of its ``current`` box, or None. Greedy, highest IoU first; pairs need IoU > ``min_iou``.
-    (A box spanning two people overlaps both but stands for one of them.)"""
+# A person found again in a later image: its landmark box's centre moved by at most this fraction of
+# its box's long side (half a body length: a brisk walk over the ~1 s a search may span at
+# a few metres; small people move few pixels, so no fixed pixel limit or box overlap fits all sizes).
+MAX_PERSON_SHIFT = 0.5
+
+
+def match_boxes(
+    previous: list[np.ndarray], current: list[np.ndarray], max_shift: float = MAX_PERSON_SHIFT
+) -> list[int | None]:
+    """One-to-one match of people's boxes (4,) ``[xmin, ymin, xmax, ymax]`` over time: for each of
+    ``previous`` the index of its ``current`` box, or None. A pair needs the centres at most
+    ``max_shift`` x the longer of the two boxes' long sides apart (a person getting up changes its
+    box's shape); greedy, smallest such shift first. (A box spanning two people lies near both but
+    stands for one of them.)"""
     match: list[int | None] = [None] * len(previous)
     if not previous or not current:
         return match
-    cur = np.stack([np.asarray(c, np.float64) for c in current])
-    iou = np.stack([box_iou(np.asarray(p, np.float64), cur) for p in previous])  # (P, C)
+    prev = np.stack([np.asarray(p, np.float64) for p in previous])  # (P, 4)
+    cur = np.stack([np.asarray(c, np.float64) for c in current])  # (C, 4)
+    centre = lambda b: (b[:, :2] + b[:, 2:]) / 2.0  # noqa: E731
+    long_side = lambda b: (b[:, 2:] - b[:, :2]).max(1)  # noqa: E731
+    size = np.maximum(np.maximum(long_side(prev)[:, None], long_side(cur)[None]), 1e-6)  # (P, C)
+    shift = np.linalg.norm(centre(prev)[:, None] - centre(cur)[None], axis=-1) / size  # (P, C)
+    shift[~np.isfinite(shift)] = np.inf
     taken = set()
-    for flat in np.argsort(-iou, axis=None, kind="stable"):
+    for flat in np.argsort(shift, axis=None, kind="stable"):
         i, j = divmod(int(flat), len(current))
-        if iou[i, j] <= min_iou:
+        if shift[i, j] > max_shift:
             break
         if match[i] is None and j not in taken:
             match[i] = j
             taken.add(j)
     return match
+
+
+def refound_everyone(previous: list, found: list, max_shift: float = MAX_PERSON_SHIFT) -> bool:
+    """Whether each of ``previous`` (people with a landmark ``box``) is one of ``found``
+    (:func:`match_boxes`, one to one)."""
+    match = match_boxes([p.box for p in previous], [p.box for p in found], max_shift)
+    return all(m is not None for m in match)
 
 
 def weighted_nms(
@@ -602,20 +624,37 @@ class MultiPersonPoseDetector:
 
         return xy.astype(np.float32), _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4]), flag, segmentation
 
-    def detect(
-        self, image_rgb: np.ndarray, stamp_s: float | None = None, near: list[PersonDetection] | None = None
-    ) -> list[PersonDetection]:
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list[PersonDetection]:
         """Every person in ``image_rgb`` (H, W, 3) uint8 RGB ([] if none): those the whole image
         shows first, then those only a tile shows, each best detector score first. ``stamp_s``:
-        not used (no state between images; the detectors' common interface).
+        not used (no state between images; the detectors' common interface)."""
+        return self._detect(image_rgb, None)[0]
 
-        ``near``: people of a recent image of the same camera. The tiles are then replaced by one
-        :func:`local_windows` window around each of them that no whole-image person stands for
-        (:func:`match_boxes` of their landmark boxes): a person found before is looked for where it
-        was (1-2 detector calls instead of ~15), people elsewhere only by the whole image. With
-        ``tile_fraction`` None no windows are searched either."""
+    def search(
+        self, image_rgb: np.ndarray, near: list[PersonDetection]
+    ) -> tuple[list[PersonDetection], bool]:
+        """Look for ``near`` (people of a recent image of the same camera) where they were: the
+        whole image as in :meth:`detect`, then instead of the tiles one :func:`local_windows` window
+        around each of :meth:`kept` ``(near)`` that no whole-image person stands for
+        (:func:`match_boxes` of the landmark boxes): 1-2 detector calls instead
+        of ~15. The search is complete when it found every one of them again
+        (:func:`refound_everyone`) and :meth:`has_enough` people; otherwise the tiles run as in
+        :meth:`detect` (the windows' people are dropped). Returns (people, complete); with
+        ``tile_fraction`` None it is :meth:`detect`."""
+        return self._detect(image_rgb, near)
+
+    def kept(self, people: list[PersonDetection]) -> list[PersonDetection]:
+        """The people :meth:`has_enough` counts: the first ``enough_people`` scored >=
+        ``enough_score`` (all of those with ``enough_people`` None)."""
+        good = [p for p in people if p.score >= self.enough_score]
+        return good if self.enough_people is None else good[: self.enough_people]
+
+    def _detect(
+        self, image_rgb: np.ndarray, near: list[PersonDetection] | None
+    ) -> tuple[list[PersonDetection], bool]:
         validate_image(image_rgb)
         image = np.ascontiguousarray(image_rgb)
+        complete = near is not None
         with self._lock:
             if self._det is None:
                 raise RuntimeError("MultiPersonPoseDetector is closed")
@@ -627,22 +666,31 @@ class MultiPersonPoseDetector:
             # Tiles only look for people the whole image missed: not needed once it gave enough.
             enough = self.has_enough(self._dedupe(people))
             if self.tile_fraction and len(whole) < self.max_people and not enough:
-                windows = None if near is None else self._near_windows(image, near, people)
-                extra = self._tile_boxes(image, whole, windows)[: self.max_people - len(whole)]
-                self._landmark_boxes(image, extra, people, masks)
+                room = self.max_people - len(whole)
+                if near is not None:
+                    from_whole = len(people)
+                    windows = self._near_windows(image, self.kept(near), people)
+                    self._landmark_boxes(image, self._tile_boxes(image, whole, windows)[:room], people, masks)
+                    found = self._dedupe(people)
+                    refound = refound_everyone(self.kept(near), found)
+                    complete = refound and self.has_enough(found)
+                    if not complete:
+                        del people[from_whole:], masks[from_whole:]
+                if not complete:
+                    self._landmark_boxes(image, self._tile_boxes(image, whole)[:room], people, masks)
             people = self._masked(image, self._dedupe(people), people, masks)
             latency = time.perf_counter() - start
         for p in people:
             p.latency_s = latency
-        return people
+        return people, complete
 
     def _near_windows(
         self, image: np.ndarray, near: list[PersonDetection], found: list[PersonDetection]
     ) -> list[tuple[int, int, int]]:
         """Windows around the people of ``near`` that no person of ``found`` stands for
-        (:func:`match_boxes` on the landmark boxes, IoU > ``nms_iou``)."""
+        (:func:`match_boxes` on the landmark boxes)."""
         height, width = image.shape[:2]
-        match = match_boxes([p.box for p in near], [p.box for p in found], self.nms_iou)
+        match = match_boxes([p.box for p in near], [p.box for p in found])
         missing = [p.box for p, m in zip(near, match, strict=True) if m is None]
         min_side = round(self.tile_fraction * min(width, height))
         return local_windows(missing, width, height, min_side)

@@ -17,27 +17,24 @@ same de-duplication and masking of neighbours as a detection). It detects again
   0.5 s (and drops the rest) would otherwise crop where a moving person was half a second ago
   (docs/DEVELOPMENT.md, "People are tracked in 2D between detections").
 
-A detection between the every-``redetect_every``-th ones first *searches locally* when the
-previous image is at most ``max_search_gap_s`` old and held as many people as the caller keeps
-(the detector's ``has_enough``: ``enough_people``, the stream's ``max_people``): the person
-detector on the whole image as usual, but instead of the ~15 tiles one window around each previous
-person the whole image did not find again (``detect(near=...)``,
-:func:`~scorehmr_ros.core.multiperson.local_windows`). The person detector finds a person anywhere
-in the window, so this carries over gaps that the landmark crop cannot. The search is kept when it
-found every previous person again (:func:`refound_everyone`: one found person per previous one,
-by landmark-box overlap, so one box spanning two people counts once) and still as many people as
-the caller keeps; otherwise the same image gets the full detection. With fewer people than that
-no search is tried, since the tiles might find someone more: without that rule, on held-out
-two-person renders at 5 fps, a camera where the two people overlap and the last detection had
-merged them into one kept that one box through the searches while the full detection separated
-them (limb keypoints 26.6 vs 9.7 px on average over the searched images; a probe, not kept).
+A detection between the every-``redetect_every``-th ones is a *local search* when the previous
+image is at most ``max_search_gap_s`` old and held as many people as the caller keeps (the
+detector's ``has_enough``: ``enough_people``, the stream's ``max_people``):
+:meth:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector.search` runs the person detector on
+the whole image as usual, but instead of the ~15 tiles on one window around each previous person
+the whole image did not find again. The person detector finds a person anywhere in the window, so
+this carries over gaps that the landmark crop cannot. When the search does not find every previous
+person again, or not enough people, the detector runs the tiles after all (a full detection). With
+fewer people than the caller keeps no search is tried, since the tiles might find someone more:
+without that rule, on held-out two-person renders at 5 fps, a camera where the two people overlap
+and the last detection had merged them into one kept that one box through the searches while the
+full detection separated them (limb keypoints 26.6 vs 9.7 px on average over the searched images;
+a probe, not kept).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from scorehmr_ros.core.multiperson import match_boxes
 
 # Longest interval between two images over which a track carries over (s): about three frames at
 # 30 fps; the held-out scenes at 15 fps (67 ms) track well, a node refining 2 sets per second not.
@@ -45,16 +42,6 @@ MAX_TRACK_GAP_S = 0.1
 # Longest interval over which the previous image's people are looked for near where they were (s):
 # a walking person moves about a metre, within the 2x-box window at a few metres' distance.
 MAX_SEARCH_GAP_S = 1.0
-# A local search is kept only when every previous person's landmark box overlaps one found person's
-# by more than this IoU (one to one); else the same image gets the full detection.
-SEARCH_MATCH_IOU = 0.3
-
-
-def refound_everyone(previous: list, found: list, min_iou: float = SEARCH_MATCH_IOU) -> bool:
-    """Whether each of ``previous`` (people with a landmark ``box``) is one of ``found``
-    (:func:`~scorehmr_ros.core.multiperson.match_boxes`, one to one, IoU > ``min_iou``)."""
-    match = match_boxes([p.box for p in previous], [p.box for p in found], min_iou)
-    return all(m is not None for m in match)
 
 
 class TrackClock:
@@ -82,8 +69,7 @@ class TrackingMultiPersonDetector:
 
     Args:
         detector: a :class:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector` (or anything with
-            ``detect(image, near=None) -> list``, ``track_people(image, people) -> list | None`` and
-            ``has_enough(people) -> bool``).
+            its ``detect``, ``search``, ``track_people`` and ``has_enough``).
         redetect_every: images per full detection (1: detect every image, no tracking).
         max_track_gap_s: images further apart than this (by the stamps given to :meth:`detect`)
             are detected, not tracked.
@@ -91,7 +77,7 @@ class TrackingMultiPersonDetector:
             (module docstring) when the image is at most this long after the previous one (by the
             stamps; never without them); 0: always the full detection.
 
-    ``last_source`` is ``"detected"``, ``"searched"`` (a local search was kept) or ``"tracked"``
+    ``last_source`` is ``"detected"``, ``"searched"`` (a complete local search) or ``"tracked"``
     after each call. One instance per camera stream (the tracks are that camera's); not
     thread-safe beyond the wrapped detector.
     """
@@ -127,10 +113,15 @@ class TrackingMultiPersonDetector:
             gap = self._clock.gap_s
             searchable = gap is not None and 0.0 <= gap <= self.max_search_gap_s
             if searchable and self.detector.has_enough(self._people):
-                found = self.detector.detect(image_rgb, near=self._people)
-                if self.detector.has_enough(found) and refound_everyone(self._people, found):
+                found, complete = self.detector.search(image_rgb, self._people)
+                if complete:
                     return self._keep(found, "searched")
-        self._people = list(self.detector.detect(image_rgb))
+                return self._detected(found)
+        return self._detected(self.detector.detect(image_rgb))
+
+    def _detected(self, people: list) -> list:
+        """``people`` of a full detection as this image's result."""
+        self._people = list(people)
         self._since_detection = 0
         self.last_source = "detected"
         return list(self._people)
