@@ -238,8 +238,8 @@ class Estimator:
         ``person_track_gap_s``: images further apart (by their set stamps) are not tracked
         (:data:`core.tracked_detector.MAX_TRACK_GAP_S`); up to
         :data:`core.tracked_detector.MAX_SEARCH_GAP_S` apart the person detector looks for the
-        previous people near where they were (whole image and the tiles around each instead of
-        all the tiles), beyond that it detects."""
+        previous people near where they were (whole image and one window each instead of the
+        tiles), beyond that it detects."""
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if model_complexity not in (0, 1, 2):

@@ -337,31 +337,25 @@ def test_heavy_model_matches_the_legacy_heavy_solution():
     assert np.median(np.linalg.norm(full_person.xy - people[0].xy, axis=1)) > 0.5
 
 
-def test_local_windows_are_the_tiles_holding_the_person_and_a_window_for_tall_people():
-    from scorehmr_ros.core.multiperson import local_windows, tile_windows
+def test_local_windows_are_centred_sized_and_inside_the_image():
+    from scorehmr_ros.core.multiperson import local_windows
 
-    tiles = tile_windows(640, 480, 0.5)  # side 240
-    # a 100 px tall person at (300, 200): only the tiles holding its centre (fits in half a tile)
-    small = local_windows([np.array([280, 150, 320, 250])], 640, 480, 0.5)
-    assert small and set(small) <= set(tiles)
-    assert all(x0 <= 300 < x0 + side and y0 <= 200 < y0 + side for x0, y0, side in small)
-    assert len(small) == sum(x0 <= 300 < x0 + side and y0 <= 200 < y0 + side for x0, y0, side in tiles)
-    # a tall person near the corner: also a window of 2 x 300 = 600 -> the short side, shifted inside
-    tall = local_windows([np.array([600, 10, 640, 310])], 640, 480, 0.5)
-    assert tall[-1] == (160, 0, 480) and set(tall[:-1]) <= set(tiles)
-    # each window once; unusable boxes give none
-    assert local_windows([np.array([280, 150, 320, 250])] * 2, 640, 480, 0.5) == small
+    # a 100 px tall person at (300, 200): 2 x 100 = 200 < the tiles' 240 -> 240, centred
+    assert local_windows([np.array([280, 150, 320, 250])], 640, 480, 240) == [(180, 80, 240)]
+    # a tall person near the corner: 2 x 300 = 600 -> the short side (480), shifted inside
+    assert local_windows([np.array([600, 10, 640, 310])], 640, 480, 240) == [(160, 0, 480)]
+    # unusable boxes give no window
     bad = [np.array([np.nan, 0, 10, 10]), np.array([50, 50, 50, 80]), np.array([1, 2, 3])]
-    assert local_windows(bad, 640, 480, 0.5) == []
+    assert local_windows(bad, 640, 480, 240) == []
 
 
 def test_a_person_only_tiles_find_is_found_again_near_where_it_was():
     """The lying held-out person of the four-person row, rendered alone: the whole image misses it,
     the full detection finds it with 1 + 15 detector calls, and a search near where it was (the
-    image shifted by 23 px, as if it had moved) finds it again with a few calls (the whole image,
-    the tiles holding where it was), complete, within 15 px of the full detection's hips. A search
-    for someone who is not there (the tiles around it find someone else) is incomplete and runs
-    all the tiles after all (the same people as the full detection)."""
+    image shifted by 23 px, as if it had moved) finds it again with two calls (the whole image, one
+    window), complete, within 15 px of the full detection's hips. A search for someone who is not
+    there (the window finds someone else) is incomplete and runs the tiles after all (the same
+    people as the full detection)."""
     from scorehmr_ros.sim.multi_sequence import build_multi_sequence
 
     image = build_multi_sequence(4, 3, seed=0, num_frames=1, spacing=1.2, solo=True).solo_images[3, 0, 0]
@@ -377,11 +371,11 @@ def test_a_person_only_tiles_find_is_found_again_near_where_it_was():
         (full,) = det.detect(moved)
         calls.clear()
         (again,), complete = det.search(moved, [before])
-        assert complete and 2 <= len(calls) <= 7
+        assert complete and len(calls) == 2
         assert np.linalg.norm(again.xy[hips].mean(0) - full.xy[hips].mean(0)) < 15.0
         # someone a body length away: the window around it holds the lying person, who is not them
         elsewhere = dataclasses.replace(before, box=before.box + np.array([-60.0, 0, -60, 0]))
         calls.clear()
         (found,), complete = det.search(moved, [elsewhere])
-        assert not complete and len(calls) > 1 + tiles
+        assert not complete and len(calls) == 1 + 1 + tiles
         np.testing.assert_allclose(found.xy, full.xy, atol=1e-3)

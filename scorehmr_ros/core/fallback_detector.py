@@ -16,7 +16,7 @@ misses, one landmark-model call on the crop the last landmarks predict
 pass; the tiles run again only when the tracked pose is lost. Where images are too far apart to track
 (``max_track_gap_s``; a node that refines two sets a second) but at most ``max_search_gap_s``, the
 person is looked for near where it was instead (the person detector on the whole image and one
-tiles around its last box, ``MultiPersonPoseDetector.search``; the person whose landmark box
+window around its last box, ``MultiPersonPoseDetector.search``; the person whose landmark box
 overlaps its last one), and the tiles run only when that does not find it. An empty scene
 would run the tiles on every frame (about 15 extra detector calls per 640x480 image), so after a
 fallback that found nobody the next ``retry_every - 1`` empty frames skip it.

@@ -308,9 +308,9 @@ def letterbox(image: np.ndarray, size: int = DETECTOR_INPUT) -> tuple[np.ndarray
     return out, scale, pad_x, pad_y
 
 
-# A person too long for a tile is looked for again (``MultiPersonPoseDetector.search``) in a window
-# this many times its last box's long side: room to move for a second at a few metres, and the
-# person fills the window about as much as a tile's person fills its tile.
+# A person is looked for again (``detect(near=...)``) in a window this many times its last box's long
+# side: room for a walking person to move for a second at a few metres, and the person fills the
+# window about as much as a tile's person fills the tile.
 LOCAL_WINDOW_SCALE = 2.0
 
 
@@ -335,30 +335,24 @@ def tile_windows(width: int, height: int, fraction: float | None) -> list[tuple[
 
 
 def local_windows(
-    boxes: list[np.ndarray], width: int, height: int, fraction: float, scale: float = LOCAL_WINDOW_SCALE
+    boxes: list[np.ndarray], width: int, height: int, min_side: int, scale: float = LOCAL_WINDOW_SCALE
 ) -> list[tuple[int, int, int]]:
-    """Square windows ``(x0, y0, side)`` to look for people again near their last boxes (4,)
-    ``[xmin, ymin, xmax, ymax]`` pixels: the tiles of :func:`tile_windows` (``fraction``) that hold
-    a box's centre (a few: the same crops a full tile pass would show the detector, which
-    finds a person in one crop and not in a slightly different one), and, for a person longer than
-    half a tile (not wholly inside one), a window centred on the box, side ``scale`` x its long side
-    (at most the image's short side), shifted to lie inside the image. Each window once; non-finite
-    or empty boxes give none."""
-    tiles = tile_windows(width, height, fraction)
-    windows: list[tuple[int, int, int]] = []
+    """One square window ``(x0, y0, side)`` per box (4,) ``[xmin, ymin, xmax, ymax]`` pixels, to look
+    for that person again near where it was: centred on the box, side ``scale`` x its long side but
+    at least ``min_side`` (the tiles' side: the detector's scale for small people) and at most the
+    image's short side, shifted to lie inside the image. Non-finite or empty boxes give none."""
+    windows = []
     for box in boxes:
         box = np.asarray(box, np.float64)
         if box.shape != (4,) or not np.isfinite(box).all() or (box[2:] <= box[:2]).any():
             continue
+        side = int(min(max(round(scale * float((box[2:] - box[:2]).max())), min_side), width, height))
+        if side < 16:
+            continue
         cx, cy = (box[:2] + box[2:]) / 2.0
-        chosen = [t for t in tiles if t[0] <= cx < t[0] + t[2] and t[1] <= cy < t[1] + t[2]]
-        long_side = float((box[2:] - box[:2]).max())
-        if not tiles or long_side > min(t[2] for t in tiles) / 2.0:
-            side = int(min(max(round(scale * long_side), 16), width, height))
-            x0 = int(np.clip(round(cx - side / 2.0), 0, width - side))
-            y0 = int(np.clip(round(cy - side / 2.0), 0, height - side))
-            chosen.append((x0, y0, side))
-        windows += [w for w in chosen if w not in windows]
+        x0 = int(np.clip(round(cx - side / 2.0), 0, width - side))
+        y0 = int(np.clip(round(cy - side / 2.0), 0, height - side))
+        windows.append((x0, y0, side))
     return windows
 
 
@@ -640,9 +634,9 @@ class MultiPersonPoseDetector:
         self, image_rgb: np.ndarray, near: list[PersonDetection]
     ) -> tuple[list[PersonDetection], bool]:
         """Look for ``near`` (people of a recent image of the same camera) where they were: the
-        whole image as in :meth:`detect`, then instead of every tile the :func:`local_windows`
+        whole image as in :meth:`detect`, then instead of the tiles one :func:`local_windows` window
         around each of :meth:`kept` ``(near)`` that no whole-image person stands for
-        (:func:`match_boxes` of the landmark boxes): a few detector calls instead
+        (:func:`match_boxes` of the landmark boxes): 1-2 detector calls instead
         of ~15. The search is complete when it found every one of them again
         (:func:`refound_everyone`) and :meth:`has_enough` people; otherwise the tiles run as in
         :meth:`detect` (the windows' people are dropped). Returns (people, complete); with
@@ -698,7 +692,8 @@ class MultiPersonPoseDetector:
         height, width = image.shape[:2]
         match = match_boxes([p.box for p in near], [p.box for p in found])
         missing = [p.box for p, m in zip(near, match, strict=True) if m is None]
-        return local_windows(missing, width, height, self.tile_fraction)
+        min_side = round(self.tile_fraction * min(width, height))
+        return local_windows(missing, width, height, min_side)
 
     def track_people(
         self, image_rgb: np.ndarray, people: list[PersonDetection]

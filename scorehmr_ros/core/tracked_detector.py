@@ -21,9 +21,9 @@ A detection between the every-``redetect_every``-th ones is a *local search* whe
 image is at most ``max_search_gap_s`` old and held as many people as the caller keeps (the
 detector's ``has_enough``: ``enough_people``, the stream's ``max_people``):
 :meth:`~scorehmr_ros.core.multiperson.MultiPersonPoseDetector.search` runs the person detector on
-the whole image as usual, but instead of all ~15 tiles on the few around each previous person
-the whole image did not find again. The person detector finds a person anywhere in those tiles,
-so this carries over gaps that the landmark crop cannot. When the search does not find every previous
+the whole image as usual, but instead of the ~15 tiles on one window around each previous person
+the whole image did not find again. The person detector finds a person anywhere in the window, so
+this carries over gaps that the landmark crop cannot. When the search does not find every previous
 person again, or not enough people, the detector runs the tiles after all (a full detection). With
 fewer people than the caller keeps no search is tried, since the tiles might find someone more:
 without that rule, on held-out two-person renders at 5 fps, a camera where the two people overlap
