@@ -28,8 +28,8 @@ person again, or not enough people, the detector runs the tiles after all (a ful
 fewer people than the caller keeps no search is tried, since the tiles might find someone more:
 without that rule, on held-out two-person renders at 5 fps, a camera where the two people overlap
 and the last detection had merged them into one kept that one box through the searches while the
-full detection separated them (limb keypoints 26.6 vs 9.7 px on average over the searched images;
-a probe, not kept).
+full detection separated them (the limbs' keypoints several times as far off over the searched
+images; a probe, not kept).
 """
 
 from __future__ import annotations
