@@ -181,20 +181,3 @@ def test_refound_everyone_matches_one_to_one_by_shift_relative_to_size():
     assert not refound_everyone([left], [Person(box=np.array([12.0, 0, 22, 20]))])  # 0.6 of 20 px
     small, far = Person(box=np.array([0.0, 0, 4, 2])), Person(box=np.array([3.0, 0, 7, 2]))
     assert not refound_everyone([small], [far]) and refound_everyone([], [])
-
-
-def test_after_a_failed_search_the_next_images_are_detected_until_the_scheduled_detection():
-    """Four held-out people, 0.4 s apart (a node's rate): in camera 0 the search around the person
-    the whole image missed finds the standing people next to her, not her (the tiles do), so it
-    runs the tiles after all; the image after that is detected without trying the windows again."""
-    from scorehmr_ros.sim.multi_sequence import build_multi_sequence, clips_with
-
-    seq = build_multi_sequence(
-        4, 1, seed=1, num_frames=3, frame_stride=12, clip_names=clips_with("humanoid3d_dance_b"), spacing=1.2
-    )
-    four = MultiPersonPoseDetector(max_people=6, num_threads=1, enough_people=4, enough_score=0.5)
-    spy = Counting(four)
-    with TrackingMultiPersonDetector(spy, redetect_every=5) as tracking:
-        counts = [len(tracking.detect(seq.images[t, 0], stamp_s=0.4 * t)) for t in range(3)]
-        assert counts[0] == 4 and tracking.last_source == "detected"
-    assert (spy.detections, spy.searches) == (2, 1)

@@ -24,10 +24,7 @@ detector's ``has_enough``: ``enough_people``, the stream's ``max_people``):
 the whole image as usual, but instead of the ~15 tiles on one window around each previous person
 the whole image did not find again. The person detector finds a person anywhere in the window, so
 this carries over gaps that the landmark crop cannot. When the search does not find every previous
-person again, or not enough people, the detector runs the tiles after all (a full detection), and
-no search is tried again before the next every-``redetect_every``-th detection (in a crowded camera
-most searches fail, and each costs its windows: four held-out people were detected 10 % slower
-than on every image when every failed search was followed by another). With
+person again, or not enough people, the detector runs the tiles after all (a full detection). With
 fewer people than the caller keeps no search is tried, since the tiles might find someone more:
 without that rule, on held-out two-person renders at 5 fps, a camera where the two people overlap
 and the last detection had merged them into one kept that one box through the searches while the
@@ -102,7 +99,6 @@ class TrackingMultiPersonDetector:
         self._people: list = []
         self._since_detection = 0
         self._clock = TrackClock(max_track_gap_s)
-        self._may_search = True
         self.last_source: str | None = None
 
     def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list:
@@ -116,14 +112,11 @@ class TrackingMultiPersonDetector:
                     return self._keep(tracked, "tracked")
             gap = self._clock.gap_s
             searchable = gap is not None and 0.0 <= gap <= self.max_search_gap_s
-            if searchable and self._may_search and self.detector.has_enough(self._people):
+            if searchable and self.detector.has_enough(self._people):
                 found, complete = self.detector.search(image_rgb, self._people)
                 if complete:
                     return self._keep(found, "searched")
-                self._may_search = False  # until the next scheduled detection
                 return self._detected(found)
-        else:
-            self._may_search = True
         return self._detected(self.detector.detect(image_rgb))
 
     def _detected(self, people: list) -> list:
