@@ -308,9 +308,9 @@ def letterbox(image: np.ndarray, size: int = DETECTOR_INPUT) -> tuple[np.ndarray
     return out, scale, pad_x, pad_y
 
 
-# A person is looked for again (``detect(near=...)``) in a window this many times its last box's long
-# side: room for a walking person to move for a second at a few metres, and the person fills the
-# window about as much as a tile's person fills the tile.
+# A person is looked for again (:meth:`MultiPersonPoseDetector.search`) in a window this many times
+# its last box's long side: room for a walking person to move for a second at a few metres, and the
+# person fills the window about as much as a tile's person fills the tile.
 LOCAL_WINDOW_SCALE = 2.0
 
 
@@ -636,8 +636,7 @@ class MultiPersonPoseDetector:
         """Look for ``near`` (people of a recent image of the same camera) where they were: the
         whole image as in :meth:`detect`, then instead of the tiles one :func:`local_windows` window
         around each of :meth:`kept` ``(near)`` that no whole-image person stands for
-        (:func:`match_boxes` of the landmark boxes): 1-2 detector calls instead
-        of ~15. The search is complete when it found every one of them again
+        (:func:`match_boxes` of the landmark boxes): 1-2 detector calls instead of ~15. The search is complete when it found every one of them again
         (:func:`refound_everyone`) and :meth:`has_enough` people; otherwise the tiles run as in
         :meth:`detect` (the windows' people are dropped). Returns (people, complete); with
         ``tile_fraction`` None it is :meth:`detect`."""
