@@ -636,10 +636,11 @@ class MultiPersonPoseDetector:
         """Look for ``near`` (people of a recent image of the same camera) where they were: the
         whole image as in :meth:`detect`, then instead of the tiles one :func:`local_windows` window
         around each of :meth:`kept` ``(near)`` that no whole-image person stands for
-        (:func:`match_boxes` of the landmark boxes): 1-2 detector calls instead of ~15. The search is complete when it found every one of them again
-        (:func:`refound_everyone`) and :meth:`has_enough` people; otherwise the tiles run as in
-        :meth:`detect` (the windows' people are dropped). Returns (people, complete); with
-        ``tile_fraction`` None it is :meth:`detect`."""
+        (:func:`match_boxes` of the landmark boxes): 1-2 detector calls instead of ~15. The search
+        is complete when it found every one of them again (:func:`refound_everyone`) and
+        :meth:`has_enough` people; otherwise the tiles run as in :meth:`detect` (the windows'
+        people are dropped). Returns (people, complete); with ``tile_fraction`` None it is
+        :meth:`detect`."""
         return self._detect(image_rgb, near)
 
     def kept(self, people: list[PersonDetection]) -> list[PersonDetection]:
