@@ -195,3 +195,20 @@ def test_estimator_streams_use_the_fallback_in_single_person_mode(row, tile_fall
     stream.close()
     missing = [camera for camera, reason, _ in report.view_drops if reason == "no_person"]
     assert len(missing) == (0 if tile_fallback else 2)
+
+
+def test_a_search_without_tiles_that_finds_nobody_returns_none():
+    """A fallback with no tiles (whole image only) searches as a plain detection: on an empty image
+    0.5 s after finding the astronaut (a real photo, which a strict pose solution misses) it
+    returns None instead of failing; the astronaut again is "searched" (the same person)."""
+    from skimage import data
+
+    photo = np.ascontiguousarray(data.astronaut())
+    blank = np.full_like(photo, 128)
+    strict = BlazePoseDetector(static_image_mode=True, min_detection_confidence=0.9)
+    with FallbackPoseDetector(
+        strict, lambda: MultiPersonPoseDetector(tile_fraction=None, num_threads=1)
+    ) as det:
+        assert det.detect(photo, stamp_s=0.0) is not None and det.last_source == "fallback"
+        assert det.detect(photo, stamp_s=0.5) is not None and det.last_source == "searched"
+        assert det.detect(blank, stamp_s=1.0) is None

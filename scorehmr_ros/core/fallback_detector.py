@@ -98,11 +98,10 @@ class FallbackPoseDetector:
         gap = self._clock.gap_s
         if last is not None and gap is not None and 0.0 <= gap <= self.max_search_gap_s:
             people, complete = self._fallback.search(image_rgb, [last])
-            if complete:
-                (same,) = match_boxes([last.box], [p.box for p in people])
-                best = people[same] if same is not None else max(people, key=lambda p: p.score)
-                return self._keep(best, "searched")
-            return self._found(people)
+            (same,) = match_boxes([last.box], [p.box for p in people])
+            if complete and same is not None:
+                return self._keep(people[same], "searched")
+            return self._found(people)  # a full detection's result (or the whole image's, complete)
         if self._skip > 0:
             self._skip -= 1
             return None

@@ -668,11 +668,11 @@ class MultiPersonPoseDetector:
             if self.tile_fraction and len(whole) < self.max_people and not enough:
                 room = self.max_people - len(whole)
                 if near is not None:
-                    from_whole = len(people)
-                    windows = self._near_windows(image, self.kept(near), people)
+                    from_whole, sought = len(people), self.kept(near)
+                    windows = self._near_windows(image, sought, people)
                     self._landmark_boxes(image, self._tile_boxes(image, whole, windows)[:room], people, masks)
                     found = self._dedupe(people)
-                    refound = refound_everyone(self.kept(near), found)
+                    refound = refound_everyone(sought, found)
                     complete = refound and self.has_enough(found)
                     if not complete:
                         del people[from_whole:], masks[from_whole:]
