@@ -149,14 +149,33 @@ def _send_until(executor, pub, make_msg, predicate, timeout: float, resend_s: fl
     return False
 
 
-def test_detector_node_over_dds(ros_context, astronaut):
-    from builtin_interfaces.msg import Time
+def _detector_io(ros_context, detector, msg_type, topic: str, name: str):
+    """A test node beside ``detector``: a publisher of ``cam1/image_raw`` (sensor QoS), the
+    ``msg_type`` messages received on ``topic`` and the cam1 ``/diagnostics`` statuses, and an
+    executor spinning both nodes. Returns (io node, publisher, received, diagnostics, executor)."""
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from rclpy.parameter import Parameter
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
+
+    io = Node(name, context=ros_context)
+    pub = io.create_publisher(Image, "cam1/image_raw", qos_profile_sensor_data)
+    received: list = []
+    diags: list = []
+    io.create_subscription(msg_type, topic, received.append, 10)
+    io.create_subscription(
+        DiagnosticArray, "/diagnostics", lambda m: diags.extend(s for s in m.status if "cam1" in s.name), 10
+    )
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(detector)
+    executor.add_node(io)
+    return io, pub, received, diags, executor
+
+
+def test_detector_node_over_dds(ros_context, astronaut):
+    from builtin_interfaces.msg import Time
+    from rclpy.parameter import Parameter
     from std_msgs.msg import Header
 
     from scorehmr_ros.msg import Keypoints2D
@@ -173,17 +192,9 @@ def test_detector_node_over_dds(ros_context, astronaut):
             Parameter("diagnostics_period_s", value=0.2),
         ],
     )
-    io = Node("detector_test_io", context=ros_context)
-    pub = io.create_publisher(Image, "cam1/image_raw", qos_profile_sensor_data)
-    received: list[Keypoints2D] = []
-    diags: list = []
-    io.create_subscription(Keypoints2D, "cam1/keypoints", received.append, 10)
-    io.create_subscription(
-        DiagnosticArray, "/diagnostics", lambda m: diags.extend(s for s in m.status if "cam1" in s.name), 10
+    io, pub, received, diags, executor = _detector_io(
+        ros_context, detector, Keypoints2D, "cam1/keypoints", "detector_test_io"
     )
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(detector)
-    executor.add_node(io)
 
     def send_until(make_msg, predicate, timeout=15.0):
         return _send_until(executor, pub, make_msg, predicate, timeout, resend_s=0.3)
@@ -333,12 +344,7 @@ def test_multi_person_detector_node_tracks_people_between_detections(
     of the truth). With person_redetect_every 3 the node's diagnostics count tracked images, or,
     with the images stamped 0.5 s apart (too far to track), images searched near the people."""
     from builtin_interfaces.msg import Time
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
     from rclpy.parameter import Parameter
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
     from scorehmr_ros.core.keypoints import get_layout
@@ -361,17 +367,9 @@ def test_multi_person_detector_node_tracks_people_between_detections(
             Parameter("diagnostics_period_s", value=0.2),
         ],
     )
-    io = Node("multi_detector_test_io", context=ros_context)
-    pub = io.create_publisher(Image, "cam1/image_raw", qos_profile_sensor_data)
-    received: list = []
-    diags: list = []
-    io.create_subscription(Keypoints2DArray, "cam1/people", received.append, 10)
-    io.create_subscription(
-        DiagnosticArray, "/diagnostics", lambda m: diags.extend(s for s in m.status if "cam1" in s.name), 10
+    io, pub, received, diags, executor = _detector_io(
+        ros_context, detector, Keypoints2DArray, "cam1/people", "multi_detector_test_io"
     )
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(detector)
-    executor.add_node(io)
 
     def spin_until(predicate, timeout=20.0, send=None):
         return _send_until(executor, pub, send, predicate, timeout, resend_s=1.0)
