@@ -211,7 +211,9 @@ def test_a_body_its_calibrated_views_contradict_is_not_published(ros_context, sc
     """cam2 and cam3 see the person 1 m and 2 m higher than cam1 does (as if each held someone
     else): no body explains the set, so none is published; the sets are counted in the diagnostics
     and the next consistent set gives a body again. ``max_body_error_rel:=0`` publishes them."""
-    h = Harness(ros_context, partial_timeout_s=0.2, max_body_error_rel=guard)
+    # Every set here is complete: a long partial timeout keeps a camera's message delayed on a busy
+    # machine from splitting a set into partial ones (a one-view partial set is not contradicted).
+    h = Harness(ros_context, partial_timeout_s=5.0, max_body_error_rel=guard)
     try:
         _static = _start_calibrated(h, scene)
         cams = scene.cameras
@@ -236,8 +238,11 @@ def test_a_body_its_calibrated_views_contradict_is_not_published(ros_context, sc
             assert h.wait(lambda: "bodies_rejected" in h.diag_values(pipeline))
             assert int(h.diag_values(pipeline)["bodies_rejected"]) == 0
             return
-        assert h.wait(lambda: int(h.diag_values(pipeline).get("sets_rejected", 0)) == n_bad)
-        assert int(h.diag_values(pipeline)["bodies_rejected"]) == n_bad
+        rejected = lambda: int(h.diag_values(pipeline).get("sets_rejected", 0))  # noqa: E731
+        assert h.wait(lambda: rejected() >= n_bad), h.diag_values(pipeline)
+        assert rejected() == n_bad and int(h.diag_values(pipeline)["bodies_rejected"]) == n_bad, (
+            h.diag_values(pipeline)
+        )
         assert h.received["bodies"] == []
         h.publish_frame(scene, n_bad, h.now())
         assert h.wait(lambda: len(h.received["bodies"]) == 1)
