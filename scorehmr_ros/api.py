@@ -220,6 +220,7 @@ class Estimator:
         tile_fallback: bool = True,
         person_redetect_every: int = 5,
         person_track_gap_s: float = 0.1,
+        limb_model: str = "movenet_thunder",
     ):
         """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
         2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).
@@ -239,7 +240,14 @@ class Estimator:
         (:data:`core.tracked_detector.MAX_TRACK_GAP_S`); up to
         :data:`core.tracked_detector.MAX_SEARCH_GAP_S` apart the person detector looks for the
         previous people near where they were (whole image and one window each instead of the
-        tiles), beyond that it detects."""
+        tiles), beyond that it detects. ``limb_model``: where the limb keypoints of each person
+        BlazePose finds come from, ``"movenet_thunder"`` (MoveNet on a crop around the person,
+        isolated people only; :mod:`core.limb_model`) or ``"none"`` (BlazePose's)."""
+        from scorehmr_ros.core.limb_model import LIMB_MODELS
+
+        if limb_model not in LIMB_MODELS:
+            raise ValueError(f"limb_model must be one of {LIMB_MODELS}, got {limb_model!r}")
+        self.limb_model = limb_model
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if model_complexity not in (0, 1, 2):
@@ -351,6 +359,7 @@ class Estimator:
             tile_fallback=self.tile_fallback,
             person_redetect_every=self.person_redetect_every,
             person_track_gap_s=self.person_track_gap_s,
+            limb_model=self.limb_model,
         )
 
     def _one_shot_stream(self) -> Stream | MultiPersonStream:
@@ -528,6 +537,7 @@ class Stream(_CameraDetectors):
             tile_fraction=est.person_tile_fraction,
             mask_others=est.person_mask_others,
             tile_fallback=est.tile_fallback,
+            limb_model=est.limb_model,
         )
 
     def _detect(self, views: list[View], stamp_s: float | None = None) -> dict:
@@ -760,6 +770,7 @@ class MultiPersonStream(_CameraDetectors):
             enough_people=self.estimator.max_people,
             enough_score=self.estimator.min_person_confidence,
             model_complexity=self.estimator.model_complexity,
+            limb_model=self.estimator.limb_model,
         )
         if self.one_shot or self.estimator.person_redetect_every == 1:
             return detector  # unrelated photos are never tracked

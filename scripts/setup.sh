@@ -45,8 +45,17 @@ check() {  # prints the reasons; sets check_rc (0 up to date, 1 needs setup, els
   check_rc=0
   reasons="$(state check "$ROOT" "$VENV" "$REQ_GROUPS")" || check_rc=$?
 }
+fetch_movenet() {  # the default limb model (core/limb_model.py); returns at once when present
+  if [[ $CHECK_ONLY -eq 0 ]]; then
+    PYTHON="$VENV/bin/python" bash "$ROOT/scripts/fetch_movenet.sh"
+  elif [[ ! -s "$ROOT/scorehmr_ros/data/models/movenet_thunder.onnx" ]]; then
+    echo "[setup] the MoveNet model is not made yet (scripts/fetch_movenet.sh)"
+    exit 1
+  fi
+}
 check
 if [[ $check_rc -eq 0 ]]; then
+  fetch_movenet
   echo "[setup] environment up to date: $VENV"
   exit 0
 fi
@@ -166,4 +175,5 @@ if [[ $check_rc -ne 0 ]]; then  # e.g. the editable install does not import from
   rm -f "$VENV/.scorehmr_setup_stamp"
   exit 1
 fi
+fetch_movenet
 echo "[setup] done in $((SECONDS - t0)) s; venv size $(du -sh "$VENV" | cut -f1)"

@@ -52,6 +52,20 @@ def _same_body(body: Body, fused) -> None:
     np.testing.assert_allclose(body.transl, fused.transl.numpy(), atol=1e-5)
 
 
+def _detect(image):
+    """The estimator's detection by hand: BlazePose, then MoveNet's limbs (the default limb_model)."""
+    from scorehmr_ros.core.limb_model import MoveNetLimbs
+
+    with BlazePoseDetector(static_image_mode=True) as det:
+        found = det.detect(image)
+    limbs = MoveNetLimbs()
+    try:
+        found.xy, found.confidence = limbs.refine(image, found.xy, found.confidence)
+    finally:
+        limbs.close()
+    return found
+
+
 def test_one_image_matches_the_hand_wired_path(estimator):
     image = data.astronaut()  # (512, 512, 3) a real photo, upper body
     h, w = image.shape[:2]
@@ -59,8 +73,7 @@ def test_one_image_matches_the_hand_wired_path(estimator):
     assert len(bodies) == 1
     body = bodies[0]
     K = intrinsics_matrix(default_focal(w, h), w, h)
-    with BlazePoseDetector(static_image_mode=True) as det:
-        found = det.detect(image)
+    found = _detect(image)
     est = StreamingEstimator(estimator.models, one_shot(get_preset(PRESET)))
     (fused,) = est.process(0, [_view_input("camera", found.xy, found.confidence, K, (w, h))])
     _same_body(body, fused)
@@ -90,8 +103,7 @@ def test_one_calibrated_three_view_set_matches_the_hand_wired_path(estimator):
     (body,) = estimator.estimate_views(views)
     inputs = []
     for v in range(3):
-        with BlazePoseDetector(static_image_mode=True) as det:
-            found = det.detect(seq.images[t, v])
+        found = _detect(seq.images[t, v])
         inputs.append(
             _view_input(
                 seq.camera_names[v], found.xy, found.confidence, seq.K[v], seq.image_size, cam_to_ref[v]
@@ -295,6 +307,7 @@ def test_with_preset_keeps_every_other_setting(estimator):
         "model_complexity": 0,
         "tile_fallback": False,
         "person_redetect_every": 4,
+        "limb_model": "none",
         "person_track_gap_s": 0.3,
     }
     settings = [

@@ -204,18 +204,25 @@ def test_cli_passes_iterations_and_options_into_the_bench_config(monkeypatch, tm
 
 
 def test_e2e_detection_is_the_nodes_single_person_detector(monkeypatch, tmp_path):
-    """The e2e settings detect like the node (tile fallback on unless --no-tile-fallback), and the
-    detection caches of the two never mix."""
+    """The e2e settings detect like the node (tile fallback on unless --no-tile-fallback, MoveNet's
+    limbs unless --limb-model none), and the detection caches of the variants never mix."""
     from scorehmr_ros.core.detector import BlazePoseDetector
     from scorehmr_ros.core.fallback_detector import FallbackPoseDetector
+    from scorehmr_ros.core.limb_model import WithLimbModel
     from scorehmr_ros.eval import bench
 
     with bench._stream_detector(bench.BenchConfig()) as det:
-        assert isinstance(det, FallbackPoseDetector) and not det.primary.static_image_mode
-    with bench._stream_detector(bench.BenchConfig(tile_fallback=False)) as det:
+        assert isinstance(det, WithLimbModel) and isinstance(det.detector, FallbackPoseDetector)
+        assert not det.primary.static_image_mode
+    with bench._stream_detector(bench.BenchConfig(tile_fallback=False, limb_model="none")) as det:
         assert isinstance(det, BlazePoseDetector)
-    assert bench._model_tag(bench.BenchConfig()) != bench._model_tag(bench.BenchConfig(tile_fallback=False))
+    tags = {
+        bench._model_tag(bench.BenchConfig(tile_fallback=tf, limb_model=lm))
+        for tf in (True, False)
+        for lm in ("movenet_thunder", "none")
+    }
+    assert len(tags) == 4
     seen = {}
     monkeypatch.setattr(bench, "run_accuracy", lambda cfg, out: seen.update(cfg=cfg))
-    bench.main(["accuracy", "--quick", "--no-tile-fallback", "--out", str(tmp_path)])
-    assert seen["cfg"].tile_fallback is False
+    bench.main(["accuracy", "--quick", "--no-tile-fallback", "--limb-model", "none", "--out", str(tmp_path)])
+    assert seen["cfg"].tile_fallback is False and seen["cfg"].limb_model == "none"

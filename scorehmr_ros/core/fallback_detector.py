@@ -144,12 +144,19 @@ def single_person_detector(
     tile_fraction: float | None = 0.5,
     mask_others: bool = True,
     tile_fallback: bool = True,
+    limb_model: str = "none",
+    limb_model_path: str | None = None,
 ):
     """The single-person detector of a camera stream: MediaPipe's pose solution, wrapped in a
     :class:`FallbackPoseDetector` on tiles of ``tile_fraction`` unless ``tile_fallback`` is off or
     there are no tiles (``tile_fraction`` None / 0). The fallback's person is tracked from frame to
-    frame in video mode only (``static_image_mode`` False), as the solution tracks its own."""
+    frame in video mode only (``static_image_mode`` False), as the solution tracks its own.
+    ``limb_model`` (:mod:`scorehmr_ros.core.limb_model`): the person's limb keypoints from
+    MoveNet (``"movenet_thunder"``) or BlazePose's alone (``"none"``)."""
     from scorehmr_ros.core.detector import BlazePoseDetector
+    from scorehmr_ros.core.limb_model import WithLimbModel, make_limb_model
+
+    limbs = make_limb_model(limb_model, limb_model_path)  # first: a missing model fails early
 
     legacy = BlazePoseDetector(
         static_image_mode=static_image_mode,
@@ -158,7 +165,7 @@ def single_person_detector(
         model_complexity=model_complexity,
     )
     if not (tile_fallback and tile_fraction):
-        return legacy
+        return legacy if limbs is None else WithLimbModel(legacy, limbs)
 
     def tiles():
         from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
@@ -174,4 +181,5 @@ def single_person_detector(
             model_complexity=model_complexity,
         )
 
-    return FallbackPoseDetector(legacy, tiles, track=not static_image_mode)
+    detector = FallbackPoseDetector(legacy, tiles, track=not static_image_mode)
+    return detector if limbs is None else WithLimbModel(detector, limbs)

@@ -54,6 +54,7 @@ Thread safety: one instance holds two interpreters; ``detect`` serialises calls 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -471,6 +472,9 @@ class MultiPersonPoseDetector:
             about 15 detector calls saved per 640x480 image); None: tiles always run.
         model_complexity: landmark model, 0 lite, 1 full (ships with the wheel), 2 heavy (see
             :mod:`scorehmr_ros.core.detector`, "Model complexity").
+        limb_model: ``"movenet_thunder"``: limb keypoints of isolated people from MoveNet
+            (:mod:`scorehmr_ros.core.limb_model`); ``"none"``: BlazePose's alone.
+        limb_model_path: its ONNX file (default: the package data path setup writes).
     """
 
     def __init__(
@@ -486,6 +490,8 @@ class MultiPersonPoseDetector:
         enough_people: int | None = None,
         enough_score: float = 0.0,
         model_complexity: int = 1,
+        limb_model: str = "none",
+        limb_model_path: str | None = None,
     ) -> None:
         for name, value in (
             ("min_detection_score", min_detection_score),
@@ -534,6 +540,9 @@ class MultiPersonPoseDetector:
         self._lm_heatmap = lm_out[(64, 64, NUM_MODEL_LANDMARKS)]
         self._lm_segmentation = lm_out[(LANDMARK_INPUT, LANDMARK_INPUT, 1)]
         self._anchors = ssd_anchors()
+        from scorehmr_ros.core.limb_model import make_limb_model
+
+        self._limbs = make_limb_model(limb_model, limb_model_path)
 
     # -- stages (public for tests and diagnostics) --------------------------------------------
     def _candidates(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -678,7 +687,7 @@ class MultiPersonPoseDetector:
                         del people[from_whole:], masks[from_whole:]
                 if not complete:
                     self._landmark_boxes(image, self._tile_boxes(image, whole)[:room], people, masks)
-            people = self._masked(image, self._dedupe(people), people, masks)
+            people = self._with_limbs(image, self._masked(image, self._dedupe(people), people, masks))
             latency = time.perf_counter() - start
         for p in people:
             p.latency_s = latency
@@ -723,7 +732,7 @@ class MultiPersonPoseDetector:
             kept = self._dedupe(found)
             if len(kept) < len(found):
                 return None
-            found = self._masked(image, kept, found, masks)
+            found = self._with_limbs(image, self._masked(image, kept, found, masks))
             latency = time.perf_counter() - start
         for p in found:
             p.latency_s = latency
@@ -792,6 +801,22 @@ class MultiPersonPoseDetector:
             return person
         return _person(landmarks, person.score, person.roi, (width, height))
 
+    def _with_limbs(self, image: np.ndarray, people: list[PersonDetection]) -> list[PersonDetection]:
+        """``people`` with the limb model's keypoints (``limb_model``; module
+        :mod:`~scorehmr_ros.core.limb_model`) for each person whose crop holds no other person."""
+        if self._limbs is None:
+            return people
+        from scorehmr_ros.core.limb_model import isolated, upright_crop
+
+        out = []
+        for i, p in enumerate(people):
+            crop = upright_crop(p.xy, p.confidence)
+            if isolated(crop, [q.box for j, q in enumerate(people) if j != i]):
+                xy, confidence = self._limbs.refine(image, p.xy, p.confidence, crop)
+                p = dataclasses.replace(p, xy=xy, confidence=confidence)
+            out.append(p)
+        return out
+
     def _dedupe(self, people: list[PersonDetection]) -> list[PersonDetection]:
         if self.dedupe_iou is None:
             return people
@@ -807,6 +832,8 @@ class MultiPersonPoseDetector:
         with self._lock:
             self._det = None
             self._lm = None
+            if self._limbs is not None:
+                self._limbs.close()
 
     def __enter__(self) -> MultiPersonPoseDetector:
         return self

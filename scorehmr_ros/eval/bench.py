@@ -129,6 +129,7 @@ class BenchConfig:
     denoiser_path: str | None = None  # None: the packaged prior
     model_complexity: int = 1  # BlazePose landmark model of the e2e settings (1: full, the wheel's)
     tile_fallback: bool = True  # e2e detection as the node's: tiles where the pose solution finds nobody
+    limb_model: str = "movenet_thunder"  # e2e detection as the node's: limbs from MoveNet (core.limb_model)
     threads: int = 1
     quick: bool = False
 
@@ -395,7 +396,9 @@ def _stream_detector(cfg: BenchConfig):
     ``cfg.tile_fallback``, tiles where MediaPipe's pose solution finds nobody)."""
     from scorehmr_ros.core.fallback_detector import single_person_detector
 
-    return single_person_detector(model_complexity=cfg.model_complexity, tile_fallback=cfg.tile_fallback)
+    return single_person_detector(
+        model_complexity=cfg.model_complexity, tile_fallback=cfg.tile_fallback, limb_model=cfg.limb_model
+    )
 
 
 def _model_tag(cfg: BenchConfig) -> str:
@@ -403,7 +406,8 @@ def _model_tag(cfg: BenchConfig) -> str:
     the tile fallback (caches written before it existed hold the pose solution's results alone;
     ``_tf`` ones, the fallback before it tracked its person)."""
     tag = "" if cfg.model_complexity == 1 else f"_mc{cfg.model_complexity}"
-    return tag + ("_tft" if cfg.tile_fallback else "")
+    tag += "_tft" if cfg.tile_fallback else ""
+    return tag + ("" if cfg.limb_model == "none" else f"_{cfg.limb_model}")
 
 
 UNUSUAL_RIG_VERSION = 1  # bump when sim.rigs.unusual_rig or the rendering changes
@@ -877,6 +881,10 @@ def main(argv: list[str] | None = None) -> None:
         "--no-tile-fallback", action="store_true",
         help="e2e detection by MediaPipe's pose solution alone (the node adds tiles where it finds nobody)",
     )  # fmt: skip
+    p.add_argument(
+        "--limb-model", default="movenet_thunder", choices=("movenet_thunder", "none"),
+        help="e2e detection's limb keypoints: MoveNet (the node's default) or BlazePose's alone",
+    )  # fmt: skip
     sub.add_parser("speed", help="see scripts/bench_speed.py")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["speed"]:  # implemented in scripts/bench_speed.py; forward its arguments
@@ -906,6 +914,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg.e2e_clips = _e2e_clip_names(args.e2e_clips, parser)
     cfg.model_complexity = args.model_complexity
     cfg.tile_fallback = not args.no_tile_fallback
+    cfg.limb_model = args.limb_model
     if args.iterations:
         cfg.scorehmr_iterations = {**(cfg.scorehmr_iterations or {}), **dict(args.iterations)}
     run_accuracy(cfg, args.out)

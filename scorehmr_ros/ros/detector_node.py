@@ -61,6 +61,7 @@ from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, compressed_imgmsg_to_rgb, imgmsg_to_cv2
 from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.node_parameters import (
+    LIMB_MODEL,
     MODEL_COMPLEXITY,
     PERSON_MASK_OTHERS,
     PERSON_REDETECT_EVERY,
@@ -139,6 +140,7 @@ PARAMETERS = [
         read_only=True,
     ),
     MODEL_COMPLEXITY,
+    LIMB_MODEL,
     ParamSpec(
         "min_detection_confidence",
         0.5,
@@ -189,6 +191,7 @@ class DetectorNode(Node):
         self.camera = p["camera_namespace"].strip("/") or self.get_namespace().strip("/") or node_name
         self._static = p["static_image_mode"]
         self._complexity = p["model_complexity"]
+        self._limb_model = p["limb_model"]
         self._thresholds = (p["min_detection_confidence"], p["min_tracking_confidence"])
         self.max_people = p["max_people"]
         self.min_person_confidence = p["min_person_confidence"]
@@ -247,6 +250,7 @@ class DetectorNode(Node):
                 tile_fraction=self.tile_fraction,
                 mask_others=self.mask_others,
                 model_complexity=self._complexity,
+                limb_model=self._limb_model,
                 enough_people=self.max_people,  # it publishes at most this many
             )
             if self.redetect_every == 1:
@@ -260,6 +264,7 @@ class DetectorNode(Node):
             tile_fraction=self.tile_fraction,
             mask_others=self.mask_others,
             tile_fallback=self.tile_fallback,
+            limb_model=self._limb_model,
         )
 
     # -- subscription callback: never blocks ---------------------------------------------------

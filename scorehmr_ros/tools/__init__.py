@@ -1,0 +1,1 @@
+"""Setup-time tools (no ROS, no torch): model conversion."""
