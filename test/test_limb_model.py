@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from scorehmr_ros.core.fallback_detector import single_person_detector
 from scorehmr_ros.core.limb_model import (
@@ -22,18 +21,10 @@ LIMBS = limb_indices()
 
 
 def _truth(seq) -> list[np.ndarray]:
-    """Per person (T, V, 33, 2): the body model's landmarks projected into every view."""
     from scorehmr_ros.core.body_model import load_body_model
+    from scorehmr_ros.sim.multi_sequence import projected_landmarks
 
-    bm = load_body_model()
-    out = []
-    for person in seq.people:
-        rot = torch.as_tensor(person.rotations).float()
-        betas = torch.as_tensor(person.betas).float()[None].expand(len(rot), -1)
-        kp = bm.pose_keypoints(rot[:, 0], rot[:, 1:], betas, torch.as_tensor(person.transl).float()).numpy()
-        uv = np.stack([(kp @ seq.R[v].T + seq.t[v]) @ seq.K[v].T for v in range(seq.num_views)], 1)
-        out.append(uv[..., :2] / uv[..., 2:])
-    return out
+    return projected_landmarks(seq, load_body_model())
 
 
 @pytest.fixture(scope="module")

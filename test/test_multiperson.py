@@ -239,20 +239,11 @@ def test_people_landmarked_without_their_neighbours():
     """Two held-out people rendered close together by 3 cameras (one crop holds the neighbour's legs:
     the runner's ankle ~80 px off without masking): landmarking each person again with the other's
     pixels painted over lowers the mean and the worst limb keypoint error."""
-    import torch
-
     from scorehmr_ros.core.body_model import load_body_model
-    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence, projected_landmarks
 
-    bm = load_body_model()
     seq = build_multi_sequence(2, 3, seed=0, num_frames=10, frame_stride=2, spacing=1.2)
-    truth = []
-    for person in seq.people:
-        rot = torch.as_tensor(person.rotations).float()
-        betas = torch.as_tensor(person.betas).float()[None].expand(len(rot), -1)
-        kp = bm.pose_keypoints(rot[:, 0], rot[:, 1:], betas, torch.as_tensor(person.transl).float()).numpy()
-        uv = np.stack([(kp @ seq.R[v].T + seq.t[v]) @ seq.K[v].T for v in range(seq.num_views)], 1)
-        truth.append(uv[..., :2] / uv[..., 2:])  # (T, V, 33, 2)
+    truth = projected_landmarks(seq, load_body_model())  # per person (T, V, 33, 2)
     frames = range(2, 6)
     with MultiPersonPoseDetector(max_people=5, num_threads=1, mask_others=False) as plain:
         before = _limb_errors(plain, seq, frames, truth)

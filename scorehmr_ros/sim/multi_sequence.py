@@ -173,3 +173,20 @@ def build_multi_sequence(
         people=people,
         solo_images=solo_images,
     )
+
+
+def projected_landmarks(seq: MultiSequence, body_model) -> list[np.ndarray]:
+    """Per person (T, V, 33, 2): the body model's ``blazepose33`` landmarks of the ground truth
+    projected into every view (pixels), the 2D truth a detector's keypoints are compared with."""
+    import torch
+
+    out = []
+    for person in seq.people:
+        rot = torch.as_tensor(person.rotations).float()
+        betas = torch.as_tensor(person.betas).float()[None].expand(len(rot), -1)
+        transl = torch.as_tensor(person.transl).float()
+        with torch.no_grad():
+            kp = body_model.pose_keypoints(rot[:, 0], rot[:, 1:], betas, transl).numpy()
+        uv = np.stack([(kp @ seq.R[v].T + seq.t[v]) @ seq.K[v].T for v in range(seq.num_views)], 1)
+        out.append(uv[..., :2] / uv[..., 2:])
+    return out
