@@ -276,7 +276,7 @@ def pictures(
     import torch
 
     from scorehmr_ros.core.body_model import load_body_model
-    from scorehmr_ros.core.detector import BlazePoseDetector
+    from scorehmr_ros.core.fallback_detector import single_person_detector
     from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
     from scorehmr_ros.ros.messages import body_from_msg
     from scorehmr_ros.viz.overlay import body_overlay, draw_legend
@@ -287,7 +287,11 @@ def pictures(
     multi = len(next(iter(truth_at.values()))) > 1
     picks = [measured[i] for i in np.linspace(0, len(measured) - 1, min(count, len(measured))).astype(int)]
     frames = []
-    detector = MultiPersonPoseDetector() if multi else BlazePoseDetector(static_image_mode=True)
+    # The node's detection (default limb_model: MoveNet's limbs), for the keypoints drawn.
+    if multi:
+        detector = MultiPersonPoseDetector(limb_model="movenet_thunder")
+    else:
+        detector = single_person_detector(static_image_mode=True, limb_model="movenet_thunder")
     with detector, torch.no_grad():
         for s in picks:
             image = seq.images[frame_of[s] % seq.num_frames, 0]
