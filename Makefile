@@ -42,6 +42,9 @@ bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on top
 		--out docs/eval/node_topic_batched.json
 	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 --out docs/eval/node_mediapipe.json
 	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 --out docs/eval/node_mediapipe_2people.json
+	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 -p limb_model:=none --out docs/eval/node_mediapipe_limbs_none.json
+	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 -p limb_model:=none \
+		--out docs/eval/node_mediapipe_2people_limbs_none.json
 
 soak: setup  ## 5-minute soak: output rate, drops, latency, RSS over time
 	$(PY) scripts/bench_node.py --mode topic --seconds 300 --out docs/eval/soak.json
