@@ -78,6 +78,10 @@ def test_refine_replaces_only_confident_limbs_and_leaves_its_inputs(limbs):
     np.testing.assert_array_equal(new_xy[others], xy[others])
     np.testing.assert_array_equal(new_conf[others], conf[others])
     assert (new_xy[LIMBS] != xy[LIMBS]).any(axis=1).sum() >= 10  # a clear person: MoveNet is confident
+    # No finite landmark to place the crop: returned as they were, no exception.
+    nan_xy = np.full_like(xy, np.nan)
+    out_xy, out_conf = limbs.refine(image, nan_xy, conf)
+    assert np.isnan(out_xy).all() and np.array_equal(out_conf, conf)
     # A blank image: MoveNet finds nothing confident, BlazePose's landmarks are kept as they were.
     blank = np.zeros_like(image)
     kept_xy, kept_conf = limbs.refine(blank, xy, conf)

@@ -57,8 +57,11 @@ def limb_indices() -> np.ndarray:
 def upright_crop(xy: np.ndarray, confidence: np.ndarray) -> tuple[float, float, float]:
     """(cx, cy, side) px: the square around the confident landmarks (all of them when fewer than
     four are), ``ROI_SCALE`` times their box's longer side, at least ``MIN_ROI_SIDE``."""
-    ok = confidence > CONFIDENT
-    pts = xy[ok] if ok.sum() >= 4 else xy
+    finite = np.isfinite(xy).all(-1)
+    ok = finite & (confidence > CONFIDENT)
+    pts = xy[ok] if ok.sum() >= 4 else xy[finite]
+    if len(pts) == 0:
+        return float("nan"), float("nan"), float("nan")
     lo, hi = pts.min(0), pts.max(0)
     centre = (lo + hi) / 2.0
     return float(centre[0]), float(centre[1]), max(ROI_SCALE * float((hi - lo).max()), MIN_ROI_SIDE)
@@ -130,6 +133,8 @@ class MoveNetLimbs:
         confident about replaced by MoveNet's (their confidence = MoveNet's score). Inputs are
         not modified. ``crop``: :func:`upright_crop` of the landmarks unless given."""
         crop = upright_crop(xy, confidence) if crop is None else crop
+        if not np.isfinite(crop).all():  # no finite landmark to place the crop: keep BlazePose's
+            return xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
         mxy, score = self.keypoints(image_rgb, crop)
         mxy, score = mxy[COCO_LIMB_START:], score[COCO_LIMB_START:]
         use = np.isfinite(mxy).all(-1) & (score > self.min_score)
