@@ -43,8 +43,8 @@ bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on top
 	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 --out docs/eval/node_mediapipe.json
 	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 --out docs/eval/node_mediapipe_2people.json
 	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 -p limb_model:=none --out docs/eval/node_mediapipe_limbs_none.json
-	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 -p limb_model:=none \
-		--out docs/eval/node_mediapipe_2people_limbs_none.json
+	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 -p limb_model:=movenet_thunder \
+		--out docs/eval/node_mediapipe_2people_limbs_movenet.json
 
 soak: setup  ## 5-minute soak: output rate, drops, latency, RSS over time
 	$(PY) scripts/bench_node.py --mode topic --seconds 300 --out docs/eval/soak.json

@@ -30,6 +30,7 @@ from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.limb_model import LIMB_MODELS, resolve_limb_model
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, StreamingConfig, get_preset, one_shot
 from scorehmr_ros.core.streaming import LAYOUT, FusedBody, StreamingEstimator, ViewInput, process_people
@@ -220,7 +221,7 @@ class Estimator:
         tile_fallback: bool = True,
         person_redetect_every: int = 5,
         person_track_gap_s: float = 0.1,
-        limb_model: str = "movenet_thunder",
+        limb_model: str = "auto",
     ):
         """``model_complexity``: BlazePose landmark model of the streams' detectors (0 lite, 1 full,
         2 heavy; only 1 ships with the mediapipe wheel, see :mod:`core.detector`).
@@ -242,9 +243,8 @@ class Estimator:
         previous people near where they were (whole image and one window each instead of the
         tiles), beyond that it detects. ``limb_model``: where the limb keypoints of each person
         BlazePose finds come from, ``"movenet_thunder"`` (MoveNet on a crop around the person,
-        isolated people only; :mod:`core.limb_model`) or ``"none"`` (BlazePose's)."""
-        from scorehmr_ros.core.limb_model import LIMB_MODELS
-
+        isolated people only; :mod:`core.limb_model`), ``"none"`` (BlazePose's) or ``"auto"``
+        (MoveNet for one person, BlazePose's for several: :func:`core.limb_model.resolve_limb_model`)."""
         if limb_model not in LIMB_MODELS:
             raise ValueError(f"limb_model must be one of {LIMB_MODELS}, got {limb_model!r}")
         self.limb_model = limb_model
@@ -537,7 +537,7 @@ class Stream(_CameraDetectors):
             tile_fraction=est.person_tile_fraction,
             mask_others=est.person_mask_others,
             tile_fallback=est.tile_fallback,
-            limb_model=est.limb_model,
+            limb_model=resolve_limb_model(est.limb_model, est.max_people),
         )
 
     def _detect(self, views: list[View], stamp_s: float | None = None) -> dict:
@@ -770,7 +770,7 @@ class MultiPersonStream(_CameraDetectors):
             enough_people=self.estimator.max_people,
             enough_score=self.estimator.min_person_confidence,
             model_complexity=self.estimator.model_complexity,
-            limb_model=self.estimator.limb_model,
+            limb_model=resolve_limb_model(self.estimator.limb_model, self.estimator.max_people),
         )
         if self.one_shot or self.estimator.person_redetect_every == 1:
             return detector  # unrelated photos are never tracked

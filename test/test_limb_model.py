@@ -13,6 +13,7 @@ from scorehmr_ros.core.limb_model import (
     isolated,
     limb_indices,
     make_limb_model,
+    resolve_limb_model,
     upright_crop,
 )
 from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
@@ -127,12 +128,27 @@ def test_a_person_whose_crop_holds_a_neighbour_keeps_blazepose_limbs():
     assert kept >= 1 and changed >= 1, (kept, changed)
 
 
+def test_auto_is_movenet_for_one_person_and_blazepose_for_several():
+    assert resolve_limb_model("auto", 1) == "movenet_thunder"
+    assert resolve_limb_model("auto", 2) == "none"
+    assert resolve_limb_model("movenet_thunder", 4) == "movenet_thunder"
+    assert resolve_limb_model("none", 1) == "none"
+    with pytest.raises(ValueError, match="limb_model"):
+        resolve_limb_model("openpose", 1)
+    with pytest.raises(ValueError, match="here"):
+        make_limb_model("auto")  # resolved by whoever knows max_people
+
+
 def test_missing_or_unknown_limb_model_is_reported(tmp_path):
+    missing = tmp_path / "missing.onnx"
     with pytest.raises(LimbModelUnavailableError, match=r"fetch_movenet\.sh"):
-        check_limb_model("movenet_thunder", tmp_path / "missing.onnx")
+        check_limb_model("movenet_thunder", 1, missing)
+    with pytest.raises(LimbModelUnavailableError, match=r"fetch_movenet\.sh"):
+        check_limb_model("auto", 1, missing)
+    check_limb_model("auto", 3, missing)  # several people: BlazePose's landmarks, no model needed
     with pytest.raises(LimbModelUnavailableError, match="limb_model to 'none'"):
         MoveNetLimbs(tmp_path / "missing.onnx")
     with pytest.raises(ValueError, match="limb_model"):
         make_limb_model("openpose")
-    check_limb_model("none", tmp_path / "missing.onnx")  # nothing to load
+    check_limb_model("none", 1, missing)  # nothing to load
     assert make_limb_model("none") is None

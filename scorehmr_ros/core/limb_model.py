@@ -29,7 +29,7 @@ import numpy as np
 from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
 
 MODEL_FILE = "movenet_thunder.onnx"
-LIMB_MODELS = ("movenet_thunder", "none")
+LIMB_MODELS = ("auto", "movenet_thunder", "none")
 # COCO-17 order: nose, eyes, ears, then the limb keypoints in LIMB_KEYPOINT_NAMES order.
 COCO_LIMB_START = 5
 MIN_SCORE = 0.2  # MoveNet keypoint score below which BlazePose's landmark is kept
@@ -148,12 +148,23 @@ class MoveNetLimbs:
             self._session = None
 
 
+def resolve_limb_model(name: str, max_people: int) -> str:
+    """``"auto"`` -> ``"movenet_thunder"`` for one person (``max_people`` 1), ``"none"`` for several
+    (in the two-person demo MoveNet's limbs lost the small lying person in a quarter of the sets;
+    README, "Limb keypoints from MoveNet"); other names unchanged."""
+    if name not in LIMB_MODELS:
+        raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
+    if name == "auto":
+        return "movenet_thunder" if max_people == 1 else "none"
+    return name
+
+
 def make_limb_model(name: str, path: str | os.PathLike | None = None, num_threads: int = 1):
     """:class:`MoveNetLimbs` for ``"movenet_thunder"``, None for ``"none"``."""
     if name == "none":
         return None
-    if name != "movenet_thunder":
-        raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
+    if name != "movenet_thunder":  # "auto" is resolved by the caller, who knows max_people
+        raise ValueError(f"limb_model must be 'movenet_thunder' or 'none' here, not {name!r}")
     return MoveNetLimbs(path, num_threads=num_threads)
 
 
@@ -189,12 +200,10 @@ class WithLimbModel:
         self.close()
 
 
-def check_limb_model(name: str, path: str | os.PathLike | None = None) -> None:
+def check_limb_model(name: str, max_people: int = 1, path: str | os.PathLike | None = None) -> None:
     """Raise :class:`LimbModelUnavailableError` (or ValueError for an unknown name) now, rather
-    than when the first image arrives, when ``name``'s model cannot be loaded."""
-    if name not in LIMB_MODELS:
-        raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
-    if name != "none":
+    than when the first image arrives, when ``name``'s model (for ``max_people``) cannot be loaded."""
+    if resolve_limb_model(name, max_people) != "none":
         file = Path(path) if path else default_model_path()
         if not file.is_file():
             raise LimbModelUnavailableError(missing_model_message(file))

@@ -49,7 +49,7 @@ class ComputeConfig:
     person_redetect_every: int = 5  # multi-person: person detector on every n-th image, tracked between
     tile_fallback: bool = True  # single person: tiles where MediaPipe's solution finds nobody
     model_complexity: int = 1  # BlazePose landmark model (1: full, the wheel's)
-    limb_model: str = "movenet_thunder"  # limb keypoints of isolated people (core.limb_model); "none"
+    limb_model: str = "auto"  # limb keypoints: MoveNet for one person (core.limb_model); "none"
     person_birth_frames: int = 3
     person_timeout_s: float = 1.0
     max_body_error_rel: float = 0.1  # StreamingConfig.max_body_error_rel of every preset; 0: off

@@ -277,6 +277,7 @@ def pictures(
 
     from scorehmr_ros.core.body_model import load_body_model
     from scorehmr_ros.core.fallback_detector import single_person_detector
+    from scorehmr_ros.core.limb_model import resolve_limb_model
     from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
     from scorehmr_ros.ros.messages import body_from_msg
     from scorehmr_ros.viz.overlay import body_overlay, draw_legend
@@ -287,11 +288,11 @@ def pictures(
     multi = len(next(iter(truth_at.values()))) > 1
     picks = [measured[i] for i in np.linspace(0, len(measured) - 1, min(count, len(measured))).astype(int)]
     frames = []
-    # The node's detection (default limb_model: MoveNet's limbs), for the keypoints drawn.
+    # The node's detection with its default limb_model ("auto"), for the keypoints drawn.
     if multi:
-        detector = MultiPersonPoseDetector(limb_model="movenet_thunder")
+        detector = MultiPersonPoseDetector(limb_model=resolve_limb_model("auto", 2))
     else:
-        detector = single_person_detector(static_image_mode=True, limb_model="movenet_thunder")
+        detector = single_person_detector(static_image_mode=True, limb_model=resolve_limb_model("auto", 1))
     with detector, torch.no_grad():
         for s in picks:
             image = seq.images[frame_of[s] % seq.num_frames, 0]

@@ -85,7 +85,7 @@ class MultiviewNode(LifecycleNode):
             raise ValueError("parameter 'cameras' lists no camera namespace")
         if self.p["detector"] == "mediapipe":
             check_landmark_model(self.p["model_complexity"])  # fail at start-up, not in compute
-            check_limb_model(self.p["limb_model"])
+            check_limb_model(self.p["limb_model"], self.p["max_people"])
         self.add_post_set_parameters_callback(self._on_params_changed)  # runs after validation
         self.metrics = NodeMetrics(self.cameras)
         self.diagnostics = DiagnosticsPublisher(self, self.p["diagnostics_period_s"], hardware_id=NODE_NAME)

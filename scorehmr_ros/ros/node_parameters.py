@@ -72,12 +72,13 @@ MODEL_COMPLEXITY = ParamSpec(
 )
 LIMB_MODEL = ParamSpec(
     "limb_model",
-    "movenet_thunder",
+    "auto",
     "Limb keypoints (shoulders to ankles) of each person BlazePose finds: movenet_thunder = MoveNet "
     "on a crop around the person, where no other person is in the crop (more accurate, ~30 ms per "
     "person and image on one CPU thread; the model is made by scripts/fetch_movenet.sh, which "
-    "setup runs; the node refuses to start without it); none = BlazePose's own",
-    choices=("movenet_thunder", "none"),
+    "setup runs; the node refuses to start without it); none = BlazePose's own; auto = "
+    "movenet_thunder when max_people is 1, none for several people",
+    choices=("auto", "movenet_thunder", "none"),
     read_only=True,
 )
 
