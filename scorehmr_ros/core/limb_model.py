@@ -150,8 +150,9 @@ class MoveNetLimbs:
 
 def resolve_limb_model(name: str, max_people: int) -> str:
     """``"auto"`` -> ``"movenet_thunder"`` for one person (``max_people`` 1), ``"none"`` for several
-    (in the two-person demo MoveNet's limbs lost the small lying person in a quarter of the sets;
-    README, "Limb keypoints from MoveNet"); other names unchanged."""
+    (measured gain for people alone; with several people no gain was measured, it costs rate, and
+    MoveNet takes an overlapping neighbour's limbs; README, "Limb keypoints from MoveNet"); other
+    names unchanged."""
     if name not in LIMB_MODELS:
         raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
     if name == "auto":
