@@ -30,7 +30,7 @@ from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.core.engines import make_denoiser
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.limb_model import LIMB_MODELS, resolve_limb_model
+from scorehmr_ros.core.limb_model import LIMB_MODELS, WithLimbModel, resolve_limb_model, use_limbs
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, StreamingConfig, get_preset, one_shot
 from scorehmr_ros.core.streaming import LAYOUT, FusedBody, StreamingEstimator, ViewInput, process_people
@@ -296,7 +296,11 @@ class Estimator:
     # -- one-shot calls ----------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """BlazePose-33 keypoints (33, 2) px and confidences (33,) of one photo; None if nobody."""
-        det = self._one_shot_stream().detector("camera").detect(image)
+        detector = self._one_shot_stream().detector("camera")
+        if isinstance(detector, WithLimbModel):  # one uncalibrated view: see core.limb_model.use_limbs
+            det = detector.detect(image, limbs=use_limbs(self.limb_model, 0))
+        else:
+            det = detector.detect(image)
         return None if det is None else (det.xy, det.confidence)
 
     def estimate_image(
@@ -541,11 +545,18 @@ class Stream(_CameraDetectors):
         )
 
     def _detect(self, views: list[View], stamp_s: float | None = None) -> dict:
-        """camera -> Detection | None for the views that carry an image (taken at ``stamp_s``)."""
+        """camera -> Detection | None for the views that carry an image (taken at ``stamp_s``);
+        with the limb model's keypoints where :func:`core.limb_model.use_limbs` says so."""
         with_image = [v for v in views if v.image is not None]
-        found = self._map_views(
-            lambda v: self.detector(v.camera).detect(v.image, stamp_s=stamp_s), with_image
-        )
+        limbs = use_limbs(self.estimator.limb_model, sum(v.cam_to_ref is not None for v in with_image))
+
+        def detect(v: View):
+            det = self.detector(v.camera)
+            if isinstance(det, WithLimbModel):
+                return det.detect(v.image, stamp_s=stamp_s, limbs=limbs)
+            return det.detect(v.image, stamp_s=stamp_s)
+
+        found = self._map_views(detect, with_image)
         return {v.camera: d for v, d in zip(with_image, found, strict=True)}
 
     def _inputs(self, views: list[View], report: StepReport, stamp_s: float | None = None) -> list[ViewInput]:

@@ -52,12 +52,15 @@ def _same_body(body: Body, fused) -> None:
     np.testing.assert_allclose(body.transl, fused.transl.numpy(), atol=1e-5)
 
 
-def _detect(image):
-    """The estimator's detection by hand: BlazePose, then MoveNet's limbs (the default limb_model)."""
+def _detect(image, limbs: bool):
+    """The estimator's detection by hand: BlazePose, then (``limbs``: a calibrated set, where the
+    default limb_model "auto" uses it) MoveNet's limbs."""
     from scorehmr_ros.core.limb_model import MoveNetLimbs
 
     with BlazePoseDetector(static_image_mode=True) as det:
         found = det.detect(image)
+    if not limbs:
+        return found
     limbs = MoveNetLimbs()
     try:
         found.xy, found.confidence = limbs.refine(image, found.xy, found.confidence)
@@ -73,7 +76,7 @@ def test_one_image_matches_the_hand_wired_path(estimator):
     assert len(bodies) == 1
     body = bodies[0]
     K = intrinsics_matrix(default_focal(w, h), w, h)
-    found = _detect(image)
+    found = _detect(image, limbs=False)  # one uncalibrated view: BlazePose's landmarks
     est = StreamingEstimator(estimator.models, one_shot(get_preset(PRESET)))
     (fused,) = est.process(0, [_view_input("camera", found.xy, found.confidence, K, (w, h))])
     _same_body(body, fused)
@@ -103,7 +106,7 @@ def test_one_calibrated_three_view_set_matches_the_hand_wired_path(estimator):
     (body,) = estimator.estimate_views(views)
     inputs = []
     for v in range(3):
-        found = _detect(seq.images[t, v])
+        found = _detect(seq.images[t, v], limbs=True)  # a calibrated set: MoveNet's limbs
         inputs.append(
             _view_input(
                 seq.camera_names[v], found.xy, found.confidence, seq.K[v], seq.image_size, cam_to_ref[v]

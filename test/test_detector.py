@@ -30,17 +30,12 @@ def static_detector():
         yield det
 
 
-def check_astronaut_landmarks(
-    xy: np.ndarray, conf: np.ndarray, width: int, height: int, limbs_from_movenet: bool = False
-) -> None:
-    """Loose geometry of a frontal upper-body portrait, subject centred, hips at the lower edge.
-    ``limbs_from_movenet``: the node's default limb_model, whose shoulder scores are MoveNet's
-    (0.66-0.84 on this photo, where BlazePose's visibilities are > 0.9)."""
+def check_astronaut_landmarks(xy: np.ndarray, conf: np.ndarray, width: int, height: int) -> None:
+    """Loose geometry of a frontal upper-body portrait, subject centred, hips at the lower edge."""
     p = {n: xy[IDX[n]] for n in NAMES}
     c = {n: conf[IDX[n]] for n in NAMES}
     for name in ("nose", "left_eye", "right_eye", "left_shoulder", "right_shoulder"):
-        limb = name.endswith("shoulder") and limbs_from_movenet
-        assert c[name] > (0.5 if limb else 0.9), (name, c[name])
+        assert c[name] > 0.9, (name, c[name])
     # Face in the upper half, roughly centred horizontally.
     assert p["nose"][1] < 0.4 * height
     assert 0.3 * width < p["nose"][0] < 0.6 * width
@@ -223,7 +218,7 @@ def test_detector_node_over_dds(ros_context, astronaut):
             assert (msg.image_width, msg.image_height) == (512, 512)
             xy, conf = keypoints_from_msg(msg)
             assert xy.shape == (33, 2)
-            check_astronaut_landmarks(xy, conf, 512, 512, limbs_from_movenet=True)
+            check_astronaut_landmarks(xy, conf, 512, 512)
 
         # Bad frames: unsupported encoding, truncated data. Dropped, counted, node keeps running.
         def yuv():
@@ -246,7 +241,7 @@ def test_detector_node_over_dds(ros_context, astronaut):
 
         # Still alive: the next good image is processed.
         assert send_until(lambda: image("rgb8", 104), lambda: reply_for(104))
-        check_astronaut_landmarks(*keypoints_from_msg(reply_for(104)), 512, 512, limbs_from_movenet=True)
+        check_astronaut_landmarks(*keypoints_from_msg(reply_for(104)), 512, 512)
 
         # No person: a message with 33 zero confidences (distinguishable from "no message").
         grey = np.full((240, 320, 3), 128, np.uint8)
@@ -331,7 +326,7 @@ def test_detector_node_on_compressed_images(ros_context, astronaut):
             executor.spin_once(timeout_sec=0.05)
         assert received and received[0].header.stamp.sec == 7
         xy, conf = keypoints_from_msg(received[0])
-        check_astronaut_landmarks(xy, conf, 512, 512, limbs_from_movenet=True)
+        check_astronaut_landmarks(xy, conf, 512, 512)
     finally:
         executor.shutdown()
         detector.destroy_node()

@@ -15,6 +15,7 @@ from scorehmr_ros.core.limb_model import (
     make_limb_model,
     resolve_limb_model,
     upright_crop,
+    use_limbs,
 )
 from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
 
@@ -152,3 +153,39 @@ def test_missing_or_unknown_limb_model_is_reported(tmp_path):
         make_limb_model("openpose")
     check_limb_model("none", 1, missing)  # nothing to load
     assert make_limb_model("none") is None
+
+
+def test_auto_takes_movenet_limbs_in_calibrated_sets_only():
+    """The Estimator's default ("auto"): a calibrated 3-view set of one person gets MoveNet's limb
+    keypoints; the same images as an uncalibrated set (and one photo) keep BlazePose's landmarks."""
+    from scorehmr_ros import Estimator, View
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    assert use_limbs("auto", 2) and not use_limbs("auto", 1) and not use_limbs("auto", 0)
+    assert use_limbs("movenet_thunder", 0) and not use_limbs("none", 3)
+    seq = build_multi_sequence(1, 3, seed=0, num_frames=1)
+    est = Estimator.from_pretrained(preset="realtime")
+    assert est.limb_model == "auto"
+
+    def detected(calibrated: bool) -> dict:
+        views = [
+            View(
+                seq.K[v],
+                image=seq.images[0, v],
+                camera=seq.camera_names[v],
+                cam_to_ref=seq.cam_to_ref(v) if calibrated else None,
+            )
+            for v in range(3)
+        ]
+        return est._one_shot_stream()._detect(views)  # still-image detectors, as estimate_views
+
+    with_limbs, without = detected(True), detected(False)
+    others = np.setdiff1d(np.arange(33), LIMBS)
+    with single_person_detector(static_image_mode=True) as plain:
+        for v, cam in enumerate(seq.camera_names):
+            ref = plain.detect(seq.images[0, v])
+            np.testing.assert_array_equal(without[cam].xy, ref.xy)  # BlazePose's alone
+            np.testing.assert_array_equal(with_limbs[cam].xy[others], ref.xy[others])
+            assert not np.array_equal(with_limbs[cam].xy[LIMBS], ref.xy[LIMBS])
+        photo = est.detect(seq.images[0, 0])
+        np.testing.assert_array_equal(photo[0], plain.detect(seq.images[0, 0]).xy)

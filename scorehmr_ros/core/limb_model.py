@@ -149,15 +149,25 @@ class MoveNetLimbs:
 
 
 def resolve_limb_model(name: str, max_people: int) -> str:
-    """``"auto"`` -> ``"movenet_thunder"`` for one person (``max_people`` 1), ``"none"`` for several
-    (measured gain for people alone; with several people no gain was measured, it costs rate, and
-    MoveNet takes an overlapping neighbour's limbs; README, "Limb keypoints from MoveNet"); other
-    names unchanged."""
+    """The model a detector needs: ``"auto"`` -> ``"movenet_thunder"`` for one person (``max_people``
+    1), ``"none"`` for several (with several people no gain was measured, it costs rate, and MoveNet
+    takes an overlapping neighbour's limbs; README, "Limb keypoints from MoveNet"); other names
+    unchanged. Where the model is then used under ``"auto"``: :func:`use_limbs`."""
     if name not in LIMB_MODELS:
         raise ValueError(f"limb_model must be one of {LIMB_MODELS}, not {name!r}")
     if name == "auto":
         return "movenet_thunder" if max_people == 1 else "none"
     return name
+
+
+def use_limbs(name: str, calibrated_views: int) -> bool:
+    """Whether a set's detections take the limb model's keypoints: always for
+    ``"movenet_thunder"``; for ``"auto"`` only in calibrated sets of two or more views (the gain was
+    measured there; with one view or an uncalibrated rig the mixed keypoints fitted worse: the
+    regressor's root-aligned error rose and a real photo's fit error grew); never for ``"none"``."""
+    if name == "movenet_thunder":
+        return True
+    return name == "auto" and calibrated_views >= 2
 
 
 def make_limb_model(name: str, path: str | os.PathLike | None = None, num_threads: int = 1):
@@ -178,10 +188,11 @@ class WithLimbModel:
         self.detector = detector
         self.limbs = limbs
 
-    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None):
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None, limbs: bool = True):
+        """The detector's person, with the limb model's keypoints unless ``limbs`` is False."""
         found = self.detector.detect(image_rgb, stamp_s)
-        if found is None:
-            return None
+        if found is None or not limbs:
+            return found
         start = time.perf_counter()
         xy, confidence = self.limbs.refine(image_rgb, found.xy, found.confidence)
         spent = time.perf_counter() - start

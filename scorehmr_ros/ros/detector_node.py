@@ -56,7 +56,6 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from scorehmr_ros.core.detector import LAYOUT, NUM_LANDMARKS
 from scorehmr_ros.core.fallback_detector import single_person_detector
-from scorehmr_ros.core.limb_model import resolve_limb_model
 from scorehmr_ros.msg import Keypoints2D, Keypoints2DArray
 from scorehmr_ros.ros import diagnostics
 from scorehmr_ros.ros.image_conversion import ImageConversionError, compressed_imgmsg_to_rgb, imgmsg_to_cv2
@@ -192,7 +191,9 @@ class DetectorNode(Node):
         self.camera = p["camera_namespace"].strip("/") or self.get_namespace().strip("/") or node_name
         self._static = p["static_image_mode"]
         self._complexity = p["model_complexity"]
-        self._limb_model = resolve_limb_model(p["limb_model"], p["max_people"])
+        # "auto" uses MoveNet only in calibrated sets (core.limb_model.use_limbs), which this node
+        # cannot see: here it is BlazePose's landmarks; movenet_thunder asks for MoveNet's limbs.
+        self._limb_model = "movenet_thunder" if p["limb_model"] == "movenet_thunder" else "none"
         self._thresholds = (p["min_detection_confidence"], p["min_tracking_confidence"])
         self.max_people = p["max_people"]
         self.min_person_confidence = p["min_person_confidence"]
