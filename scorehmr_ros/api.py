@@ -244,7 +244,8 @@ class Estimator:
         tiles), beyond that it detects. ``limb_model``: where the limb keypoints of each person
         BlazePose finds come from, ``"movenet_thunder"`` (MoveNet on a crop around the person,
         isolated people only; :mod:`core.limb_model`), ``"none"`` (BlazePose's) or ``"auto"``
-        (MoveNet for one person, BlazePose's for several: :func:`core.limb_model.resolve_limb_model`)."""
+        (MoveNet for one person in calibrated sets of two or more views, BlazePose's otherwise:
+        :func:`core.limb_model.resolve_limb_model`, :func:`core.limb_model.use_limbs`)."""
         if limb_model not in LIMB_MODELS:
             raise ValueError(f"limb_model must be one of {LIMB_MODELS}, got {limb_model!r}")
         self.limb_model = limb_model
@@ -296,11 +297,8 @@ class Estimator:
     # -- one-shot calls ----------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """BlazePose-33 keypoints (33, 2) px and confidences (33,) of one photo; None if nobody."""
-        detector = self._one_shot_stream().detector("camera")
-        if isinstance(detector, WithLimbModel):  # one uncalibrated view: see core.limb_model.use_limbs
-            det = detector.detect(image, limbs=use_limbs(self.limb_model, 0))
-        else:
-            det = detector.detect(image)
+        stream = self._one_shot_stream()
+        det = stream.detect_view("camera", image, limbs=use_limbs(self.limb_model, calibrated_views=0))
         return None if det is None else (det.xy, det.confidence)
 
     def estimate_image(
@@ -549,15 +547,16 @@ class Stream(_CameraDetectors):
         with the limb model's keypoints where :func:`core.limb_model.use_limbs` says so."""
         with_image = [v for v in views if v.image is not None]
         limbs = use_limbs(self.estimator.limb_model, sum(v.cam_to_ref is not None for v in with_image))
-
-        def detect(v: View):
-            det = self.detector(v.camera)
-            if isinstance(det, WithLimbModel):
-                return det.detect(v.image, stamp_s=stamp_s, limbs=limbs)
-            return det.detect(v.image, stamp_s=stamp_s)
-
-        found = self._map_views(detect, with_image)
+        found = self._map_views(lambda v: self.detect_view(v.camera, v.image, stamp_s, limbs), with_image)
         return {v.camera: d for v, d in zip(with_image, found, strict=True)}
+
+    def detect_view(self, camera: str, image: np.ndarray, stamp_s: float | None = None, limbs: bool = False):
+        """Detection | None of one camera's image; ``limbs``: with the limb model's keypoints (when
+        the detector has one, :class:`core.limb_model.WithLimbModel`)."""
+        det = self.detector(camera)
+        if isinstance(det, WithLimbModel):
+            return det.detect(image, stamp_s=stamp_s, limbs=limbs)
+        return det.detect(image, stamp_s=stamp_s)
 
     def _inputs(self, views: list[View], report: StepReport, stamp_s: float | None = None) -> list[ViewInput]:
         views = _with_usable_geometry(views, report)

@@ -129,7 +129,8 @@ class BenchConfig:
     denoiser_path: str | None = None  # None: the packaged prior
     model_complexity: int = 1  # BlazePose landmark model of the e2e settings (1: full, the wheel's)
     tile_fallback: bool = True  # e2e detection as the node's: tiles where the pose solution finds nobody
-    limb_model: str = "movenet_thunder"  # e2e detection as the node's: limbs from MoveNet (core.limb_model)
+    # e2e detection's limbs, for every row: MoveNet (the node's "auto" in calibrated sets) or "none"
+    limb_model: str = "movenet_thunder"
     threads: int = 1
     quick: bool = False
 
