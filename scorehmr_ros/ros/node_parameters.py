@@ -74,8 +74,8 @@ LIMB_MODEL = ParamSpec(
     "limb_model",
     "auto",
     "Limb keypoints (shoulders to ankles) of each person BlazePose finds: movenet_thunder = MoveNet "
-    "on a crop around the person, where no other person is in the crop (more accurate, ~30 ms per "
-    "person and image on one CPU thread; the model is made by scripts/fetch_movenet.sh, which "
+    "on a crop around the person, where no other person is in the crop (more accurate, slower: "
+    "README, 'Limb keypoints from MoveNet'; the model is made by scripts/fetch_movenet.sh, which "
     "setup runs; the node refuses to start without it); none = BlazePose's own; auto = MoveNet's "
     "for one person (max_people 1) in calibrated sets of >= 2 views, else BlazePose's (the "
     "detector node cannot see calibration: auto is none there)",
