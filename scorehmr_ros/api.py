@@ -187,6 +187,20 @@ class StepReport:
     people_per_set: list[int] = field(default_factory=list)
 
 
+@dataclass
+class DetectedSets:
+    """Consecutive sets after 2D detection (``Stream.detect_many`` / ``MultiPersonStream.detect_many``),
+    to be refined by the same stream's ``push_detected``.
+
+    report: the step report so far (views dropped in detection, sets without a person);
+    sets: the stream's per-set detections (opaque to callers); detection_ms: time spent.
+    """
+
+    report: StepReport
+    sets: list
+    detection_ms: float
+
+
 def _take_rejected(cores) -> list[int]:
     """Stamps of the bodies the cores did not publish since last asked (core.streaming.body_agrees)."""
     stamps = []
@@ -492,6 +506,12 @@ class Stream(_CameraDetectors):
 
     def push_many(self, sets: list[tuple[int, list[View]]], *, vertices: bool | None = None) -> StepReport:
         """Add consecutive sets (oldest first) and refine them in one batched call."""
+        return self.push_detected(self.detect_many(sets), vertices=vertices)
+
+    def detect_many(self, sets: list[tuple[int, list[View]]]) -> DetectedSets:
+        """First half of :meth:`push_many`: the 2D detection of consecutive sets (oldest first).
+        Touches only the cameras' detectors, so it may run in another thread while
+        :meth:`push_detected` refines earlier sets (the node's compute process pipelines them)."""
         report = StepReport()
         t0 = time.perf_counter()
         ready = []
@@ -501,6 +521,12 @@ class Stream(_CameraDetectors):
                 ready.append((stamp_ns, inputs))
             else:
                 report.sets_without_person += 1
+        return DetectedSets(report, ready, 1000 * (time.perf_counter() - t0))
+
+    def push_detected(self, detected: DetectedSets, *, vertices: bool | None = None) -> StepReport:
+        """Second half of :meth:`push_many`: refine what :meth:`detect_many` returned (calls in the
+        order of their detection)."""
+        report, ready = detected.report, detected.sets
         t1 = time.perf_counter()
         fused = self._core.process_many(ready) if ready else []
         t2 = time.perf_counter()
@@ -512,7 +538,7 @@ class Stream(_CameraDetectors):
         report.flips_chosen = self._core.flips_chosen
         report.rejected_stamps = _take_rejected([self._core])
         report.timings_ms = {
-            "detection": 1000 * (t1 - t0),
+            "detection": detected.detection_ms,
             "estimation": 1000 * (t2 - t1),
             "geometry": 1000 * (time.perf_counter() - t2),
         }
@@ -689,12 +715,21 @@ class MultiPersonStream(_CameraDetectors):
 
     def push_many(self, sets: list[tuple[int, list[View]]], *, vertices: bool | None = None) -> StepReport:
         """Add consecutive sets (oldest first): detect, associate, track, refine per id."""
+        return self.push_detected(self.detect_many(sets), vertices=vertices)
+
+    def detect_many(self, sets: list[tuple[int, list[View]]]) -> DetectedSets:
+        """The people of every view of consecutive sets (see :meth:`Stream.detect_many`)."""
         report = StepReport()
-        want_vertices = self.vertices if vertices is None else vertices
         t0 = time.perf_counter()
         per_set = [
             (stamp_ns, views, self._people(views, report, stamp_ns * 1e-9)) for stamp_ns, views in sets
         ]
+        return DetectedSets(report, per_set, 1000 * (time.perf_counter() - t0))
+
+    def push_detected(self, detected: DetectedSets, *, vertices: bool | None = None) -> StepReport:
+        """Associate, track and refine per id what :meth:`detect_many` returned (in its order)."""
+        report, per_set = detected.report, detected.sets
+        want_vertices = self.vertices if vertices is None else vertices
         t1 = time.perf_counter()
         work: dict[str, list[tuple[int, list[ViewInput]]]] = {}
         removed: list[str] = []
@@ -740,7 +775,7 @@ class MultiPersonStream(_CameraDetectors):
         report.flips_chosen = self.flips_chosen + sum(c.flips_chosen for c in self.cores.values())
         report.rejected_stamps += _take_rejected(self.cores.values())
         report.timings_ms = {
-            "detection": 1000 * (t1 - t0),
+            "detection": detected.detection_ms,
             "association": 1000 * (t2 - t1),
             "estimation": 1000 * (t3 - t2),
             "geometry": 1000 * (time.perf_counter() - t3),

@@ -82,3 +82,29 @@ def test_a_job_without_reply_in_time_ends_the_child(scene):
         assert not proc.alive()
     finally:
         proc.stop()
+
+
+def test_submitted_jobs_come_back_in_order_like_jobs_run_one_at_a_time(compute, scene):
+    """Pipelining (the child detects job n + 1 while refining job n) changes nothing in the results;
+    a job that fails in between is reported as its own result and the ones after it still match."""
+    jobs = [Job([_set(scene, 0)], "realtime", reset=True)] + [
+        Job([_set(scene, t)], "realtime") for t in (1, 2, 3)
+    ]
+    serial = [compute.run(job) for job in jobs]
+    bad = _set(scene, 2)
+    bad.views[0].keypoints = np.zeros((5, 2))
+    piped_jobs = [*jobs[:2], Job([bad], "realtime"), *jobs[2:]]
+    for job in piped_jobs:
+        compute.submit(job)
+    assert compute.in_flight == len(piped_jobs)
+    piped = [compute.collect(timeout_s=60) for _ in piped_jobs]
+    assert compute.in_flight == 0 and compute.alive()
+    assert piped[2].error is not None and piped[2].bodies == []
+    del piped[2]
+    for one, other in zip(serial, piped, strict=True):
+        assert one.error is None and other.error is None
+        assert [b.stamp_ns for b in one.bodies] == [b.stamp_ns for b in other.bodies]
+        for a, b in zip(one.bodies, other.bodies, strict=True):
+            np.testing.assert_allclose(a.joints, b.joints, atol=1e-5)
+    with pytest.raises(RuntimeError, match="no job in flight"):
+        compute.collect(timeout_s=1)

@@ -39,6 +39,11 @@ class Dispatcher:
             self._cond.notify()
         return not dropped
 
+    def pending(self) -> int:
+        """Items queued and not yet handed to ``process``."""
+        with self._cond:
+            return len(self._queue)
+
     def start(self) -> None:
         self._running = True
         self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)

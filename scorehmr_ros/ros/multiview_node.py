@@ -14,7 +14,9 @@ approximate-time synchroniser (ros/sync.py), whose sets go into a bounded queue
 (ros/dispatcher.py). One dispatcher thread turns each set into a validated job
 (ros/set_conversion.py, checks in ros/validation.py), hands it to the compute process
 (ros/compute.py: detection, estimation, output geometry as numpy) and publishes what comes back
-(ros/body_publishers.py, messages from ros/outputs.py). Parameters: ros/node_parameters.py and
+(ros/body_publishers.py, messages from ros/outputs.py); with ``pipeline_depth`` 2 it submits the
+next set before the previous result is back, so the compute process detects one set while it
+refines the one before. Parameters: ros/node_parameters.py and
 config/multiview.yaml; diagnostics: ros/node_diagnostics.py. The ROS process imports no torch.
 
 People: ``max_people`` = 1 (default) publishes one body, ``b0``; ``max_people`` > 1: the compute
@@ -29,6 +31,8 @@ import argparse
 import sys
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -68,6 +72,19 @@ from scorehmr_ros.ros.tf import STATIC_QOS
 
 __all__ = ["BODY_ID", "LAYOUT", "NODE_NAME", "SPECS", "TRACKED_TOPIC", "MultiviewNode", "main"]
 
+RESULT_POLL_S = 0.005  # while the pipeline has room: how often to look for a queued set
+COMPUTE_TIMEOUT_S = 120.0  # a job not answered by then: the compute process is restarted
+
+
+@dataclass
+class _InFlight:
+    """A job in the compute process: its set's newest images (overlays), when it was submitted
+    (perf_counter s) and how long converting its messages took."""
+
+    images: dict
+    submitted: float
+    conversion_ms: float
+
 
 class MultiviewNode(LifecycleNode):
     def __init__(self, parameter_overrides_list=None, **kwargs):
@@ -99,6 +116,7 @@ class MultiviewNode(LifecycleNode):
         self._active: list = []  # subscriptions and timers (activate .. deactivate)
         self._sync: SynchronizerNodeAdapter | None = None
         self.dispatcher: Dispatcher | None = None
+        self._in_flight: deque[_InFlight] = deque()  # jobs submitted to the compute process, oldest first
         self._window_lock = threading.Lock()  # _reset_window: executor thread sets, dispatcher takes
         self._reset_state()
 
@@ -172,6 +190,7 @@ class MultiviewNode(LifecycleNode):
         if self.compute is not None:
             self.compute.stop()
             self.compute = None
+        self._in_flight.clear()  # their results went with the process
 
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
@@ -372,7 +391,11 @@ class MultiviewNode(LifecycleNode):
                 self.get_logger().error(f"compute process restart failed: {err}")
 
     def _process(self, batch: list) -> None:
-        """One dispatcher batch: convert, run in the compute process, publish, record timings."""
+        """One dispatcher batch: convert, submit to the compute process, publish what came back.
+
+        Up to ``pipeline_depth`` jobs are in the compute process at once: after submitting, this
+        returns while fewer are in flight and the next set is already queued (its detection then
+        runs beside this job's refinement); otherwise it waits for results and publishes them."""
         outputs = self.outputs
         if outputs is None:
             return
@@ -383,6 +406,7 @@ class MultiviewNode(LifecycleNode):
         images: dict = {}  # newest image per camera, for overlays
         sets = [j for j in (self.inputs.set_job(m, images, now_ns) for m in batch) if j is not None]
         if not sets:
+            self._collect_results(outputs)
             outputs.publish_tracked(self._now_ns())
             return
         t_convert = time.perf_counter()
@@ -395,7 +419,26 @@ class MultiviewNode(LifecycleNode):
         )
         if self.compute is None or not self.compute.alive():
             raise RuntimeError("compute process is not running")
-        result = self.compute.run(job)
+        self.compute.submit(job)
+        self._in_flight.append(_InFlight(images, t_convert, 1000 * (t_convert - t_start)))
+        self._collect_results(outputs)
+
+    def _collect_results(self, outputs: BodyPublishers) -> None:
+        """Publish the results of the jobs in flight, oldest first; return early, leaving fewer than
+        ``pipeline_depth`` in flight, as soon as another set is queued."""
+        while self._in_flight and self.compute is not None:
+            room = len(self._in_flight) < self.p["pipeline_depth"]
+            if room and self.dispatcher is not None and self.dispatcher.pending():
+                return
+            waited = time.perf_counter() - self._in_flight[0].submitted
+            if room and waited < COMPUTE_TIMEOUT_S and not self.compute.result_ready(RESULT_POLL_S):
+                continue  # look at the queue again
+            result = self.compute.collect(max(COMPUTE_TIMEOUT_S - waited, 1.0))
+            self._publish_result(outputs, self._in_flight.popleft(), result)
+
+    def _publish_result(self, outputs: BodyPublishers, job: _InFlight, result) -> None:
+        """Diagnostics, bodies, tracked ids and timings of one job's result."""
+        images = job.images
         t_compute = time.perf_counter()
         if result.error:
             self.metrics.count("compute_errors")
@@ -424,8 +467,8 @@ class MultiviewNode(LifecycleNode):
         outputs.publish_tracked(self._now_ns())
         t_pub = time.perf_counter()
         split = {
-            "conversion": 1000 * (t_convert - t_start),
-            "compute_roundtrip": 1000 * (t_compute - t_convert),
+            "conversion": job.conversion_ms,
+            "compute_roundtrip": 1000 * (t_compute - job.submitted),
             "publishing": 1000 * (t_pub - t_compute),
             **result.timings_ms,
         }

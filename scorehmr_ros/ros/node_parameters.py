@@ -166,6 +166,14 @@ SPECS = [
         max_value=32,
     ),
     ParamSpec(
+        "pipeline_depth",
+        2,
+        "Jobs in the compute process at once: 2 detects the next set while the current one is "
+        "refined (more rate, same latency per set); 1 = one job at a time",
+        min_value=1,
+        max_value=4,
+    ),
+    ParamSpec(
         "compute_threads",
         1,
         "Torch threads in the compute process (1 is fastest for the node's small batches)",
