@@ -43,6 +43,9 @@ bench-node: setup  ## 3 cameras x 30 Hz into the node for 60 s: keypoints on top
 	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 --out docs/eval/node_mediapipe.json
 	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 --out docs/eval/node_mediapipe_2people.json
 	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 -p limb_model:=none --out docs/eval/node_mediapipe_limbs_none.json
+	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 -p pipeline_depth:=2 --out docs/eval/node_mediapipe_pipelined.json
+	$(PY) scripts/bench_node.py --mode mediapipe --seconds 60 -p pipeline_depth:=2 -p limb_model:=none \
+		--out docs/eval/node_mediapipe_pipelined_limbs_none.json
 	$(PY) scripts/bench_node.py --mode mediapipe --people 2 --seconds 60 -p limb_model:=movenet_thunder \
 		--out docs/eval/node_mediapipe_2people_limbs_movenet.json
 

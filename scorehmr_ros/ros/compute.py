@@ -13,8 +13,7 @@ denoiser engine and warm up (or report why it could not); ``submit(job)`` sends 
 The child works in two stages, one thread each: a reader thread receives jobs and runs their 2D
 detection, the main thread refines them in order and sends the results; so while job n is refined
 the detection of job n + 1, when already submitted, runs beside it (``api.Stream.detect_many`` /
-``push_detected``). With two cores this raised the rate by about a fifth
-(``docs/eval/node_pipelining.json``).
+``push_detected``); the node's ``pipeline_depth`` says how many jobs it keeps in flight.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ approximate-time synchroniser (ros/sync.py), whose sets go into a bounded queue
 (ros/dispatcher.py). One dispatcher thread turns each set into a validated job
 (ros/set_conversion.py, checks in ros/validation.py), hands it to the compute process
 (ros/compute.py: detection, estimation, output geometry as numpy) and publishes what comes back
-(ros/body_publishers.py, messages from ros/outputs.py); with ``pipeline_depth`` 2 it submits the
-next set before the previous result is back, so the compute process detects one set while it
-refines the one before. Parameters: ros/node_parameters.py and
+(ros/body_publishers.py, messages from ros/outputs.py); with ``pipeline_depth`` 2 (default 1) it
+submits the next set before the previous result is back, so the compute process detects one set
+while it refines the one before. Parameters: ros/node_parameters.py and
 config/multiview.yaml; diagnostics: ros/node_diagnostics.py. The ROS process imports no torch.
 
 People: ``max_people`` = 1 (default) publishes one body, ``b0``; ``max_people`` > 1: the compute

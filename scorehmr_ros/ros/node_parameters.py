@@ -167,9 +167,9 @@ SPECS = [
     ),
     ParamSpec(
         "pipeline_depth",
-        2,
-        "Jobs in the compute process at once: 2 detects the next set while the current one is "
-        "refined (more rate, same latency per set); 1 = one job at a time",
+        1,
+        "Jobs in the compute process at once: 1 = one at a time (lowest latency); 2 = the next "
+        "set's detection runs while the current one is refined (more rate, more latency with few cores)",
         min_value=1,
         max_value=4,
     ),
