@@ -24,6 +24,7 @@ from scorehmr_ros.ros.image_conversion import cv2_to_imgmsg
 from scorehmr_ros.ros.messages import keypoints_to_msg
 from scorehmr_ros.ros.multiview_node import BODY_ID, MultiviewNode
 from scorehmr_ros.ros.parameters import parameter_overrides
+from scorehmr_ros.ros.sync import stamp_to_ns
 
 pytestmark = pytest.mark.ros
 CAMS = ("cam1", "cam2", "cam3")
@@ -161,6 +162,25 @@ def test_stream_outputs_bodies_tf_and_rep155(ros_context, scene):
         assert h.wait(lambda: "latency_p95_ms" in h.diag_values("scorehmr_multiview: pipeline"))
         stats = h.diag_values("scorehmr_multiview: pipeline")
         assert float(stats["latency_p50_ms"]) > 0 and stats["preset"] == "realtime"
+    finally:
+        h.close()
+
+
+def test_pipelined_node_publishes_every_set_in_order_the_last_one_included(ros_context, scene):
+    """pipeline_depth 2: a burst of sets is refined two jobs at a time; every body comes out, in
+    stamp order, and the last job's result is published although no set follows it."""
+    h = Harness(ros_context, partial_timeout_s=0.0, pipeline_depth=2)
+    try:
+        h.start()
+        stamps = []
+        for t in range(scene.num_frames):  # faster than the node refines: a backlog builds up
+            stamps.append(h.now())
+            h.publish_frame(scene, t, stamps[-1])
+            time.sleep(0.03)
+        assert h.wait(lambda: len(h.received["bodies"]) >= scene.num_frames), len(h.received["bodies"])
+        got = [stamp_to_ns(m.header.stamp) for m in h.received["bodies"]]
+        assert got == [stamp_to_ns(s) for s in stamps]
+        assert not h.node._in_flight
     finally:
         h.close()
 
