@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -447,6 +447,26 @@ class _CameraDetectors:
     def __init__(self, detectors: dict | None = None):
         self.detectors: dict = {} if detectors is None else detectors  # camera -> detector
         self._pool: ThreadPoolExecutor | None = None
+        self._rig_reference: str | None = None  # the camera whose cam_to_ref is the identity
+
+    def _with_reference(self, views: list[View]) -> list[View]:
+        """The set's views, those with ``cam_to_ref`` but no ``reference`` named after the rig's
+        reference camera: the one whose ``cam_to_ref`` is the identity, in this set or an earlier
+        one of the stream, whether or not anybody was detected in it. Without this, a person first
+        seen in sets where that camera found nobody was published in another camera's frame (correctly
+        labelled, but unlike every other body of the stream)."""
+        for v in views:
+            if v.reference is None and v.cam_to_ref is not None and v.problem() is None:
+                if np.allclose(np.asarray(v.cam_to_ref, dtype=np.float64), np.eye(4), atol=1e-6):
+                    self._rig_reference = v.camera
+        if self._rig_reference is None:
+            return views
+        return [
+            replace(v, reference=self._rig_reference)
+            if v.reference is None and v.cam_to_ref is not None
+            else v
+            for v in views
+        ]
 
     def _make_detector(self):
         raise NotImplementedError
@@ -516,7 +536,7 @@ class Stream(_CameraDetectors):
         t0 = time.perf_counter()
         ready = []
         for stamp_ns, views in sets:
-            inputs = self._inputs(views, report, stamp_ns * 1e-9)
+            inputs = self._inputs(self._with_reference(views), report, stamp_ns * 1e-9)
             if inputs:
                 ready.append((stamp_ns, inputs))
             else:
@@ -721,9 +741,10 @@ class MultiPersonStream(_CameraDetectors):
         """The people of every view of consecutive sets (see :meth:`Stream.detect_many`)."""
         report = StepReport()
         t0 = time.perf_counter()
-        per_set = [
-            (stamp_ns, views, self._people(views, report, stamp_ns * 1e-9)) for stamp_ns, views in sets
-        ]
+        per_set = []
+        for stamp_ns, views in sets:
+            views = self._with_reference(views)
+            per_set.append((stamp_ns, views, self._people(views, report, stamp_ns * 1e-9)))
         return DetectedSets(report, per_set, 1000 * (time.perf_counter() - t0))
 
     def push_detected(self, detected: DetectedSets, *, vertices: bool | None = None) -> StepReport:

@@ -323,3 +323,32 @@ def test_with_preset_keeps_every_other_setting(estimator):
     other = est.with_preset("quality")
     assert other.preset_name == "quality"
     assert {name: getattr(other, name) for name in changed} == changed
+
+
+@pytest.mark.parametrize("max_people", [1, 2])
+def test_bodies_are_in_the_rig_frame_while_its_camera_sees_nobody(estimator, max_people):
+    """cam_to_ref maps into cam1's optical frame (cam1's own is the identity) and no ``reference``
+    is given. cam1 finds nobody in the first sets: the bodies of those sets are still in cam1's
+    frame and labelled so (before: in another camera's frame until cam1 saw the person)."""
+    seq = load_or_build("humanoid3d_dance_b", num_views=3, seed=0, num_frames=6, frame_stride=4)
+    _, kp = _two_people_views(seq, estimator.models.body_model)
+    world_to_cam1 = np.eye(4)
+    world_to_cam1[:3, :3], world_to_cam1[:3, 3] = seq.R[0], seq.t[0]
+
+    def view(t, v):
+        cam_to_world = np.eye(4)
+        cam_to_world[:3, :3], cam_to_world[:3, 3] = seq.R[v].T, -seq.R[v].T @ seq.t[v]
+        uv = (kp[0][t] @ seq.R[v].T + seq.t[v]) @ seq.K[v].T
+        seen = [(uv[:, :2] / uv[:, 2:], np.ones(33))] if (v > 0 or t >= 3) else []
+        return View(seq.K[v], people=seen, image_size=seq.image_size, camera=seq.camera_names[v],
+                    cam_to_ref=world_to_cam1 @ cam_to_world)  # fmt: skip
+
+    est = Estimator(estimator.models, PRESET, max_people=max_people, person_birth_frames=1)
+    stream = est.stream()
+    bodies = [b for t in range(6) for b in stream.push_many([(t, [view(t, v) for v in range(3)])]).bodies]
+    bodies += stream.flush()
+    assert sorted({b.stamp_ns for b in bodies}) == list(range(6))
+    pelvis_cam1 = kp[0][:, 23:25].mean(1) @ seq.R[0].T + seq.t[0]  # hip midpoint, cam1 frame
+    for b in bodies:
+        assert b.frame == "cam1", (b.stamp_ns, b.frame)
+        assert np.linalg.norm(b.joints[0] - pelvis_cam1[b.stamp_ns]) < 0.25, b.stamp_ns
