@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from scorehmr_ros.core.fallback_detector import single_person_detector
+from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.limb_model import (
     LimbModelUnavailableError,
     MoveNetLimbs,
@@ -13,13 +14,15 @@ from scorehmr_ros.core.limb_model import (
     isolated,
     limb_indices,
     make_limb_model,
+    person_roi,
     resolve_limb_model,
-    upright_crop,
     use_limbs,
 )
 from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
 
 LIMBS = limb_indices()
+_NAMES = get_layout("blazepose33").keypoint_names
+TORSO = [_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
 def _truth(seq) -> list[np.ndarray]:
@@ -94,14 +97,34 @@ def test_refine_replaces_only_confident_limbs_and_leaves_its_inputs(limbs):
 def test_crop_and_isolation_rule():
     xy = np.array([[100.0, 100.0], [140.0, 300.0], [120.0, 200.0], [0.0, 0.0]])
     conf = np.array([0.9, 0.9, 0.9, 0.9])
-    cx, cy, side = upright_crop(np.repeat(xy[:3], 2, 0), np.repeat(conf[:3], 2))
-    assert (cx, cy) == (120.0, 200.0) and side == pytest.approx(1.25 * 200)
-    crop = (cx, cy, side)
+    roi = person_roi(np.repeat(xy[:3], 2, 0), np.repeat(conf[:3], 2))  # no torso: not turned
+    assert (roi.cx, roi.cy, roi.rotation) == (120.0, 200.0, 0.0) and roi.size == pytest.approx(1.25 * 200)
     far = np.array([400.0, 50.0, 500.0, 350.0])
     touching = np.array([230.0, 100.0, 330.0, 300.0])  # 15 of its 100 px width inside the crop
-    assert isolated(crop, [far])
-    assert not isolated(crop, [far, touching])
-    assert isolated(crop, [])
+    assert isolated(roi, [far])
+    assert not isolated(roi, [far, touching])
+    assert isolated(roi, [])
+
+
+@pytest.mark.parametrize("head", ["up", "right", "down"])
+def test_the_crop_turns_the_torso_upright(head):
+    """A person lying across the image (head to the right) or upside down: the crop is turned so
+    that hips -> shoulders points up in it, and it holds every landmark."""
+    rng = np.random.default_rng(0)
+    upright = rng.uniform([-60, -150], [60, 150], (33, 2))  # (x, y) around the origin, head up (y < 0)
+    upright[TORSO[:2]] = [[-25.0, -60.0], [25.0, -60.0]]  # shoulders above ...
+    upright[TORSO[2:]] = [[-20.0, 40.0], [20.0, 40.0]]  # ... the hips
+    angle = {"up": 0.0, "right": np.pi / 2, "down": np.pi}[head]
+    R = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    xy = upright @ R.T + [320.0, 240.0]
+    roi = person_roi(xy, np.ones(33))
+    m = roi.crop_to_image(1)
+    in_crop = (xy - m[:, 2]) @ np.linalg.inv(m[:, :2]).T  # image px -> crop [0, 1]^2
+    assert ((in_crop > 0) & (in_crop < 1)).all()
+    shoulders, hips = in_crop[TORSO[:2]].mean(0), in_crop[TORSO[2:]].mean(0)
+    up = shoulders - hips
+    assert up[1] < 0 and abs(up[0]) < 1e-9 + 0.05 * abs(up[1])  # up in the crop
+    assert not person_roi(xy, np.ones(33), rotate=False).rotation
 
 
 def test_a_person_whose_crop_holds_a_neighbour_keeps_blazepose_limbs():
@@ -121,7 +144,7 @@ def test_a_person_whose_crop_holds_a_neighbour_keeps_blazepose_limbs():
             for i, (p, q) in enumerate(zip(a, b, strict=True)):
                 others = [o.box for j, o in enumerate(a) if j != i]
                 np.testing.assert_array_equal(p.box, q.box)
-                if isolated(upright_crop(p.xy, p.confidence), others):
+                if isolated(person_roi(p.xy, p.confidence), others):
                     changed += int(not np.array_equal(p.xy[LIMBS], q.xy[LIMBS]))
                 else:
                     np.testing.assert_array_equal(p.xy, q.xy)

@@ -1,10 +1,11 @@
 """Limb keypoints from a second 2D model: MoveNet Thunder on each person BlazePose found.
 
 BlazePose finds people and gives 33 landmarks; MoveNet Thunder (Google, single person, 17 COCO
-keypoints) is run on an upright square crop around each of them and its 12 limb keypoints
-(shoulders, elbows, wrists, hips, knees, ankles) replace BlazePose's where MoveNet is confident
-(score > ``min_score``; elsewhere BlazePose's are kept). On the held-out renders this lowers the
-calibrated estimator's limb error by about a fifth (``docs/eval/experiments/movenet/``).
+keypoints) is run on a square crop around each of them, turned upright as BlazePose's own is, and
+its 12 limb keypoints (shoulders, elbows, wrists, hips, knees, ankles) replace BlazePose's where
+MoveNet is confident (score > ``min_score``; elsewhere BlazePose's are kept). On the held-out
+renders this lowers the calibrated estimator's limb error by about a fifth
+(``docs/eval/experiments/movenet/``).
 
 With several people in one image, a person whose crop holds much of another person keeps
 BlazePose's landmarks: MoveNet takes the neighbour's limbs there (see :func:`isolated`).
@@ -19,6 +20,7 @@ Input: uint8 RGB images (H, W, 3), ``blazepose33`` landmarks in pixels.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 import time
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
+from scorehmr_ros.core.multiperson import Roi, normalize_radians
 
 MODEL_FILE = "movenet_thunder.onnx"
 LIMB_MODELS = ("auto", "movenet_thunder", "none")
@@ -37,6 +40,10 @@ ROI_SCALE = 1.25  # crop side / longest side of the confident landmarks' box
 MIN_ROI_SIDE = 32.0  # px
 CONFIDENT = 0.3  # BlazePose landmarks that set the crop
 MAX_OTHERS_IN_CROP = 0.1  # share of another person's box inside the crop that makes it not isolated
+
+
+_NAMES = get_layout("blazepose33").keypoint_names
+_TORSO = [_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
 def default_model_path() -> Path:
@@ -54,24 +61,39 @@ def limb_indices() -> np.ndarray:
     return np.array([names.index(n) for n in LIMB_KEYPOINT_NAMES])
 
 
-def upright_crop(xy: np.ndarray, confidence: np.ndarray) -> tuple[float, float, float]:
-    """(cx, cy, side) px: the square around the confident landmarks (all of them when fewer than
-    four are), ``ROI_SCALE`` times their box's longer side, at least ``MIN_ROI_SIDE``."""
+def person_roi(xy: np.ndarray, confidence: np.ndarray, rotate: bool = True) -> Roi:
+    """The square MoveNet sees (:class:`core.multiperson.Roi`, NaN centre when no landmark is finite).
+
+    ``rotate``: turned so that the hip centre -> shoulder centre direction is up in the crop (as
+    BlazePose's own ROI is), when both hips and shoulders are confident; MoveNet was trained on
+    mostly upright people and misses limbs of people lying across the image. Side: ``ROI_SCALE``
+    times the longer side of the confident landmarks' box (all finite ones when fewer than four are
+    confident) in the crop's axes, at least ``MIN_ROI_SIDE``."""
     finite = np.isfinite(xy).all(-1)
     ok = finite & (confidence > CONFIDENT)
-    pts = xy[ok] if ok.sum() >= 4 else xy[finite]
+    pts = (xy[ok] if ok.sum() >= 4 else xy[finite]).astype(np.float64)
     if len(pts) == 0:
-        return float("nan"), float("nan"), float("nan")
-    lo, hi = pts.min(0), pts.max(0)
-    centre = (lo + hi) / 2.0
-    return float(centre[0]), float(centre[1]), max(ROI_SCALE * float((hi - lo).max()), MIN_ROI_SIDE)
+        return Roi(float("nan"), float("nan"), float("nan"), 0.0)
+    rotation = 0.0
+    if rotate and len(xy) == len(_NAMES) and ok[_TORSO].all():
+        up = xy[_TORSO[:2]].mean(0) - xy[_TORSO[2:]].mean(0)  # hip centre -> shoulder centre
+        if np.hypot(*up) > 1e-6:
+            rotation = normalize_radians(math.pi / 2.0 - math.atan2(-up[1], up[0]))
+    x_axis = np.array([math.cos(rotation), math.sin(rotation)])  # the crop's axes in the image
+    y_axis = np.array([-x_axis[1], x_axis[0]])
+    u, v = pts @ x_axis, pts @ y_axis
+    lo, hi = np.array([u.min(), v.min()]), np.array([u.max(), v.max()])
+    mid = (lo + hi) / 2.0
+    centre = mid[0] * x_axis + mid[1] * y_axis
+    side = max(ROI_SCALE * float((hi - lo).max()), MIN_ROI_SIDE)
+    return Roi(float(centre[0]), float(centre[1]), side, rotation)
 
 
-def isolated(crop: tuple[float, float, float], others: list[np.ndarray]) -> bool:
+def isolated(roi: Roi, others: list[np.ndarray]) -> bool:
     """True when no box of ``others`` ((4,) xmin, ymin, xmax, ymax px) has more than
-    ``MAX_OTHERS_IN_CROP`` of its area inside the square ``crop`` (cx, cy, side)."""
-    cx, cy, side = crop
-    x0, y0, x1, y1 = cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
+    ``MAX_OTHERS_IN_CROP`` of its area inside the axis-aligned box around ``roi``'s square."""
+    corners = roi.corners()
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
     for box in others:
         area = max(float(box[2] - box[0]), 1.0) * max(float(box[3] - box[1]), 1.0)
         w = max(0.0, min(x1, float(box[2])) - max(x0, float(box[0])))
@@ -107,17 +129,13 @@ class MoveNetLimbs:
         self._limbs = limb_indices()
         self._lock = threading.Lock()
 
-    def keypoints(
-        self, image_rgb: np.ndarray, crop: tuple[float, float, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """MoveNet on the square ``crop`` (cx, cy, side px; outside the image is black):
-        (17, 2) float32 image px (COCO order) and (17,) float32 scores."""
+    def keypoints(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, np.ndarray]:
+        """MoveNet on the square ``roi`` (outside the image is black): (17, 2) float32 image px
+        (COCO order) and (17,) float32 scores."""
         import cv2
 
-        cx, cy, side = crop
         s = self.input_size
-        k = side / s
-        to_image = np.array([[k, 0.0, cx - side / 2], [0.0, k, cy - side / 2]])
+        to_image = roi.crop_to_image(s)
         patch = cv2.warpAffine(image_rgb, cv2.invertAffineTransform(to_image), (s, s), flags=cv2.INTER_LINEAR)
         with self._lock:
             if self._session is None:
@@ -127,15 +145,15 @@ class MoveNetLimbs:
         return xy.astype(np.float32), out[:, 2].astype(np.float32)
 
     def refine(
-        self, image_rgb: np.ndarray, xy: np.ndarray, confidence: np.ndarray, crop=None
+        self, image_rgb: np.ndarray, xy: np.ndarray, confidence: np.ndarray, roi: Roi | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """New (33, 2) xy and (33,) confidence: BlazePose's, with the limb keypoints MoveNet is
         confident about replaced by MoveNet's (their confidence = MoveNet's score). Inputs are
-        not modified. ``crop``: :func:`upright_crop` of the landmarks unless given."""
-        crop = upright_crop(xy, confidence) if crop is None else crop
-        if not np.isfinite(crop).all():  # no finite landmark to place the crop: keep BlazePose's
+        not modified. ``roi``: :func:`person_roi` of the landmarks unless given."""
+        roi = person_roi(xy, confidence) if roi is None else roi
+        if not np.isfinite([roi.cx, roi.cy, roi.size]).all():  # nothing to place it: BlazePose's
             return xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
-        mxy, score = self.keypoints(image_rgb, crop)
+        mxy, score = self.keypoints(image_rgb, roi)
         mxy, score = mxy[COCO_LIMB_START:], score[COCO_LIMB_START:]
         use = np.isfinite(mxy).all(-1) & (score > self.min_score)
         out_xy, out_conf = xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()

@@ -806,13 +806,13 @@ class MultiPersonPoseDetector:
         :mod:`~scorehmr_ros.core.limb_model`) for each person whose crop holds no other person."""
         if self._limbs is None:
             return people
-        from scorehmr_ros.core.limb_model import isolated, upright_crop
+        from scorehmr_ros.core.limb_model import isolated, person_roi
 
         out = []
         for i, p in enumerate(people):
-            crop = upright_crop(p.xy, p.confidence)
-            if isolated(crop, [q.box for j, q in enumerate(people) if j != i]):
-                xy, confidence = self._limbs.refine(image, p.xy, p.confidence, crop)
+            roi = person_roi(p.xy, p.confidence)
+            if isolated(roi, [q.box for j, q in enumerate(people) if j != i]):
+                xy, confidence = self._limbs.refine(image, p.xy, p.confidence, roi)
                 p = dataclasses.replace(p, xy=xy, confidence=confidence)
             out.append(p)
         return out
