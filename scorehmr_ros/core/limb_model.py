@@ -35,6 +35,7 @@ MODEL_FILE = "movenet_thunder.onnx"
 LIMB_MODELS = ("auto", "movenet_thunder", "none")
 # COCO-17 order: nose, eyes, ears, then the limb keypoints in LIMB_KEYPOINT_NAMES order.
 COCO_LIMB_START = 5
+CROP_VERSION = 2  # of person_roi (1: upright squares); cached detections are named after it
 MIN_SCORE = 0.2  # MoveNet keypoint score below which BlazePose's landmark is kept
 ROI_SCALE = 1.25  # crop side / longest side of the confident landmarks' box
 MIN_ROI_SIDE = 32.0  # px

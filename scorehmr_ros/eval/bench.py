@@ -408,7 +408,11 @@ def _model_tag(cfg: BenchConfig) -> str:
     ``_tf`` ones, the fallback before it tracked its person)."""
     tag = "" if cfg.model_complexity == 1 else f"_mc{cfg.model_complexity}"
     tag += "_tft" if cfg.tile_fallback else ""
-    return tag + ("" if cfg.limb_model == "none" else f"_{cfg.limb_model}")
+    if cfg.limb_model == "none":
+        return tag
+    from scorehmr_ros.core.limb_model import CROP_VERSION
+
+    return tag + f"_{cfg.limb_model}" + ("" if CROP_VERSION == 1 else f"_crop{CROP_VERSION}")
 
 
 UNUSUAL_RIG_VERSION = 1  # bump when sim.rigs.unusual_rig or the rendering changes
