@@ -1,7 +1,7 @@
 """Limb keypoints from a second 2D model: MoveNet Thunder on each person BlazePose found.
 
 BlazePose finds people and gives 33 landmarks; MoveNet Thunder (Google, single person, 17 COCO
-keypoints) is run on a square crop around each of them, turned upright as BlazePose's own is, and
+keypoints) is run on a square crop around each of them, turned by quarter turns to upright, and
 its 12 limb keypoints (shoulders, elbows, wrists, hips, knees, ankles) replace BlazePose's where
 MoveNet is confident (score > ``min_score``; elsewhere BlazePose's are kept). On the held-out
 renders this lowers the calibrated estimator's limb error by about a fifth
@@ -35,7 +35,8 @@ MODEL_FILE = "movenet_thunder.onnx"
 LIMB_MODELS = ("auto", "movenet_thunder", "none")
 # COCO-17 order: nose, eyes, ears, then the limb keypoints in LIMB_KEYPOINT_NAMES order.
 COCO_LIMB_START = 5
-CROP_VERSION = 2  # of person_roi (1: upright squares); cached detections are named after it
+CROP_VERSION = 3  # of person_roi (1: upright squares); cached detections are named after it
+QUARTER_TURN = math.pi / 2.0
 MIN_SCORE = 0.2  # MoveNet keypoint score below which BlazePose's landmark is kept
 ROI_SCALE = 1.25  # crop side / longest side of the confident landmarks' box
 MIN_ROI_SIDE = 32.0  # px
@@ -65,11 +66,12 @@ def limb_indices() -> np.ndarray:
 def person_roi(xy: np.ndarray, confidence: np.ndarray, rotate: bool = True) -> Roi:
     """The square MoveNet sees (:class:`core.multiperson.Roi`, NaN centre when no landmark is finite).
 
-    ``rotate``: turned so that the hip centre -> shoulder centre direction is up in the crop (as
-    BlazePose's own ROI is), when both hips and shoulders are confident; MoveNet was trained on
-    mostly upright people and misses limbs of people lying across the image. Side: ``ROI_SCALE``
-    times the longer side of the confident landmarks' box (all finite ones when fewer than four are
-    confident) in the crop's axes, at least ``MIN_ROI_SIDE``."""
+    ``rotate``: turned by the quarter turn that brings the hip centre -> shoulder centre direction
+    nearest to up in the crop, when both hips and shoulders are confident; MoveNet was trained on
+    mostly upright people and misses limbs of people lying across the image (a continuous turn, as
+    BlazePose's ROI has, was worse for upright people: README, "Limb keypoints from MoveNet").
+    Side: ``ROI_SCALE`` times the longer side of the confident landmarks' box (all finite ones when
+    fewer than four are confident) in the crop's axes, at least ``MIN_ROI_SIDE``."""
     finite = np.isfinite(xy).all(-1)
     ok = finite & (confidence > CONFIDENT)
     pts = (xy[ok] if ok.sum() >= 4 else xy[finite]).astype(np.float64)
@@ -78,8 +80,9 @@ def person_roi(xy: np.ndarray, confidence: np.ndarray, rotate: bool = True) -> R
     rotation = 0.0
     if rotate and len(xy) == len(_NAMES) and ok[_TORSO].all():
         up = xy[_TORSO[:2]].mean(0) - xy[_TORSO[2:]].mean(0)  # hip centre -> shoulder centre
-        if np.hypot(*up) > 1e-6:
-            rotation = normalize_radians(math.pi / 2.0 - math.atan2(-up[1], up[0]))
+        if np.hypot(*up) > 1e-6:  # the nearest quarter turn: people within 45 degrees of upright stay so
+            tilt = normalize_radians(math.pi / 2.0 - math.atan2(-up[1], up[0]))
+            rotation = normalize_radians(QUARTER_TURN * round(tilt / QUARTER_TURN))
     x_axis = np.array([math.cos(rotation), math.sin(rotation)])  # the crop's axes in the image
     y_axis = np.array([-x_axis[1], x_axis[0]])
     u, v = pts @ x_axis, pts @ y_axis
