@@ -53,7 +53,10 @@ def run(est, seq, images, views_idx=range(3)):
         index[stamp(t)] = t
         rep = stream.push_many([(stamp(t), views)])
         timings.append(
-            (rep.timings_ms["detection"], rep.timings_ms.get("association", 0.0) + rep.timings_ms["estimation"])
+            (
+                rep.timings_ms["detection"],
+                rep.timings_ms.get("association", 0.0) + rep.timings_ms["estimation"],
+            )
         )
         for b in rep.bodies:
             per_frame.setdefault(index[b.stamp_ns], {})[b.id] = b.joints
