@@ -29,7 +29,7 @@ from scorehmr_ros.core.body_model import pose6d_to_rotmat
 from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.core.engines import make_denoiser
-from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.keypoints import TORSO_KEYPOINT_NAMES, get_layout
 from scorehmr_ros.core.limb_model import LIMB_MODELS, WithLimbModel, resolve_limb_model, use_limbs
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, StreamingConfig, get_preset, one_shot
@@ -442,7 +442,8 @@ class Estimator:
 
 class _CameraDetectors:
     """One detector per camera, made on first use (:meth:`_make_detector`), and a thread pool that
-    runs them on the views of a set in parallel (the detectors release the GIL while they run)."""
+    runs them on the views of a set in parallel (the detectors release the GIL while they run);
+    also what the stream learned of the rig from its views (:meth:`_with_reference`)."""
 
     def __init__(self, detectors: dict | None = None):
         self.detectors: dict = {} if detectors is None else detectors  # camera -> detector
@@ -663,7 +664,7 @@ def _view_input(v: View, kp, conf) -> ViewInput:
 TORSO_LENGTH_M = 0.5
 _NAMES = get_layout(LAYOUT).keypoint_names
 # Shoulders then hips, left before right; and the two shoulder-hip pairs (one per side).
-_TORSO = [_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+_TORSO = [_NAMES.index(n) for n in TORSO_KEYPOINT_NAMES]
 _TORSO_SIDES = [(_NAMES.index(f"{side}_shoulder"), _NAMES.index(f"{side}_hip")) for side in ("left", "right")]
 
 

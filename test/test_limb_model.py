@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scorehmr_ros.core.fallback_detector import single_person_detector
-from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.keypoints import TORSO_KEYPOINT_NAMES, get_layout
 from scorehmr_ros.core.limb_model import (
     LimbModelUnavailableError,
     MoveNetLimbs,
@@ -22,7 +22,7 @@ from scorehmr_ros.core.multiperson import MultiPersonPoseDetector
 
 LIMBS = limb_indices()
 _NAMES = get_layout("blazepose33").keypoint_names
-TORSO = [_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+TORSO = [_NAMES.index(n) for n in TORSO_KEYPOINT_NAMES]
 
 
 def _truth(seq) -> list[np.ndarray]:

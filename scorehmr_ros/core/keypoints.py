@@ -134,6 +134,9 @@ BLAZEPOSE_33 = _make(
 
 # The 12 limb keypoints every layout here has, with the same name as the SMPL joint they sit on:
 # well localised by detectors, used for geometric costs (association, triangulation) and limb errors.
+# The torso's four keypoints, shoulders then hips, left before right (every layout here has them).
+TORSO_KEYPOINT_NAMES = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+
 LIMB_KEYPOINT_NAMES = tuple(
     f"{side}_{part}"
     for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, get_layout
-from scorehmr_ros.core.multiperson import Roi, normalize_radians
+from scorehmr_ros.core.keypoints import LIMB_KEYPOINT_NAMES, TORSO_KEYPOINT_NAMES, get_layout
+from scorehmr_ros.core.multiperson import Roi, alignment_roi, normalize_radians
 
 MODEL_FILE = "movenet_thunder.onnx"
 LIMB_MODELS = ("auto", "movenet_thunder", "none")
@@ -45,7 +45,7 @@ MAX_OTHERS_IN_CROP = 0.1  # share of another person's box inside the crop that m
 
 
 _NAMES = get_layout("blazepose33").keypoint_names
-_TORSO = [_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+_TORSO = [_NAMES.index(n) for n in TORSO_KEYPOINT_NAMES]
 
 
 def default_model_path() -> Path:
@@ -79,9 +79,9 @@ def person_roi(xy: np.ndarray, confidence: np.ndarray, rotate: bool = True) -> R
         return Roi(float("nan"), float("nan"), float("nan"), 0.0)
     rotation = 0.0
     if rotate and len(xy) == len(_NAMES) and ok[_TORSO].all():
-        up = xy[_TORSO[:2]].mean(0) - xy[_TORSO[2:]].mean(0)  # hip centre -> shoulder centre
-        if np.hypot(*up) > 1e-6:  # the nearest quarter turn: people within 45 degrees of upright stay so
-            tilt = normalize_radians(math.pi / 2.0 - math.atan2(-up[1], up[0]))
+        shoulders, hips = xy[_TORSO[:2]].mean(0), xy[_TORSO[2:]].mean(0)
+        if np.hypot(*(shoulders - hips)) > 1e-6:  # nearest quarter turn: within 45 degrees of upright stays
+            tilt = alignment_roi(hips, shoulders).rotation  # BlazePose's turn: hips -> shoulders up
             rotation = normalize_radians(QUARTER_TURN * round(tilt / QUARTER_TURN))
     x_axis = np.array([math.cos(rotation), math.sin(rotation)])  # the crop's axes in the image
     y_axis = np.array([-x_axis[1], x_axis[0]])

@@ -45,7 +45,7 @@ from scorehmr_ros.core.calibrated_fit import BodyFit, FitJob, fit_bodies
 from scorehmr_ros.core.camera import PinholeCameras, project
 from scorehmr_ros.core.distortion import Distortion
 from scorehmr_ros.core.guidance import Observations
-from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.keypoints import TORSO_KEYPOINT_NAMES, get_layout
 from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, PRESETS, StreamingConfig
 from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
@@ -62,11 +62,7 @@ from scorehmr_ros.core.window_batch import WindowBatch, refine_windows
 
 LAYOUT = "blazepose33"
 FUSED = "<calibrated>"  # key of the one sample per frame of a calibrated set
-TORSO = tuple(
-    get_layout(LAYOUT).keypoint_names.index(f"{side}_{part}")
-    for part in ("shoulder", "hip")
-    for side in ("left", "right")
-)
+TORSO = tuple(get_layout(LAYOUT).keypoint_names.index(n) for n in TORSO_KEYPOINT_NAMES)
 MIN_SPREAD_M = 0.05  # keypoints spanning less than this in two directions cannot fix an orientation
 MIN_INTERVAL_S = 1e-4  # stamps closer than this are treated as carrying no timing
 MIN_CONFIDENT_KEYPOINTS = 6

@@ -53,7 +53,7 @@ import torch
 from scorehmr_ros.core.body_model import rotmat_to_pose6d
 from scorehmr_ros.core.camera import project
 from scorehmr_ros.core.guidance import gmof
-from scorehmr_ros.core.keypoints import get_layout
+from scorehmr_ros.core.keypoints import TORSO_KEYPOINT_NAMES, get_layout
 from scorehmr_ros.core.presets import TEMPORAL_REFERENCE_INTERVAL_S
 from scorehmr_ros.core.skeleton import JOINT_INDEX
 from scorehmr_ros.eval.variants import VariantResult, flat_cameras, shared_betas
@@ -61,7 +61,7 @@ from scorehmr_ros.sim.mocap import HINGE_AXES
 from scorehmr_ros.sim.scene import Scene
 
 SMPLIFY_VARIANTS = ("single", "multiview", "temporal", "combined")
-TORSO_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+TORSO_KEYPOINTS = TORSO_KEYPOINT_NAMES
 _PRIOR_FILE = "gmm_pose_prior.npz"
 
 
