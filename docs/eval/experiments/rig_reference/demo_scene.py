@@ -31,9 +31,14 @@ class _Resampled:
     """The sequence as a slower camera sees it looped: set k is frame (k * step) mod T, stamped
     k * step / fps (what eval_multiperson.run and score read: images, solo_images, joints, fps)."""
 
-    def __init__(self, seq, step: int, sets: int):
+    def __init__(self, seq, step: int, sets: int, bounce: bool = False):
         self._seq = seq
-        self._index = np.arange(sets) * step % seq.num_frames
+        if bounce:  # forward then backward (0 .. T-1 .. 1): no jump at the wrap
+            period = 2 * (seq.num_frames - 1)
+            phase = np.arange(sets) * step % period
+            self._index = np.where(phase < seq.num_frames, phase, period - phase)
+        else:
+            self._index = np.arange(sets) * step % seq.num_frames
         self.num_frames = sets
         self.fps = seq.fps / step
         self.images = seq.images[self._index]
@@ -54,14 +59,15 @@ def main() -> None:
         help="take every n-th frame of the looped 30 fps clip (16: about the demo node's 2 Hz)",
     )  # fmt: skip
     ap.add_argument("--sets", type=int, default=60, help="sets to run (the clip is looped)")
+    ap.add_argument("--bounce", action="store_true", help="play the clip forward then backward")
     args = ap.parse_args()
     torch.set_num_threads(2)
     seq = build_multi_sequence(
         2, 3, seed=0, num_frames=60, frame_stride=2, clip_names=clips_with("humanoid3d_dance_b"),
         spacing=1.2, solo=True,
     )  # fmt: skip
-    if args.step != 1 or args.sets != seq.num_frames:
-        seq = _Resampled(seq, args.step, args.sets)
+    if args.step != 1 or args.sets != seq.num_frames or args.bounce:
+        seq = _Resampled(seq, args.step, args.sets, args.bounce)
     base = Estimator.from_pretrained("realtime")
     multi = Estimator(base.models, "realtime", max_people=3, person_birth_frames=2)
     rows = {}
@@ -86,6 +92,7 @@ def main() -> None:
             "clips": [pp.clip_name for pp in seq.people],
             "sets": seq.num_frames,
             "step": args.step,
+            "bounce": args.bounce,
             "preset": "realtime",
         },
         results=results,
