@@ -85,6 +85,60 @@ def test_non_rgb_order_still_sees_person_but_requires_uint8(static_detector, ast
     assert static_detector.detect(np.ascontiguousarray(astronaut[:, :, ::-1])) is not None
 
 
+@pytest.fixture(scope="module")
+def dancer():
+    """8 frames of the held-out dancer from one camera, 8 clip frames (0.13 s) apart: (8, H, W, 3)."""
+    from scorehmr_ros.sim.sequence import build_sequence
+
+    seq = build_sequence("humanoid3d_dance_b", num_views=1, seed=0, num_frames=8, frame_stride=8)
+    return seq.images[:, 0]
+
+
+def _landmarks(detector, images, stamps) -> list[np.ndarray]:
+    found = [detector.detect(image, stamp_s=stamp) for image, stamp in zip(images, stamps, strict=True)]
+    assert all(f is not None for f in found)
+    return [f.xy for f in found]
+
+
+def test_video_mode_does_not_track_across_gaps_in_the_stamps(dancer):
+    """Images 0.5 s apart are each processed as a single image (exactly the static solution's
+    landmarks), not tracked from the last crop and smoothed toward the last pose; at 30 fps the
+    solution tracks as without stamps; back at 30 fps after a gap the tracking solution restarts
+    (after RESUME_AFTER images) and then gives what a fresh one gives."""
+    from scorehmr_ros.core.detector import RESUME_AFTER
+
+    with BlazePoseDetector(static_image_mode=True) as det:
+        single = _landmarks(det, dancer, [None] * len(dancer))
+    with BlazePoseDetector(static_image_mode=False) as det:
+        tracked = _landmarks(det, dancer, [None] * len(dancer))
+    # the person moves: tracking and smoothing give other landmarks than single images
+    assert max(np.abs(t - s).max() for t, s in zip(tracked[1:], single[1:], strict=True)) > 2.0
+
+    with BlazePoseDetector(static_image_mode=False) as det:
+        slow = _landmarks(det, dancer, 0.5 * np.arange(len(dancer)))
+        assert (det.single_images, det.restarts) == (len(dancer) - 1, 0)
+    for got, want in zip(slow, single, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-3)
+
+    with BlazePoseDetector(static_image_mode=False) as det:
+        fast = _landmarks(det, dancer, np.arange(len(dancer)) / 30)
+        assert (det.single_images, det.restarts) == (0, 0)
+    for got, want in zip(fast, tracked, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-3)
+
+    # 0.5 s gap after image 0, then 30 fps: single images until RESUME_AFTER close ones in a row
+    stamps = np.r_[0.0, 0.5 + np.arange(len(dancer) - 1) / 30]
+    with BlazePoseDetector(static_image_mode=False) as det:
+        mixed = _landmarks(det, dancer, stamps)
+        assert (det.single_images, det.restarts) == (RESUME_AFTER, 1)
+    for got, want in zip(mixed[: RESUME_AFTER + 1], single[: RESUME_AFTER + 1], strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-3)
+    with BlazePoseDetector(static_image_mode=False) as det:
+        fresh = _landmarks(det, dancer[RESUME_AFTER + 1 :], [None] * (len(dancer) - RESUME_AFTER - 1))
+    for got, want in zip(mixed[RESUME_AFTER + 1 :], fresh, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-3)
+
+
 @pytest.mark.parametrize(
     "image",
     [

@@ -9,8 +9,16 @@ Modes
     ``static_image_mode=False`` (default, "video" mode): the person detector runs on the first
     frame and then only when tracking is lost; later frames reuse the previous landmarks' region
     of interest and landmarks are smoothed over time. Use this for a camera stream, one detector
-    per stream. ``static_image_mode=True``: every image is processed independently (detector
-    every time, no smoothing), for unrelated single images.
+    per stream. The solution assumes 30 fps (it stamps every call 33 ms after the last); given
+    stamps, an image more than ``max_track_gap_s`` after the previous one (or before it) is
+    processed as a single image instead, by a second solution in static mode (made on first
+    need): a node that refines a few sets per second would otherwise crop each image where the
+    person was a fraction of a second earlier and smooth the landmarks toward that pose. The
+    video solution takes over again, started afresh, after ``RESUME_AFTER`` images in a row
+    close enough to track (restarting it reloads its graph, about 50 ms here, so a rate near
+    the limit does not restart it on every other image). ``static_image_mode=True``: every
+    image is processed independently (detector every time, no smoothing), for unrelated single
+    images.
 
 Confidence
     ``confidence[k] = visibility[k] * presence[k]``: *visibility* is BlazePose's estimate that the
@@ -43,7 +51,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.core.tracked_detector import MAX_TRACK_GAP_S, TrackClock
+
 LAYOUT = "blazepose33"
+# Images in a row close enough to track (by their stamps) before the video solution, out of step
+# after a gap, is restarted and used again.
+RESUME_AFTER = 3
 NUM_LANDMARKS = 33
 
 _MODEL_FILES = {
@@ -122,6 +135,7 @@ class BlazePoseDetector:
         min_tracking_confidence: float = 0.5,
         model_complexity: int = 1,
         smooth_landmarks: bool = True,
+        max_track_gap_s: float = MAX_TRACK_GAP_S,
     ) -> None:
         for name, value in (
             ("min_detection_confidence", min_detection_confidence),
@@ -137,18 +151,25 @@ class BlazePoseDetector:
         self.min_tracking_confidence = float(min_tracking_confidence)
         self.model_complexity = int(model_complexity)
         self._lock = threading.Lock()
-        self._pose = mp_pose.Pose(
-            static_image_mode=self.static_image_mode,
+        self._clock = TrackClock(max_track_gap_s)
+        self._options = dict(
             model_complexity=self.model_complexity,
             smooth_landmarks=bool(smooth_landmarks),
             min_detection_confidence=self.min_detection_confidence,
             min_tracking_confidence=self.min_tracking_confidence,
         )
+        self._pose = mp_pose.Pose(static_image_mode=self.static_image_mode, **self._options)
+        self._single = None  # video mode: the static-mode solution for images after a gap
+        self._in_step = True  # the video solution saw the previous image
+        self._close_run = 0  # images in a row at most max_track_gap_s after the one before
+        self.single_images = 0  # images processed as single images because of a gap
+        self.restarts = 0  # times the video solution was restarted after a gap
 
     def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> Detection | None:
         """Landmarks of the most prominent person in ``image_rgb`` (H, W, 3) uint8 RGB; None if nobody.
-        ``stamp_s`` is accepted for the detectors' common interface and not used (the solution
-        tracks by itself from image to image).
+        ``stamp_s``: the image's time (s); in video mode an image more than ``max_track_gap_s``
+        after the previous one is processed as a single image, not tracked (module docstring;
+        None: time unknown, the track carries over).
 
         Raises ValueError for a wrong type, dtype or shape, RuntimeError after :meth:`close`.
         """
@@ -159,7 +180,7 @@ class BlazePoseDetector:
             if self._pose is None:
                 raise RuntimeError("BlazePoseDetector is closed")
             start = time.perf_counter()
-            result = self._pose.process(image)
+            result = self._solution(stamp_s).process(image)
             latency = time.perf_counter() - start
         if result.pose_landmarks is None:
             return None
@@ -174,12 +195,34 @@ class BlazePoseDetector:
         np.clip(confidence, 0.0, 1.0, out=confidence)
         return Detection(xy=xy, confidence=confidence, image_size=(width, height), latency_s=latency)
 
+    def _solution(self, stamp_s: float | None):
+        """The solution for an image at ``stamp_s`` (module docstring: gaps in video mode)."""
+        recent = self._clock.tick(stamp_s)
+        if self.static_image_mode:
+            return self._pose
+        self._close_run = self._close_run + 1 if recent else 0
+        if self._in_step and (recent or self._clock.gap_s is None):
+            return self._pose
+        if recent and self._close_run >= RESUME_AFTER:
+            self._pose.reset()
+            self.restarts += 1
+            self._in_step = True
+            return self._pose
+        if self._single is None:
+            from mediapipe.python.solutions import pose as mp_pose
+
+            self._single = mp_pose.Pose(static_image_mode=True, **self._options)
+        self._in_step = False
+        self.single_images += 1
+        return self._single
+
     def close(self) -> None:
-        """Release the MediaPipe graph (idempotent)."""
+        """Release the MediaPipe graphs (idempotent)."""
         with self._lock:
-            if self._pose is not None:
-                self._pose.close()
-                self._pose = None
+            for pose in (self._pose, self._single):
+                if pose is not None:
+                    pose.close()
+            self._pose = self._single = None
 
     def __enter__(self) -> BlazePoseDetector:
         return self

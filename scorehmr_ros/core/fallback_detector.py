@@ -83,7 +83,7 @@ class FallbackPoseDetector:
         ``stamp_s``: the image's time (s); a track carries over only to an image at most
         ``max_track_gap_s`` later (None: time unknown, it carries over)."""
         recent = self._clock.tick(stamp_s)
-        found = self.primary.detect(image_rgb)
+        found = self.primary.detect(image_rgb, stamp_s)
         if found is not None:
             self._skip = 0
             self._tracked = None
