@@ -42,7 +42,8 @@ class _Resampled:
         self.num_frames = sets
         self.fps = seq.fps / step
         self.images = seq.images[self._index]
-        self.solo_images = [images[self._index] for images in seq.solo_images]
+        solo = () if seq.solo_images is None else seq.solo_images
+        self.solo_images = [images[self._index] for images in solo]
 
     def joints_in_camera(self, person: int, view: int) -> np.ndarray:
         return self._seq.joints_in_camera(person, view)[self._index]
