@@ -252,7 +252,8 @@ class Estimator:
         detector on every n-th image and track each person's landmarks in between
         (:class:`core.tracked_detector.TrackingMultiPersonDetector`); 1: detect every image.
         ``person_track_gap_s``: images further apart (by their set stamps) are not tracked
-        (:data:`core.tracked_detector.MAX_TRACK_GAP_S`); up to
+        (:data:`core.tracked_detector.MAX_TRACK_GAP_S`; one person: MediaPipe's pose solution
+        processes such an image as a single image, :class:`core.detector.BlazePoseDetector`); up to
         :data:`core.tracked_detector.MAX_SEARCH_GAP_S` apart the person detector looks for the
         previous people near where they were (whole image and one window each instead of the
         tiles), beyond that it detects. ``limb_model``: where the limb keypoints of each person
@@ -587,6 +588,7 @@ class Stream(_CameraDetectors):
             mask_others=est.person_mask_others,
             tile_fallback=est.tile_fallback,
             limb_model=resolve_limb_model(est.limb_model, est.max_people),
+            max_track_gap_s=est.person_track_gap_s,
         )
 
     def _detect(self, views: list[View], stamp_s: float | None = None) -> dict:

@@ -174,6 +174,22 @@ def test_retry_every_and_search_gap_are_checked():
         FallbackPoseDetector(None, lambda: None, max_search_gap_s=float("nan"))
 
 
+def test_the_estimators_track_gap_reaches_the_pose_solution_and_the_fallback():
+    """``Estimator(person_track_gap_s=...)`` is the gap over which the single-person stream's pose
+    solution and its tile fallback stop tracking (test_detector.py: what the solution does then)."""
+    from scorehmr_ros import Estimator
+
+    est = Estimator.from_pretrained(preset="realtime", person_track_gap_s=0.3, limb_model="none")
+    stream = est.stream()
+    try:
+        detector = stream.detector("cam1")
+        assert isinstance(detector, FallbackPoseDetector)
+        assert detector._clock.max_gap_s == 0.3
+        assert detector.primary._clock.max_gap_s == 0.3
+    finally:
+        stream.close()
+
+
 @pytest.mark.parametrize("tile_fallback", [True, False])
 def test_estimator_streams_use_the_fallback_in_single_person_mode(row, tile_fallback):
     """The node's single-person path (Estimator.stream(), in-process MediaPipe): the lying person is

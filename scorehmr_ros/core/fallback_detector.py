@@ -146,13 +146,16 @@ def single_person_detector(
     tile_fallback: bool = True,
     limb_model: str = "none",
     limb_model_path: str | None = None,
+    max_track_gap_s: float = MAX_TRACK_GAP_S,
 ):
     """The single-person detector of a camera stream: MediaPipe's pose solution, wrapped in a
     :class:`FallbackPoseDetector` on tiles of ``tile_fraction`` unless ``tile_fallback`` is off or
     there are no tiles (``tile_fraction`` None / 0). The fallback's person is tracked from frame to
     frame in video mode only (``static_image_mode`` False), as the solution tracks its own.
     ``limb_model`` (:mod:`scorehmr_ros.core.limb_model`): the person's limb keypoints from
-    MoveNet (``"movenet_thunder"``) or BlazePose's alone (``"none"``)."""
+    MoveNet (``"movenet_thunder"``) or BlazePose's alone (``"none"``). ``max_track_gap_s``: images
+    further apart (by the stamps given to ``detect``) are not tracked, by the solution nor by the
+    fallback."""
     from scorehmr_ros.core.detector import BlazePoseDetector
     from scorehmr_ros.core.limb_model import WithLimbModel, make_limb_model
 
@@ -163,6 +166,7 @@ def single_person_detector(
         min_detection_confidence=min_detection_confidence,
         min_tracking_confidence=min_tracking_confidence,
         model_complexity=model_complexity,
+        max_track_gap_s=max_track_gap_s,
     )
     if not (tile_fallback and tile_fraction):
         return legacy if limbs is None else WithLimbModel(legacy, limbs)
@@ -181,5 +185,7 @@ def single_person_detector(
             model_complexity=model_complexity,
         )
 
-    detector = FallbackPoseDetector(legacy, tiles, track=not static_image_mode)
+    detector = FallbackPoseDetector(
+        legacy, tiles, track=not static_image_mode, max_track_gap_s=max_track_gap_s
+    )
     return detector if limbs is None else WithLimbModel(detector, limbs)
