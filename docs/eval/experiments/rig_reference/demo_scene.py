@@ -11,6 +11,7 @@ in another camera's frame (scored here against camera 1's truth).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from eval_multiperson import run, score  # noqa: E402
 
 from scorehmr_ros import Estimator  # noqa: E402
+from scorehmr_ros.core.presets import get_preset  # noqa: E402
 from scorehmr_ros.provenance import write_artefact  # noqa: E402
 from scorehmr_ros.sim.multi_sequence import build_multi_sequence, clips_with  # noqa: E402
 
@@ -61,6 +63,8 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--sets", type=int, default=60, help="sets to run (the clip is looped)")
     ap.add_argument("--bounce", action="store_true", help="play the clip forward then backward")
+    ap.add_argument("--fit-memory-s", type=float, default=None, help="StreamingConfig.fit_memory_s")
+    ap.add_argument("--multi-only", action="store_true", help="only the multi-person path's rows")
     args = ap.parse_args()
     torch.set_num_threads(2)
     seq = build_multi_sequence(
@@ -70,15 +74,18 @@ def main() -> None:
     if args.step != 1 or args.sets != seq.num_frames or args.bounce:
         seq = _Resampled(seq, args.step, args.sets, args.bounce)
     base = Estimator.from_pretrained("realtime")
-    multi = Estimator(base.models, "realtime", max_people=3, person_birth_frames=2)
+    preset = get_preset("realtime")
+    if args.fit_memory_s is not None:
+        preset = dataclasses.replace(preset, fit_memory_s=args.fit_memory_s)
+    multi = Estimator(base.models, preset, max_people=3, person_birth_frames=2)
     rows = {}
     together, _ = run(multi, seq, seq.images)
     rows["together_multi_person"] = score(seq, together, [0, 1])[0]
     for p in (0, 1):
         alone, _ = run(multi, seq, seq.solo_images[p])
         rows[f"alone_{p}_multi_person"] = score(seq, alone, [p])[0]
-        for limb in ("none", "movenet_thunder"):
-            single = Estimator(base.models, "realtime", max_people=1, limb_model=limb)
+        for limb in () if args.multi_only else ("none", "movenet_thunder"):
+            single = Estimator(base.models, preset, max_people=1, limb_model=limb)
             alone, _ = run(single, seq, seq.solo_images[p])
             rows[f"alone_{p}_single_person_{limb}"] = score(seq, alone, [p])[0]
         print(rows, flush=True)
@@ -94,6 +101,7 @@ def main() -> None:
             "sets": seq.num_frames,
             "step": args.step,
             "bounce": args.bounce,
+            "fit_memory_s": preset.fit_memory_s,
             "preset": "realtime",
         },
         results=results,
