@@ -50,8 +50,10 @@ from scorehmr_ros.core.models import ScoreHMRModels
 from scorehmr_ros.core.presets import DEFAULT_PRESET, PRESETS, StreamingConfig
 from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
 from scorehmr_ros.core.triangulation import (
+    MIRROR_MARGIN,
     Triangulation,
     implausible_limbs,
+    knee_flexion,
     projection_matrices,
     resolve_swaps,
     rigid_fit,
@@ -62,6 +64,8 @@ from scorehmr_ros.core.window_batch import WindowBatch, refine_windows
 
 LAYOUT = "blazepose33"
 FUSED = "<calibrated>"  # key of the one sample per frame of a calibrated set
+# A stream that took the mirror labelling keeps it while the knees bend forward at all, for this long.
+MIRROR_MEMORY_S = 0.5
 TORSO = tuple(get_layout(LAYOUT).keypoint_names.index(n) for n in TORSO_KEYPOINT_NAMES)
 MIN_SPREAD_M = 0.05  # keypoints spanning less than this in two directions cannot fix an orientation
 MIN_INTERVAL_S = 1e-4  # stamps closer than this are treated as carrying no timing
@@ -235,7 +239,9 @@ class StreamingEstimator:
         self._pivot: str | None = None
         self._last_fit = None  # (stamp_ns, BodyFit) of the last calibrated multi-view fit
         self._fit_betas, self._fit_count = None, 0  # running sum of the fitted shapes
+        self._last_mirror: int | None = None  # stamp (ns) of the last set that took the mirror labels
         self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
+        self.mirrors_chosen = 0  # calibrated sets whose knees chose the mirror labelling (diagnostics)
         self.limb_keypoints_rejected = 0  # limb keypoints dropped for an impossible bone length (diagnostics)
         self.cold_starts_kept = 0  # cold samples that kept their start (diagnostics)
         self.bodies_rejected = 0  # bodies not published: they disagree with their keypoints (diagnostics)
@@ -248,6 +254,7 @@ class StreamingEstimator:
         self._pivot = None
         self._last_fit = None
         self._fit_betas, self._fit_count = None, 0
+        self._last_mirror = None
 
     def process(self, stamp_ns: int, views: list[ViewInput]) -> list[FusedBody]:
         """Add one set (views without enough confident keypoints are ignored) and refine the window."""
@@ -359,6 +366,14 @@ class StreamingEstimator:
         for i, f in enumerate(flipped):
             if f:
                 kp[i], conf[i] = kp[i, flip], conf[i, flip]
+        tri = triangulate(P, kp, conf, max_residual_px=self._residual_limits(kp, conf))
+        if self.config.resolve_flips and self._mirrored(stamp_ns, tri):
+            # most views swapped alike: the knees say the mirror labelling is the body
+            kp, conf = kp[:, flip], conf[:, flip]
+            flipped = [not f for f in flipped]
+            tri = triangulate(P, kp, conf, max_residual_px=self._residual_limits(kp, conf))
+            self.mirrors_chosen += 1
+            self._last_mirror = stamp_ns
         self.flips_chosen += sum(flipped)
         views = [replace(v, keypoints=kp[i], confidence=conf[i]) for i, v in enumerate(views)]
         out = self.models.regressor(kp, conf, K)
@@ -378,7 +393,6 @@ class StreamingEstimator:
             )
             for i, v in enumerate(views)
         ]
-        tri = triangulate(P, kp, conf, max_residual_px=self._residual_limits(kp, conf))
         betas = out.betas.mean(0)
         eye = torch.eye(3)
         mean_pose = roma.special_procrustes(out.rotations[:, 1:].sum(0))
@@ -451,6 +465,18 @@ class StreamingEstimator:
             limits.append(min(max(c.triangulation_residual_rel * diagonal, c.triangulation_residual_min_px),
                               c.triangulation_residual_px))  # fmt: skip
         return torch.tensor(limits)
+
+    def _mirrored(self, stamp_ns: int, tri: Triangulation) -> bool:
+        """Whether the knees of the triangulated labels bend forward (``core.triangulation.
+        knee_flexion``): by more than ``MIRROR_MARGIN``, or at all when the stream took the mirror
+        labels at most ``MIRROR_MEMORY_S`` ago (a detector that sees a person from behind as facing
+        it keeps doing so while the legs straighten, where the margin alone would drop it)."""
+        flexion = knee_flexion(tri.points, get_layout(LAYOUT).keypoint_names)
+        if flexion is None:
+            return False
+        last = self._last_mirror
+        recent = last is not None and 0 <= (stamp_ns - last) * 1e-9 <= MIRROR_MEMORY_S
+        return flexion < (0.0 if recent else -MIRROR_MARGIN)
 
     def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis, tri) -> FitJob:
         """The multi-view fit's problem (core.calibrated_fit) from the torso start; in a stream, the
