@@ -117,6 +117,28 @@ def test_swap_resolved_by_triangulation_on_a_lying_pose(models, lying, swapped):
     assert clean.flips_chosen == 0
 
 
+@pytest.mark.parametrize("clip", ["humanoid3d_getup_faceup", "humanoid3d_kick"])
+def test_two_views_of_three_swapped_alike_are_resolved_by_the_knees(models, clip):
+    """Two of three cameras report the person mirrored (left/right swapped, as a detector does that
+    sees someone from behind as facing it): the triangulation residual cannot tell the labelling
+    from its mirror, the knees can; lying and standing."""
+    scene = make_scene(models.body_model, heldout_clips(load_mocap())[clip], 3, seed=5, frames=slice(0, 1))
+    est = StreamingEstimator(models, FAST)
+    views = _views(scene, 0)
+    for v in (0, 1):
+        views[v] = dataclasses.replace(views[v], keypoints=views[v].keypoints[FLIP],
+                                       confidence=views[v].confidence[FLIP])  # fmt: skip
+    body = est.process(0, views)[0]
+    assert est.mirrors_chosen == 1 and est.flips_chosen == 2
+    for v in range(3):
+        assert torch.equal(body.views[v].observation.keypoints, scene.keypoints2d[0, v])  # labels restored
+    gt = _gt_in(scene, 0, "cam1")
+    assert (body.joints - gt).norm(dim=-1).mean() < 0.1
+    clean = StreamingEstimator(models, FAST)
+    clean.process(0, _views(scene, 0))
+    assert (clean.mirrors_chosen, clean.flips_chosen) == (0, 0)
+
+
 def test_temporal_term_is_per_second():
     """One second of constant-velocity motion costs the same at 15 and 30 fps (per frame: ∝ 1/dt)."""
     est = StreamingEstimator.__new__(StreamingEstimator)

@@ -5,7 +5,15 @@ import torch
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.keypoints import get_layout
-from scorehmr_ros.core.triangulation import projection_matrices, resolve_swaps, triangulate, view_weights
+from scorehmr_ros.core.triangulation import (
+    MIRROR_MARGIN,
+    is_mirrored,
+    knee_flexion,
+    projection_matrices,
+    resolve_swaps,
+    triangulate,
+    view_weights,
+)
 from scorehmr_ros.sim.mocap import heldout_clips, load_mocap
 from scorehmr_ros.sim.scene import CLEAN, make_scene
 
@@ -178,3 +186,24 @@ def test_per_view_residual_limits(lying):
     assert (tight.points[ok] - truth[ok]).norm(dim=-1).mean() < (loose.points[ok] - truth[ok]).norm(
         dim=-1
     ).mean()
+
+
+def test_knee_flexion_names_the_mirror_labelling(lying):
+    """The knees' bend axis points to the body's left with the true labels (lying here) and to its
+    right under the mirror labelling; without hips and shoulders, or legs, it decides nothing."""
+    names = get_layout("blazepose33").keypoint_names
+    views = [0, 1, 2, 3]
+    for t in range(lying.keypoints2d.shape[0]):
+        tri = triangulate(_rig(lying, views), lying.keypoints2d[t], lying.confidence[t])
+        assert knee_flexion(tri.points, names) > MIRROR_MARGIN and not is_mirrored(tri.points, names)
+        mirrored = tri.points[list(FLIP)]
+        assert knee_flexion(mirrored, names) == pytest.approx(-knee_flexion(tri.points, names))
+        assert is_mirrored(mirrored, names)
+        no_torso = mirrored.clone()
+        for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder"):
+            no_torso[names.index(n)] = float("nan")
+        assert knee_flexion(no_torso, names) is None and not is_mirrored(no_torso, names)
+        no_legs = mirrored.clone()
+        for n in ("left_knee", "right_knee"):
+            no_legs[names.index(n)] = float("nan")
+        assert knee_flexion(no_legs, names) is None

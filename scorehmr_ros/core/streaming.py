@@ -53,7 +53,7 @@ from scorehmr_ros.core.triangulation import (
     MIRROR_MARGIN,
     Triangulation,
     implausible_limbs,
-    knee_flexion,
+    is_mirrored,
     projection_matrices,
     resolve_swaps,
     rigid_fit,
@@ -468,15 +468,13 @@ class StreamingEstimator:
 
     def _mirrored(self, stamp_ns: int, tri: Triangulation) -> bool:
         """Whether the knees of the triangulated labels bend forward (``core.triangulation.
-        knee_flexion``): by more than ``MIRROR_MARGIN``, or at all when the stream took the mirror
+        is_mirrored``): by more than ``MIRROR_MARGIN``, or at all when the stream took the mirror
         labels at most ``MIRROR_MEMORY_S`` ago (a detector that sees a person from behind as facing
         it keeps doing so while the legs straighten, where the margin alone would drop it)."""
-        flexion = knee_flexion(tri.points, get_layout(LAYOUT).keypoint_names)
-        if flexion is None:
-            return False
         last = self._last_mirror
         recent = last is not None and 0 <= (stamp_ns - last) * 1e-9 <= MIRROR_MEMORY_S
-        return flexion < (0.0 if recent else -MIRROR_MARGIN)
+        names = get_layout(LAYOUT).keypoint_names
+        return is_mirrored(tri.points, names, margin=0.0 if recent else MIRROR_MARGIN)
 
     def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis, tri) -> FitJob:
         """The multi-view fit's problem (core.calibrated_fit) from the torso start; in a stream, the
