@@ -12,6 +12,7 @@ from scorehmr_ros.core.limb_model import (
     MoveNetLimbs,
     check_limb_model,
     isolated,
+    labels_mirrored,
     limb_indices,
     make_limb_model,
     person_roi,
@@ -92,6 +93,27 @@ def test_refine_replaces_only_confident_limbs_and_leaves_its_inputs(limbs):
     kept_xy, kept_conf = limbs.refine(blank, xy, conf)
     np.testing.assert_array_equal(kept_xy, xy)
     np.testing.assert_array_equal(kept_conf, conf)
+
+
+def test_movenet_takes_blazepose_left_and_right(limbs):
+    """A view is one labelling: where BlazePose names left what MoveNet names right (both models
+    can take a person seen from behind as facing the camera, not always together), MoveNet's limbs
+    take BlazePose's sides, so the view's face, hands and feet agree with its limbs."""
+    from scorehmr_ros.sim.multi_sequence import build_multi_sequence
+
+    flip = list(get_layout("blazepose33").flip_permutation)
+    seq = build_multi_sequence(1, 1, seed=0, num_frames=1)
+    image = seq.images[0, 0]
+    with single_person_detector(static_image_mode=True) as det:
+        d = det.detect(image)
+    xy, conf = limbs.refine(image, d.xy, d.confidence)
+    swapped_xy, swapped_conf = limbs.refine(image, d.xy[flip], d.confidence[flip])  # BlazePose mirrored
+    np.testing.assert_array_equal(swapped_xy, xy[flip])
+    np.testing.assert_array_equal(swapped_conf, conf[flip])
+    assert not labels_mirrored(xy[LIMBS], conf[LIMBS], d.xy[LIMBS], d.confidence[LIMBS])
+    assert labels_mirrored(xy[flip][LIMBS], conf[flip][LIMBS], d.xy[LIMBS], d.confidence[LIMBS])
+    nobody = np.zeros(12, np.float32)  # nothing confident in common: nothing decided
+    assert not labels_mirrored(xy[LIMBS], nobody, d.xy[LIMBS], d.confidence[LIMBS])
 
 
 def test_crop_and_isolation_rule():

@@ -35,7 +35,7 @@ MODEL_FILE = "movenet_thunder.onnx"
 LIMB_MODELS = ("auto", "movenet_thunder", "none")
 # COCO-17 order: nose, eyes, ears, then the limb keypoints in LIMB_KEYPOINT_NAMES order.
 COCO_LIMB_START = 5
-CROP_VERSION = 3  # of person_roi (1: upright squares); cached detections are named after it
+CROP_VERSION = 4  # of person_roi and refine (1: upright squares; 4: BlazePose's sides); cache names
 QUARTER_TURN = math.pi / 2.0
 MIN_SCORE = 0.2  # MoveNet keypoint score below which BlazePose's landmark is kept
 ROI_SCALE = 1.25  # crop side / longest side of the confident landmarks' box
@@ -46,6 +46,8 @@ MAX_OTHERS_IN_CROP = 0.1  # share of another person's box inside the crop that m
 
 _NAMES = get_layout("blazepose33").keypoint_names
 _TORSO = [_NAMES.index(n) for n in TORSO_KEYPOINT_NAMES]
+# The 12 limb keypoints with left and right exchanged (LIMB_KEYPOINT_NAMES alternates left, right).
+_LIMB_MIRROR = np.arange(len(LIMB_KEYPOINT_NAMES)).reshape(-1, 2)[:, ::-1].reshape(-1)
 
 
 def default_model_path() -> Path:
@@ -107,6 +109,33 @@ def isolated(roi: Roi, others: list[np.ndarray]) -> bool:
     return True
 
 
+def labels_mirrored(
+    movenet_xy: np.ndarray,
+    movenet_score: np.ndarray,
+    blazepose_xy: np.ndarray,
+    blazepose_confidence: np.ndarray,
+    min_score: float = MIN_SCORE,
+) -> bool:
+    """Whether MoveNet's limb keypoints (12, 2), scores (12,) name left what BlazePose's (12, 2),
+    confidences (12,) name right: the 12 points lie nearer BlazePose's with left and right exchanged
+    (summed over the keypoints both are confident about). A view must be one labelling: its face,
+    hands and feet stay BlazePose's, and the swap resolution flips whole views. The two models judge
+    a person seen from behind differently, and a view half one way and half the other cannot be
+    made consistent with the others by any flip."""
+    both = (
+        (movenet_score > min_score)
+        & (blazepose_confidence > CONFIDENT)
+        & np.isfinite(movenet_xy).all(-1)
+        & np.isfinite(blazepose_xy).all(-1)
+    )
+    mirrored = both & both[_LIMB_MIRROR]
+    if not mirrored.any():
+        return False
+    same = np.linalg.norm(movenet_xy - blazepose_xy, axis=-1)[mirrored].sum()
+    swapped = np.linalg.norm(movenet_xy[_LIMB_MIRROR] - blazepose_xy, axis=-1)[mirrored].sum()
+    return bool(swapped < same)
+
+
 class MoveNetLimbs:
     """MoveNet Thunder in onnxruntime. Thread-safe (one lock per instance); close() frees it.
 
@@ -159,6 +188,8 @@ class MoveNetLimbs:
             return xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
         mxy, score = self.keypoints(image_rgb, roi)
         mxy, score = mxy[COCO_LIMB_START:], score[COCO_LIMB_START:]
+        if labels_mirrored(mxy, score, xy[self._limbs], confidence[self._limbs], self.min_score):
+            mxy, score = mxy[_LIMB_MIRROR], score[_LIMB_MIRROR]  # BlazePose's left is the view's left
         use = np.isfinite(mxy).all(-1) & (score > self.min_score)
         out_xy, out_conf = xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
         out_xy[self._limbs[use]] = mxy[use]
