@@ -95,10 +95,10 @@ def test_refine_replaces_only_confident_limbs_and_leaves_its_inputs(limbs):
     np.testing.assert_array_equal(kept_conf, conf)
 
 
-def test_movenet_takes_blazepose_left_and_right(limbs):
+def test_a_view_is_one_labelling(limbs):
     """A view is one labelling: where BlazePose names left what MoveNet names right (both models
-    can take a person seen from behind as facing the camera, not always together), MoveNet's limbs
-    take BlazePose's sides, so the view's face, hands and feet agree with its limbs."""
+    can take a person seen from behind as facing the camera, not always together), BlazePose's face,
+    hands and feet go to MoveNet's sides, so they agree with the limbs."""
     from scorehmr_ros.sim.multi_sequence import build_multi_sequence
 
     flip = list(get_layout("blazepose33").flip_permutation)
@@ -108,8 +108,8 @@ def test_movenet_takes_blazepose_left_and_right(limbs):
         d = det.detect(image)
     xy, conf = limbs.refine(image, d.xy, d.confidence)
     swapped_xy, swapped_conf = limbs.refine(image, d.xy[flip], d.confidence[flip])  # BlazePose mirrored
-    np.testing.assert_array_equal(swapped_xy, xy[flip])
-    np.testing.assert_array_equal(swapped_conf, conf[flip])
+    np.testing.assert_array_equal(swapped_xy, xy)
+    np.testing.assert_array_equal(swapped_conf, conf)
     assert not labels_mirrored(xy[LIMBS], conf[LIMBS], d.xy[LIMBS], d.confidence[LIMBS])
     assert labels_mirrored(xy[flip][LIMBS], conf[flip][LIMBS], d.xy[LIMBS], d.confidence[LIMBS])
     nobody = np.zeros(12, np.float32)  # nothing confident in common: nothing decided

@@ -35,7 +35,7 @@ MODEL_FILE = "movenet_thunder.onnx"
 LIMB_MODELS = ("auto", "movenet_thunder", "none")
 # COCO-17 order: nose, eyes, ears, then the limb keypoints in LIMB_KEYPOINT_NAMES order.
 COCO_LIMB_START = 5
-CROP_VERSION = 4  # of person_roi and refine (1: upright squares; 4: BlazePose's sides); cache names
+CROP_VERSION = 5  # of person_roi and refine (1: upright squares; 5: one labelling per view); cache names
 QUARTER_TURN = math.pi / 2.0
 MIN_SCORE = 0.2  # MoveNet keypoint score below which BlazePose's landmark is kept
 ROI_SCALE = 1.25  # crop side / longest side of the confident landmarks' box
@@ -46,6 +46,7 @@ MAX_OTHERS_IN_CROP = 0.1  # share of another person's box inside the crop that m
 
 _NAMES = get_layout("blazepose33").keypoint_names
 _TORSO = [_NAMES.index(n) for n in TORSO_KEYPOINT_NAMES]
+_FLIP = list(get_layout("blazepose33").flip_permutation)
 # The 12 limb keypoints with left and right exchanged (LIMB_KEYPOINT_NAMES alternates left, right).
 _LIMB_MIRROR = np.arange(len(LIMB_KEYPOINT_NAMES)).reshape(-1, 2)[:, ::-1].reshape(-1)
 
@@ -118,10 +119,12 @@ def labels_mirrored(
 ) -> bool:
     """Whether MoveNet's limb keypoints (12, 2), scores (12,) name left what BlazePose's (12, 2),
     confidences (12,) name right: the 12 points lie nearer BlazePose's with left and right exchanged
-    (summed over the keypoints both are confident about). A view must be one labelling: its face,
-    hands and feet stay BlazePose's, and the swap resolution flips whole views. The two models judge
-    a person seen from behind differently, and a view half one way and half the other cannot be
-    made consistent with the others by any flip."""
+    (summed over the keypoints both are confident about). A view must be one labelling: the swap
+    resolution flips whole views, and a view half one way and half the other (the two models judge
+    a person seen from behind differently) cannot be made consistent with the others by any flip.
+    :meth:`MoveNetLimbs.refine` then puts BlazePose's face, hands and feet on MoveNet's sides
+    (MoveNet's, not BlazePose's: the node's estimate is the same either way, since it flips whole
+    views, and plain triangulation of the limb keypoints stays what it was before the check)."""
     both = (
         (movenet_score > min_score)
         & (blazepose_confidence > CONFIDENT)
@@ -181,17 +184,19 @@ class MoveNetLimbs:
         self, image_rgb: np.ndarray, xy: np.ndarray, confidence: np.ndarray, roi: Roi | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """New (33, 2) xy and (33,) confidence: BlazePose's, with the limb keypoints MoveNet is
-        confident about replaced by MoveNet's (their confidence = MoveNet's score). Inputs are
-        not modified. ``roi``: :func:`person_roi` of the landmarks unless given."""
+        confident about replaced by MoveNet's (their confidence = MoveNet's score), and left and
+        right exchanged in all of BlazePose's where MoveNet's sides are the other way
+        (:func:`labels_mirrored`). Inputs are not modified. ``roi``: :func:`person_roi` of the
+        landmarks unless given."""
         roi = person_roi(xy, confidence) if roi is None else roi
         if not np.isfinite([roi.cx, roi.cy, roi.size]).all():  # nothing to place it: BlazePose's
             return xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
         mxy, score = self.keypoints(image_rgb, roi)
         mxy, score = mxy[COCO_LIMB_START:], score[COCO_LIMB_START:]
-        if labels_mirrored(mxy, score, xy[self._limbs], confidence[self._limbs], self.min_score):
-            mxy, score = mxy[_LIMB_MIRROR], score[_LIMB_MIRROR]  # BlazePose's left is the view's left
-        use = np.isfinite(mxy).all(-1) & (score > self.min_score)
         out_xy, out_conf = xy.astype(np.float32).copy(), confidence.astype(np.float32).copy()
+        if labels_mirrored(mxy, score, xy[self._limbs], confidence[self._limbs], self.min_score):
+            out_xy, out_conf = out_xy[_FLIP], out_conf[_FLIP]  # face, hands and feet to MoveNet's sides
+        use = np.isfinite(mxy).all(-1) & (score > self.min_score)
         out_xy[self._limbs[use]] = mxy[use]
         out_conf[self._limbs[use]] = score[use]
         return out_xy, out_conf
