@@ -14,7 +14,7 @@ import torch
 
 from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.skeleton import JOINT_INDEX
-from scorehmr_ros.core.triangulation import MIRROR_MARGIN, knee_flexion
+from scorehmr_ros.core.triangulation import MIRROR_MARGIN, knee_flexion, leg_flexions
 from scorehmr_ros.provenance import write_artefact
 from scorehmr_ros.sim.mocap import load_mocap
 
@@ -26,22 +26,27 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     bm, clips = load_body_model(), load_mocap()
-    rows, every = {}, []
+    rows, every, lowest = {}, [], []
     for name, clip in clips.items():
         with torch.no_grad():
             joints = bm.skeleton(clip.rotations[:, 0], clip.rotations[:, 1:])
         values = np.array([knee_flexion(j, NAMES) for j in joints])
+        legs = np.array([leg_flexions(j, NAMES) for j in joints], dtype=float)  # (T, 2)
         every.append(values)
+        lowest.append(legs.min(1))
         rows[name] = {
             "split": clip.split,
             "frames": len(values),
             "min": float(values.min()),
             "p5": float(np.percentile(values, 5)),
             "median": float(np.median(values)),
+            "lowest_leg_min": float(legs.min()),
         }
         print(name, rows[name], flush=True)
-    values = np.concatenate(every)
+    values, lowest = np.concatenate(every), np.concatenate(lowest)
     summary = {
+        "lowest_leg_min": float(lowest.min()),
+        "frames_with_a_leg_below_0": int((lowest < 0).sum()),
         "frames": len(values),
         "min": float(values.min()),
         "undecided_within_margin": int((np.abs(values) < MIRROR_MARGIN).sum()),

@@ -17,7 +17,7 @@ camera), built from each view's intrinsics and its camera→reference transform 
   which the views agree in 3D). Swapping every view gives the same residual (the body's mirror
   image is consistent too), so a small cost per swapped view breaks that tie toward the labels as
   detected: most views are assumed right.
-* :func:`knee_flexion` / :func:`is_mirrored`: which of the two mirror labellings is the body. Where
+* :func:`leg_flexions` / :func:`is_mirrored`: which of the two mirror labellings is the body. Where
   most views swapped the same way (a detector that takes a person seen from behind as facing it,
   in two cameras of three), the residual cannot tell; the knees can: a knee bends only one way, so
   the axis of its bend (thigh x shank) points to the body's left, and under the mirror labelling
@@ -283,19 +283,19 @@ def resolve_swaps(
 LEGS: tuple[tuple[str, str, str], ...] = tuple(
     (f"{side}_hip", f"{side}_knee", f"{side}_ankle") for side in ("left", "right")
 )
-# Least knee flexion (Σ over both legs of the sine of the bend, signed) that decides a mirror: the
+# Knee flexion (the sine of the bend, signed; twice the least per leg) that decides a mirror: the
 # knee axis of every frame of the bundled mocap clips (lying, crawling, flips included), with the
-# true labels, gives a sum >= 0.13 (scripts/probe_knee_flexion.py); straight legs (about 0) and
-# triangulation noise decide nothing.
+# true labels, gives a sum over the legs >= 0.13 (scripts/probe_knee_flexion.py); straight legs
+# (about 0) and triangulation noise decide nothing.
 MIRROR_MARGIN = 0.3
 
 
-def knee_flexion(points: torch.Tensor, names: Sequence[str]) -> float | None:
-    """Σ over the legs with hip, knee and ankle triangulated of sin(knee bend), signed by the axis of
-    the bend (thigh x shank) along the body's right -> left direction (right hip to left hip plus
-    right shoulder to left shoulder): positive for the labels of a real body (its shanks fold
-    backward), negative under the mirror labelling. points (K, 3) (NaN where not triangulated);
-    names: the K keypoint names. None: no hip nor shoulder pair, or no leg."""
+def leg_flexions(points: torch.Tensor, names: Sequence[str]) -> list[float | None] | None:
+    """Per leg (left, right) sin(knee bend), signed by the axis of the bend (thigh x shank) along
+    the body's right -> left direction (right hip to left hip plus right shoulder to left
+    shoulder): positive for the labels of a real body (its shanks fold backward), negative under
+    the mirror labelling. points (K, 3) (NaN where not triangulated); names: the K keypoint names.
+    None for a leg without hip, knee and ankle; None overall without a hip or shoulder pair."""
     index = {n: i for i, n in enumerate(names)}
     p = points.double()
     # toward the body's left: hips and shoulders together (hips seen from the side triangulate a
@@ -308,25 +308,33 @@ def knee_flexion(points: torch.Tensor, names: Sequence[str]) -> float | None:
     if float(across.norm()) < 1e-6:
         return None
     across = across / across.norm()
-    total, legs = 0.0, 0
+    legs: list[float | None] = []
     for hip, knee, ankle in LEGS:
         h, k, a = p[index[hip]], p[index[knee]], p[index[ankle]]
         thigh, shank = k - h, a - k
-        if not bool(torch.isfinite(thigh).all() and torch.isfinite(shank).all()):
-            continue
         scale = float(thigh.norm() * shank.norm())
-        if scale < 1e-12:
-            continue
-        total += float(torch.linalg.cross(thigh, shank) @ across) / scale
-        legs += 1
-    return total if legs else None
+        ok = bool(torch.isfinite(thigh).all() and torch.isfinite(shank).all()) and scale > 1e-12
+        legs.append(float(torch.linalg.cross(thigh, shank) @ across) / scale if ok else None)
+    return legs
+
+
+def knee_flexion(points: torch.Tensor, names: Sequence[str]) -> float | None:
+    """Σ of :func:`leg_flexions` over the legs it could measure; None: no leg (or no hips and
+    shoulders)."""
+    legs = leg_flexions(points, names)
+    legs = [f for f in legs or () if f is not None]
+    return sum(legs) if legs else None
 
 
 def is_mirrored(points: torch.Tensor, names: Sequence[str], margin: float = MIRROR_MARGIN) -> bool:
-    """True when the knees bend forward under these labels by more than ``margin`` (see
-    :func:`knee_flexion`): the mirror labelling (every view swapped) is the body."""
-    flexion = knee_flexion(points, names)
-    return flexion is not None and flexion < -margin
+    """True when each knee bends forward under these labels by more than ``margin / 2`` (see
+    :func:`leg_flexions`): the mirror labelling (every view swapped) is the body. One leg alone
+    decides nothing: a leg the detector got wrong (an outlier, a swap of that leg only) bends
+    either way, while a mirror turns both."""
+    legs = leg_flexions(points, names)
+    if legs is None or any(f is None for f in legs):
+        return False
+    return all(f < -margin / 2 for f in legs)
 
 
 def rigid_fit(
