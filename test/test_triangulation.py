@@ -7,6 +7,7 @@ from scorehmr_ros.core.body_model import load_body_model
 from scorehmr_ros.core.keypoints import get_layout
 from scorehmr_ros.core.triangulation import (
     MIRROR_MARGIN,
+    body_left,
     is_mirrored,
     knee_flexion,
     projection_matrices,
@@ -207,3 +208,20 @@ def test_knee_flexion_names_the_mirror_labelling(lying):
         for n in ("left_knee", "right_knee"):
             no_legs[names.index(n)] = float("nan")
         assert knee_flexion(no_legs, names) is None
+
+
+def test_body_left_leaves_out_short_pairs_and_gives_up_when_hips_and_shoulders_disagree():
+    names = get_layout("blazepose33").keypoint_names
+    points = torch.full((33, 3), float("nan"), dtype=torch.float64)
+
+    def put(name, xyz):
+        points[names.index(name)] = torch.tensor(xyz, dtype=torch.float64)
+
+    put("left_hip", [0.1, 0.0, 3.0]), put("right_hip", [-0.1, 0.0, 3.0])
+    put("left_shoulder", [0.2, -0.5, 3.0]), put("right_shoulder", [-0.2, -0.5, 3.0])
+    assert torch.allclose(body_left(points, names), torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    put("left_hip", [0.01, 0.0, 3.02])  # hips 2 cm apart (seen from the side): shoulders alone
+    put("right_hip", [0.0, 0.0, 3.0])
+    assert torch.allclose(body_left(points, names), torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    put("left_hip", [-0.1, 0.0, 3.0]), put("right_hip", [0.1, 0.0, 3.0])  # hips one way, shoulders the other
+    assert body_left(points, names) is None

@@ -52,6 +52,7 @@ from scorehmr_ros.core.regressor import RegressorOutput, solve_translation
 from scorehmr_ros.core.triangulation import (
     MIRROR_MARGIN,
     Triangulation,
+    body_left,
     implausible_limbs,
     is_mirrored,
     projection_matrices,
@@ -64,8 +65,11 @@ from scorehmr_ros.core.window_batch import WindowBatch, refine_windows
 
 LAYOUT = "blazepose33"
 FUSED = "<calibrated>"  # key of the one sample per frame of a calibrated set
+FLIP_33 = list(get_layout(LAYOUT).flip_permutation)
 # A stream that took the mirror labelling keeps it while the knees bend forward at all, for this long.
 MIRROR_MEMORY_S = 0.5
+# Sets at most this far apart keep the body's left direction where the knees decide nothing.
+CONTINUITY_S = 0.25
 TORSO = tuple(get_layout(LAYOUT).keypoint_names.index(n) for n in TORSO_KEYPOINT_NAMES)
 MIN_SPREAD_M = 0.05  # keypoints spanning less than this in two directions cannot fix an orientation
 MIN_INTERVAL_S = 1e-4  # stamps closer than this are treated as carrying no timing
@@ -240,6 +244,7 @@ class StreamingEstimator:
         self._last_fit = None  # (stamp_ns, BodyFit) of the last calibrated multi-view fit
         self._fit_betas, self._fit_count = None, 0  # running sum of the fitted shapes
         self._last_mirror: int | None = None  # stamp (ns) of the last set that took the mirror labels
+        self._last_left = None  # (stamp_ns, (3,) body's left) of the last set the knees decided
         self.flips_chosen = 0  # views whose left/right labels were swapped (diagnostics)
         self.mirrors_chosen = 0  # calibrated sets whose knees chose the mirror labelling (diagnostics)
         self.limb_keypoints_rejected = 0  # limb keypoints dropped for an impossible bone length (diagnostics)
@@ -255,6 +260,7 @@ class StreamingEstimator:
         self._last_fit = None
         self._fit_betas, self._fit_count = None, 0
         self._last_mirror = None
+        self._last_left = None
 
     def process(self, stamp_ns: int, views: list[ViewInput]) -> list[FusedBody]:
         """Add one set (views without enough confident keypoints are ignored) and refine the window."""
@@ -470,11 +476,26 @@ class StreamingEstimator:
         """Whether the knees of the triangulated labels bend forward (``core.triangulation.
         is_mirrored``): by more than ``MIRROR_MARGIN``, or at all when the stream took the mirror
         labels at most ``MIRROR_MEMORY_S`` ago (a detector that sees a person from behind as facing
-        it keeps doing so while the legs straighten, where the margin alone would drop it)."""
+        it keeps doing so while the legs straighten, where the margin alone would drop it). Where
+        the knees decide nothing either way (a straight leg), the body's left must keep its
+        direction from the last set within ``CONTINUITY_S`` (``core.triangulation.body_left``)."""
+        names = get_layout(LAYOUT).keypoint_names
         last = self._last_mirror
         recent = last is not None and 0 <= (stamp_ns - last) * 1e-9 <= MIRROR_MEMORY_S
-        names = get_layout(LAYOUT).keypoint_names
-        return is_mirrored(tri.points, names, margin=0.0 if recent else MIRROR_MARGIN)
+        left = body_left(tri.points, names)
+        if is_mirrored(tri.points, names, margin=0.0 if recent else MIRROR_MARGIN):
+            self._last_left = None if left is None else (stamp_ns, -left)  # decided: the mirror's left
+            return True
+        if is_mirrored(tri.points[FLIP_33], names):  # each knee bends the right way: decided
+            self._last_left = None if left is None else (stamp_ns, left)
+            return False
+        # Undecided (a straight leg): the body's left keeps its direction from the last set the
+        # knees decided (a turn of more than 90 degrees in CONTINUITY_S is not a body's; a detector
+        # switching to the mirror labelling in most views is).
+        previous = self._last_left
+        if left is None or previous is None or not 0 <= (stamp_ns - previous[0]) * 1e-9 <= CONTINUITY_S:
+            return False
+        return float(left @ previous[1]) < 0.0
 
     def _fit_job(self, stamp_ns, P, kp, weights, orient, body_pose, betas, pelvis, tri) -> FitJob:
         """The multi-view fit's problem (core.calibrated_fit) from the torso start; in a stream, the

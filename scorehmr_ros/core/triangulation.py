@@ -290,6 +290,28 @@ LEGS: tuple[tuple[str, str, str], ...] = tuple(
 MIRROR_MARGIN = 0.3
 
 
+# Shortest hip or shoulder pair (m) that gives the body's left direction.
+MIN_PAIR_M = 0.05
+
+
+def body_left(points: torch.Tensor, names: Sequence[str]) -> torch.Tensor | None:
+    """(3,) float64 unit vector toward the body's left under these labels: right hip to left hip
+    plus right shoulder to left shoulder (hips seen from the side triangulate a few centimetres
+    apart, and their difference alone can point anywhere; a pair under ``MIN_PAIR_M`` is left
+    out). None without such a pair, or when hips and shoulders point opposite ways (a corrupted
+    pair: no direction can be trusted)."""
+    index = {n: i for i, n in enumerate(names)}
+    p = points.double()
+    pairs = [p[index[f"left_{j}"]] - p[index[f"right_{j}"]] for j in ("hip", "shoulder")]
+    pairs = [d for d in pairs if bool(torch.isfinite(d).all()) and float(d.norm()) >= MIN_PAIR_M]
+    if not pairs:
+        return None
+    if len(pairs) == 2 and float(pairs[0] @ pairs[1]) < 0.0:  # hips and shoulders disagree: unknown
+        return None
+    across = torch.stack(pairs).sum(0)
+    return across / across.norm()
+
+
 def leg_flexions(points: torch.Tensor, names: Sequence[str]) -> list[float | None] | None:
     """Per leg (left, right) sin(knee bend), signed by the axis of the bend (thigh x shank) along
     the body's right -> left direction (right hip to left hip plus right shoulder to left
@@ -298,16 +320,9 @@ def leg_flexions(points: torch.Tensor, names: Sequence[str]) -> list[float | Non
     None for a leg without hip, knee and ankle; None overall without a hip or shoulder pair."""
     index = {n: i for i, n in enumerate(names)}
     p = points.double()
-    # toward the body's left: hips and shoulders together (hips seen from the side triangulate a
-    # few centimetres apart, and their difference alone can point anywhere)
-    pairs = [p[index[f"left_{j}"]] - p[index[f"right_{j}"]] for j in ("hip", "shoulder")]
-    pairs = [d for d in pairs if bool(torch.isfinite(d).all())]
-    if not pairs:
+    across = body_left(points, names)
+    if across is None:
         return None
-    across = torch.stack(pairs).sum(0)
-    if float(across.norm()) < 1e-6:
-        return None
-    across = across / across.norm()
     legs: list[float | None] = []
     for hip, knee, ankle in LEGS:
         h, k, a = p[index[hip]], p[index[knee]], p[index[ankle]]
