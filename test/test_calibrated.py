@@ -139,6 +139,36 @@ def test_two_views_of_three_swapped_alike_are_resolved_by_the_knees(models, clip
     assert (clean.mirrors_chosen, clean.flips_chosen) == (0, 0)
 
 
+def test_a_mirror_with_straight_legs_is_resolved_by_the_last_set_the_knees_decided(models):
+    """Set 0: the knees bend, every view right. Set 1 (33 ms later): two views of three mirrored and
+    both legs straight, so the knees decide nothing; the body's left cannot have turned over in
+    33 ms, so the mirror is taken. A fresh stream given set 1 alone keeps the majority's labels."""
+    from scorehmr_ros.core.camera import project, world_to_camera
+
+    clip = heldout_clips(load_mocap())["humanoid3d_kick"]
+    scene = make_scene(models.body_model, clip, 3, seed=5, frames=slice(0, 2))
+    names = get_layout("blazepose33").keypoint_names
+    straight = scene.keypoints3d_world[1].clone()
+    for side in ("left", "right"):  # knee halfway between hip and ankle
+        hip, ankle = straight[names.index(f"{side}_hip")], straight[names.index(f"{side}_ankle")]
+        straight[names.index(f"{side}_knee")] = (hip + ankle) / 2
+    pixels = project(world_to_camera(straight[None].expand(3, -1, -1), scene.cameras.R, scene.cameras.t),
+                     scene.cameras.K)  # fmt: skip
+    views = [dataclasses.replace(v, keypoints=pixels[i].float()) for i, v in enumerate(_views(scene, 1))]
+    for v in (0, 1):
+        views[v] = dataclasses.replace(views[v], keypoints=views[v].keypoints[FLIP],
+                                       confidence=views[v].confidence[FLIP])  # fmt: skip
+    est = StreamingEstimator(models, FAST)
+    est.process(0, _views(scene, 0))
+    body = est.process(33_000_000, views)[0]
+    assert est.mirrors_chosen == 1
+    for v in range(3):
+        assert torch.allclose(body.views[v].observation.keypoints, pixels[v].float())  # labels restored
+    alone = StreamingEstimator(models, FAST)
+    alone.process(33_000_000, views)
+    assert alone.mirrors_chosen == 0
+
+
 def test_temporal_term_is_per_second():
     """One second of constant-velocity motion costs the same at 15 and 30 fps (per frame: ∝ 1/dt)."""
     est = StreamingEstimator.__new__(StreamingEstimator)
