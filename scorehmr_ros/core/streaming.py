@@ -326,7 +326,7 @@ class StreamingEstimator:
         K = torch.stack([v.K for v in views]).float()
         V = len(views)
         # Both labelings of every view: detectors often swap left/right on people seen from behind.
-        flip = list(get_layout(LAYOUT).flip_permutation)
+        flip = FLIP_33
         kp2, conf2, K2 = torch.cat([kp, kp[:, flip]]), torch.cat([conf, conf[:, flip]]), torch.cat([K, K])
         out = self.models.regressor(kp2, conf2, K2)
         flipped = (
@@ -367,7 +367,7 @@ class StreamingEstimator:
         cam_to_ref = torch.stack([v.cam_to_ref for v in views]).float()
         V = len(views)
         P = projection_matrices(K, cam_to_ref)
-        flip = list(get_layout(LAYOUT).flip_permutation)
+        flip = FLIP_33
         flipped = resolve_swaps(P, kp, conf, flip) if self.config.resolve_flips else [False] * V
         for i, f in enumerate(flipped):
             if f:
@@ -478,7 +478,8 @@ class StreamingEstimator:
         labels at most ``MIRROR_MEMORY_S`` ago (a detector that sees a person from behind as facing
         it keeps doing so while the legs straighten, where the margin alone would drop it). Where
         the knees decide nothing either way (a straight leg), the body's left must keep its
-        direction from the last set within ``CONTINUITY_S`` (``core.triangulation.body_left``)."""
+        direction from the last set the knees decided, at most ``CONTINUITY_S`` earlier
+        (``core.triangulation.body_left``)."""
         names = get_layout(LAYOUT).keypoint_names
         last = self._last_mirror
         recent = last is not None and 0 <= (stamp_ns - last) * 1e-9 <= MIRROR_MEMORY_S
